@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole test suite: what a newcomer runs and exactly what CI (.ci/run) runs.
+# Installs what a fresh machine lacks (grpcurl, buf, Python validators), makes sure MariaDB
+# is up with a test user, then: format, proto lint, build, clippy, deploy validation, tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "tools"
+scripts/install-tools.sh
+export PATH="$PWD/.tools/bin:$PATH"
+
+step "MariaDB test user"
+CARAVAN_TEST_MYSQL_URL="$(scripts/mariadb-test-user.sh)"
+export CARAVAN_TEST_MYSQL_URL
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "buf lint"
+(cd proto && buf lint && buf build -o /dev/null)
+
+step "cargo build"
+cargo build --workspace --bins --locked
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "deploy manifests"
+scripts/validate-deploy.sh
+
+step "cargo test"
+cargo test --workspace --locked --no-fail-fast

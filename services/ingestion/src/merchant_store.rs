@@ -1,0 +1,64 @@
+//! Merchants in the store.
+
+use caravan_store::entity::merchants;
+use caravan_store::sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use caravan_store::{UtcDateTime, is_unique_violation};
+
+use crate::error::IngestionError;
+use crate::merchant_rules::NewMerchant;
+
+pub async fn insert(
+    db: &DatabaseConnection,
+    merchant: NewMerchant,
+) -> Result<merchants::Model, IngestionError> {
+    let now = UtcDateTime::now();
+    let row = merchants::ActiveModel {
+        id: Set(merchant.id.as_str().to_owned()),
+        display_name: Set(merchant.display_name),
+        base_currency: Set(merchant.base_currency),
+        created_at: Set(now),
+        updated_at: Set(now),
+    };
+    match merchants::Entity::insert(row).exec(db).await {
+        Ok(_) => get(db, merchant.id.as_str()).await,
+        Err(err) if is_unique_violation(&err) => {
+            Err(IngestionError::AlreadyExists(merchant.id.name()))
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+pub async fn get(db: &DatabaseConnection, id: &str) -> Result<merchants::Model, IngestionError> {
+    merchants::Entity::find_by_id(id.to_owned())
+        .one(db)
+        .await?
+        .ok_or_else(|| IngestionError::NotFound(format!("merchants/{id}")))
+}
+
+pub async fn update_display_name(
+    db: &DatabaseConnection,
+    id: &str,
+    display_name: String,
+) -> Result<merchants::Model, IngestionError> {
+    let current = get(db, id).await?;
+    let mut row: merchants::ActiveModel = current.into();
+    row.display_name = Set(display_name);
+    row.updated_at = Set(UtcDateTime::now());
+    Ok(row.update(db).await?)
+}
+
+/// One page of merchants ordered by id, starting after `after` (keyset pagination).
+pub async fn list(
+    db: &DatabaseConnection,
+    after: Option<&str>,
+    limit: u64,
+) -> Result<Vec<merchants::Model>, IngestionError> {
+    let mut query = merchants::Entity::find().order_by_asc(merchants::Column::Id);
+    if let Some(after) = after {
+        query = query.filter(merchants::Column::Id.gt(after));
+    }
+    Ok(query.limit(limit).all(db).await?)
+}

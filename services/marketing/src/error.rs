@@ -1,0 +1,44 @@
+//! The marketing service's errors, mapped to gRPC status codes in exactly one place.
+
+use std::time::Duration;
+
+use caravan_platform::FieldViolations;
+use caravan_platform::status;
+use caravan_store::StoreError;
+use tonic::Status;
+
+/// How long a caller should wait before retrying when profiling is unreachable.
+const PROFILING_RETRY_AFTER: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum MarketingError {
+    #[error("invalid request: {0}")]
+    Invalid(FieldViolations),
+    #[error("{0} not found")]
+    NotFound(String),
+    /// Scores are never made up: without the profile there is no score.
+    #[error("the profiling service is unavailable: {0}")]
+    ProfilingUnavailable(String),
+    /// Profiling answered with an error that is not about availability.
+    #[error("profiling answered {code:?}: {message}")]
+    Profiling { code: tonic::Code, message: String },
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+impl From<MarketingError> for Status {
+    fn from(err: MarketingError) -> Self {
+        match err {
+            MarketingError::Invalid(violations) => status::invalid_argument(&violations),
+            MarketingError::NotFound(name) => status::not_found(&name),
+            MarketingError::ProfilingUnavailable(reason) => status::unavailable(
+                format!("profiling is unavailable, no score was computed: {reason}"),
+                PROFILING_RETRY_AFTER,
+            ),
+            MarketingError::Profiling { code, message } => {
+                Status::new(code, format!("profiling: {message}"))
+            }
+            MarketingError::Store(err) => status::internal("marketing store", &err),
+        }
+    }
+}

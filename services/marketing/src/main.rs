@@ -1,0 +1,20 @@
+//! `caravan-marketing`: the marketing-strategy scoring service alone, for Kubernetes.
+
+use std::process::ExitCode;
+
+use caravan_marketing::{BINARY, ProfileSource, ScoringApi};
+use caravan_platform::server::ServiceSet;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    caravan_platform::binary::run(BINARY, |settings| async move {
+        let db = caravan_platform::database::open_store(&settings.database).await?;
+        let profiles = ProfileSource::new(caravan_platform::client::profiling_client(
+            &settings.clients,
+        )?);
+        let mut services = ServiceSet::new();
+        services.add(ScoringApi::new(db, profiles).into_server(settings.server.max_message_bytes));
+        Ok(services)
+    })
+    .await
+}

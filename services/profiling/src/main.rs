@@ -1,0 +1,17 @@
+//! `caravan-profiling`: the profiling service alone, for Kubernetes.
+
+use std::process::ExitCode;
+
+use caravan_platform::server::ServiceSet;
+use caravan_profiling::{BINARY, ProfilingApi};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    caravan_platform::binary::run(BINARY, |settings| async move {
+        let db = caravan_platform::database::open_store(&settings.database).await?;
+        let mut services = ServiceSet::new();
+        services.add(ProfilingApi::new(db).into_server(settings.server.max_message_bytes));
+        Ok(services)
+    })
+    .await
+}

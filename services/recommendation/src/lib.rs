@@ -1,0 +1,13 @@
+//! The recommendation service: per-merchant models trained from stored interactions, served
+//! from memory with cross-border rules (ships-to, stock, exclusions) and reasons.
+
+pub mod error;
+pub mod grpc;
+
+pub use grpc::RecommendationApi;
+
+/// The binary's name and default port.
+pub const BINARY: caravan_platform::binary::BinarySpec = caravan_platform::binary::BinarySpec {
+    name: "caravan-recommendation",
+    default_port: 50063,
+};

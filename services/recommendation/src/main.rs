@@ -1,0 +1,20 @@
+//! `caravan-recommendation`: the recommendation service alone, for Kubernetes.
+
+use std::process::ExitCode;
+
+use caravan_platform::server::ServiceSet;
+use caravan_recommendation::{BINARY, RecommendationApi};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    caravan_platform::binary::run(BINARY, |settings| async move {
+        let db = caravan_platform::database::open_store(&settings.database).await?;
+        let profiling = caravan_platform::client::profiling_client(&settings.clients)?;
+        let mut services = ServiceSet::new();
+        services.add(
+            RecommendationApi::new(db, profiling).into_server(settings.server.max_message_bytes),
+        );
+        Ok(services)
+    })
+    .await
+}

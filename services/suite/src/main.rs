@@ -1,0 +1,148 @@
+//! `caravan`: the whole suite in one process.
+//!
+//! * `caravan serve`: all four services on one port (default `127.0.0.1:50051`), an embedded
+//!   SQLite file unless `database.url` says otherwise. Marketing and recommendation still
+//!   reach profiling over gRPC, by default at this process's own address.
+//! * `caravan migrate`: applies pending migrations to the configured database and exits.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use caravan_platform::Settings;
+use caravan_platform::server::{self, ServiceSet};
+use clap::{Parser, Subcommand};
+
+const NAME: &str = "caravan";
+const DEFAULT_LISTEN: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 50051);
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "caravan",
+    version,
+    about = "Caravan customer intelligence: all services in one process"
+)]
+struct Cli {
+    /// Optional TOML configuration file; `CARAVAN__SECTION__KEY` variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve ingestion, profiling, recommendation and marketing scoring on one port.
+    Serve,
+    /// Apply pending database migrations, then exit.
+    Migrate,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(DEFAULT_LISTEN, cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("{NAME}: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let _telemetry = match caravan_platform::telemetry::init(&settings.telemetry, NAME) {
+        Ok(guard) => guard,
+        Err(err) => {
+            eprintln!("{NAME}: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => migrate(settings).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!(error = format!("{err:#}"), "{NAME} failed");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(mut settings: Settings) -> anyhow::Result<()> {
+    let db = caravan_platform::database::open_store(&settings.database).await?;
+    let listener = server::bind(settings.server.listen_addr).await?;
+    let local = listener.local_addr().context("listener address")?;
+    if settings.clients.profiling_addr.is_none() {
+        settings.clients.profiling_addr = Some(self_address(local));
+    }
+    let profiling = caravan_platform::client::profiling_client(&settings.clients)?;
+    let max_message = settings.server.max_message_bytes;
+
+    let mut services = ServiceSet::new();
+    services
+        .add(caravan_ingestion::IngestionApi::new(db.clone()).into_server(max_message))
+        .add(caravan_profiling::ProfilingApi::new(db.clone()).into_server(max_message))
+        .add(
+            caravan_recommendation::RecommendationApi::new(db.clone(), profiling.clone())
+                .into_server(max_message),
+        )
+        .add(
+            caravan_marketing::ScoringApi::new(
+                db,
+                caravan_marketing::ProfileSource::new(profiling),
+            )
+            .into_server(max_message),
+        );
+    server::serve(
+        &settings.server,
+        listener,
+        services,
+        server::shutdown_signal(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// How this process reaches itself: the bound port on loopback when bound to any address.
+fn self_address(local: SocketAddr) -> String {
+    let host = if local.ip().is_unspecified() {
+        std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+    } else {
+        local.ip()
+    };
+    format!("http://{}", SocketAddr::new(host, local.port()))
+}
+
+async fn migrate(mut settings: Settings) -> anyhow::Result<()> {
+    // `open_store` migrates when asked to; `caravan migrate` always asks.
+    settings.database.migrate_on_start = true;
+    caravan_platform::database::open_store(&settings.database).await?;
+    tracing::info!("migrations are up to date");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reaches_itself_on_loopback() {
+        assert_eq!(
+            self_address("0.0.0.0:50051".parse().expect("addr")),
+            "http://127.0.0.1:50051"
+        );
+        assert_eq!(
+            self_address("127.0.0.1:4000".parse().expect("addr")),
+            "http://127.0.0.1:4000"
+        );
+    }
+
+    #[test]
+    fn cli_parses() {
+        Cli::try_parse_from(["caravan", "serve"]).expect("serve");
+        Cli::try_parse_from(["caravan", "migrate", "--config", "x.toml"]).expect("migrate");
+        assert!(Cli::try_parse_from(["caravan", "dance"]).is_err());
+    }
+}

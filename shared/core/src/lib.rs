@@ -1,0 +1,7 @@
+//! Caravan's shared vocabulary, free of gRPC and SQL: ISO country and currency codes
+//! ([`iso`]), AIP-122 resource names ([`names`]) and AIP-158 page tokens ([`paging`]).
+
+pub mod iso;
+mod iso_codes;
+pub mod names;
+pub mod paging;

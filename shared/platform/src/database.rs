@@ -1,0 +1,50 @@
+//! Opening the one Caravan store from [`DatabaseSettings`].
+
+use caravan_store::sea_orm::DatabaseConnection;
+
+use crate::settings::DatabaseSettings;
+
+/// Connects, and applies pending migrations when `database.migrate_on_start` is set.
+/// Logs where the data lives (password redacted; the absolute path for SQLite files).
+pub async fn open_store(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
+    let url = settings.url.expose();
+    let db = caravan_store::connect(url, settings.max_connections).await?;
+    tracing::info!(
+        database = %settings.redacted_url(),
+        location = %data_location(url),
+        backend = caravan_store::backend_name(&db),
+        "store connected"
+    );
+    if settings.migrate_on_start {
+        caravan_store::migrate(&db).await?;
+        tracing::info!("store migrations applied");
+    }
+    Ok(db)
+}
+
+/// For SQLite, the absolute path of the file; otherwise the redacted URL.
+fn data_location(url: &str) -> String {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return caravan_store::redact_url(url);
+    };
+    let path = rest.split('?').next().unwrap_or(rest);
+    std::path::absolute(path)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| path.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_location_is_absolute() {
+        let location = data_location("sqlite://.caravan/caravan.sqlite?mode=rwc");
+        assert!(location.starts_with('/'), "{location}");
+        assert!(location.ends_with(".caravan/caravan.sqlite"), "{location}");
+        assert_eq!(data_location("mysql://u:pw@db/x"), "mysql://u:***@db/x");
+    }
+}

@@ -1,0 +1,253 @@
+//! The gRPC server every Caravan binary runs.
+//!
+//! It adds what operators rely on to whatever services a binary hosts: `grpc.health.v1`
+//! with a status per service, server reflection in v1 and v1alpha (grpcurl 1.8 only speaks
+//! v1alpha), a request span that continues the caller's trace, a per-call deadline, and a
+//! graceful shutdown that first reports NOT_SERVING, then stops accepting connections and lets
+//! in-flight calls finish within `server.shutdown_grace_ms`.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tonic::body::Body;
+use tonic::server::NamedService;
+use tonic::service::RoutesBuilder;
+use tonic::transport::Server;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use tower::Service;
+
+use crate::settings::ServerSettings;
+use crate::trace_context::server_span;
+
+const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
+const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("reflection descriptors are invalid: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("gRPC transport failed: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("in-flight calls did not finish within the {0:?} shutdown grace period")]
+    DrainTimeout(Duration),
+}
+
+/// The application services one binary hosts, collected before the server starts.
+#[derive(Default)]
+pub struct ServiceSet {
+    routes: RoutesBuilder,
+    names: Vec<&'static str>,
+}
+
+impl ServiceSet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one generated tonic server (`IngestionServiceServer::new(..)`, ...).
+    pub fn add<S>(&mut self, service: S) -> &mut Self
+    where
+        S: Service<http::Request<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.names.push(S::NAME);
+        self.routes.add_service(service);
+        self
+    }
+
+    pub fn names(&self) -> &[&'static str] {
+        &self.names
+    }
+}
+
+/// Binds the configured address. Binding is separate from serving so that callers (tests,
+/// `caravan serve`) can learn the real port of `:0` before the server runs.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Bind { addr, source })
+}
+
+/// Serves `services` on `listener` until `shutdown` completes, then drains.
+pub async fn serve(
+    settings: &ServerSettings,
+    listener: TcpListener,
+    services: ServiceSet,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    let local_addr = listener
+        .local_addr()
+        .map(|addr| addr.to_string())
+        .unwrap_or_default();
+    let (reporter, health_service) = tonic_health::server::health_reporter();
+    for name in &services.names {
+        reporter
+            .set_service_status(*name, ServingStatus::Serving)
+            .await;
+    }
+    let mut routes = services.routes;
+    routes.add_service(health_service);
+    add_reflection(&mut routes, &services.names)?;
+
+    let (signal_seen_tx, signal_seen_rx) = watch::channel(false);
+    let names = services.names.clone();
+    let signal = async move {
+        shutdown.await;
+        tracing::info!("shutdown requested: reporting NOT_SERVING and draining in-flight calls");
+        report_not_serving(&reporter, &names).await;
+        let _ = signal_seen_tx.send(true);
+    };
+
+    tracing::info!(
+        address = %local_addr,
+        services = ?services.names,
+        "gRPC server listening"
+    );
+    let server = Server::builder()
+        .timeout(settings.request_timeout())
+        .tcp_nodelay(true)
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .trace_fn(server_span)
+        .add_routes(routes.routes())
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            signal,
+        );
+    drain_within(settings.shutdown_grace(), server, signal_seen_rx).await
+}
+
+/// Runs the server, but gives up on in-flight calls once the grace period after the shutdown
+/// signal is over, so a stuck call cannot hold a pod in Terminating forever.
+async fn drain_within(
+    grace: Duration,
+    server: impl Future<Output = Result<(), tonic::transport::Error>>,
+    mut signal_seen: watch::Receiver<bool>,
+) -> Result<(), ServerError> {
+    let deadline = async move {
+        while !*signal_seen.borrow() {
+            if signal_seen.changed().await.is_err() {
+                // The signal future is gone without firing: the server itself ended.
+                std::future::pending::<()>().await;
+            }
+        }
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = server => {
+            result?;
+            tracing::info!("gRPC server stopped");
+            Ok(())
+        }
+        () = deadline => Err(ServerError::DrainTimeout(grace)),
+    }
+}
+
+async fn report_not_serving(reporter: &HealthReporter, names: &[&'static str]) {
+    for name in names {
+        reporter
+            .set_service_status(*name, ServingStatus::NotServing)
+            .await;
+    }
+    reporter
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+}
+
+/// Adds reflection, v1 and v1alpha, advertising exactly the services this binary serves.
+fn add_reflection(routes: &mut RoutesBuilder, names: &[&'static str]) -> Result<(), ServerError> {
+    let builder = || {
+        let mut builder = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(caravan_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            // google.rpc error details, so grpcurl can print BadRequest field violations.
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name(HEALTH_SERVICE)
+            .with_service_name(REFLECTION_V1)
+            .with_service_name(REFLECTION_V1ALPHA);
+        for name in names {
+            builder = builder.with_service_name(*name);
+        }
+        builder
+    };
+    routes
+        .add_service(builder().build_v1()?)
+        .add_service(builder().build_v1alpha()?);
+    Ok(())
+}
+
+/// Completes on SIGTERM (Kubernetes) or SIGINT (Ctrl-C).
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut stream) => {
+                stream.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn drain_returns_when_the_server_finishes_in_time() {
+        let (tx, rx) = watch::channel(false);
+        let server = async move {
+            let _ = tx.send(true);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            Ok(())
+        };
+        drain_within(Duration::from_secs(5), server, rx)
+            .await
+            .expect("server finished within grace");
+    }
+
+    #[tokio::test]
+    async fn drain_gives_up_after_the_grace_period() {
+        let (tx, rx) = watch::channel(false);
+        let server = async move {
+            let _ = tx.send(true);
+            std::future::pending::<Result<(), tonic::transport::Error>>().await
+        };
+        let err = drain_within(Duration::from_millis(20), server, rx)
+            .await
+            .expect_err("stuck call must time out");
+        assert!(matches!(err, ServerError::DrainTimeout(_)));
+    }
+}

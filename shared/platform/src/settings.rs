@@ -1,0 +1,344 @@
+//! Configuration of every Caravan binary, read with the `config` crate.
+//!
+//! Precedence, lowest first: the defaults in this file < an optional TOML file (`--config`)
+//! < environment variables `CARAVAN__SECTION__KEY` (for example `CARAVAN__DATABASE__URL`).
+//! Every struct denies unknown fields, so a misspelt key fails start-up with its name instead
+//! of being silently ignored. `docs/configuration.md` documents every knob; keep the two in
+//! step.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use config::{Config, Environment, File, FileFormat};
+use serde::Deserialize;
+
+use crate::secret::{Secret, redact_url};
+
+/// The environment prefix: `CARAVAN__SERVER__LISTEN_ADDR` sets `server.listen_addr`.
+pub const ENV_PREFIX: &str = "CARAVAN";
+const ENV_SEPARATOR: &str = "__";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("configuration file {path}: {source}")]
+    File {
+        path: String,
+        #[source]
+        source: config::ConfigError,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Every setting of a binary. Sections a binary does not use are accepted and ignored, so one
+/// file can configure the whole suite.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub telemetry: TelemetrySettings,
+    pub clients: ClientSettings,
+    pub ingestion: IngestionSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Where the gRPC server listens. Each binary has its own default port.
+    pub listen_addr: SocketAddr,
+    /// Upper bound on any call; a client's shorter `grpc-timeout` wins.
+    pub request_timeout_ms: u64,
+    /// Largest encoded request or response message.
+    pub max_message_bytes: usize,
+    /// After SIGTERM/SIGINT: how long in-flight calls may take to finish.
+    pub shutdown_grace_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseSettings {
+    /// `sqlite://path?mode=rwc` (embedded default) or `mysql://user:password@host:port/db`.
+    pub url: Secret,
+    pub max_connections: u32,
+    /// Apply pending migrations at start-up. In Kubernetes a migration Job does it instead.
+    pub migrate_on_start: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetrySettings {
+    pub log_format: LogFormat,
+    /// A `tracing_subscriber::EnvFilter` directive such as `info,caravan=debug`.
+    pub log_filter: String,
+    /// OTLP/gRPC collector, e.g. `http://otel-collector:4317`. Empty: traces are not exported.
+    pub otlp_endpoint: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientSettings {
+    /// Address of the profiling service for marketing and recommendation. Unset: the
+    /// single-service binaries use `http://127.0.0.1:50062`, `caravan serve` its own address.
+    pub profiling_addr: Option<String>,
+    /// Deadline of each call to another Caravan service.
+    pub call_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestionSettings {
+    /// Key of the HMAC that turns emails and phone numbers into matching hashes. Change it and
+    /// existing identifiers no longer match: set it once per deployment.
+    pub identity_hash_key: Secret,
+    /// Most events accepted in one `BatchIngestEvents` call or one streamed message.
+    pub max_batch_events: usize,
+}
+
+/// The default database: an SQLite file below the working directory, created on first use.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://.caravan/caravan.sqlite?mode=rwc";
+/// Development-only HMAC key, used when none is configured (start-up warns about it).
+pub const DEVELOPMENT_IDENTITY_KEY: &str = "caravan-development-identity-key";
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self {
+            listen_addr: SocketAddr::from(([127, 0, 0, 1], 50051)),
+            request_timeout_ms: 30_000,
+            max_message_bytes: 16 * 1024 * 1024,
+            shutdown_grace_ms: 25_000,
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: Secret::new(DEFAULT_DATABASE_URL),
+            max_connections: 10,
+            migrate_on_start: true,
+        }
+    }
+}
+
+impl Default for TelemetrySettings {
+    fn default() -> Self {
+        Self {
+            log_format: LogFormat::Pretty,
+            log_filter: "info".to_owned(),
+            otlp_endpoint: String::new(),
+        }
+    }
+}
+
+impl Default for IngestionSettings {
+    fn default() -> Self {
+        Self {
+            identity_hash_key: Secret::new(DEVELOPMENT_IDENTITY_KEY),
+            max_batch_events: 10_000,
+        }
+    }
+}
+
+impl ServerSettings {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+impl ClientSettings {
+    pub fn call_timeout(&self) -> Duration {
+        Duration::from_millis(self.call_timeout_ms.unwrap_or(5_000))
+    }
+}
+
+impl DatabaseSettings {
+    /// The URL with its password replaced, for logs.
+    pub fn redacted_url(&self) -> String {
+        redact_url(self.url.expose())
+    }
+}
+
+impl Settings {
+    /// Loads settings from the process environment.
+    pub fn load(default_listen: SocketAddr, file: Option<&Path>) -> Result<Self, SettingsError> {
+        Self::load_from(default_listen, file, std::env::vars())
+    }
+
+    /// Loads settings with an explicit environment, so tests do not touch the process's.
+    pub fn load_from(
+        default_listen: SocketAddr,
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, SettingsError> {
+        let env: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(key, _)| key.starts_with(&format!("{ENV_PREFIX}{ENV_SEPARATOR}")))
+            .collect();
+        let mut builder = Config::builder()
+            .set_default("server.listen_addr", default_listen.to_string())
+            .map_err(|e| SettingsError::Invalid(e.to_string()))?;
+        if let Some(path) = file {
+            let path_text = path.display().to_string();
+            if !path.is_file() {
+                return Err(SettingsError::Invalid(format!(
+                    "configuration file {path_text} does not exist"
+                )));
+            }
+            builder = builder.add_source(File::new(&path_text, FileFormat::Toml).required(true));
+        }
+        builder = builder.add_source(
+            Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator(ENV_SEPARATOR)
+                .separator(ENV_SEPARATOR)
+                .try_parsing(true)
+                .source(Some(env)),
+        );
+        let loaded = builder.build().map_err(|source| SettingsError::File {
+            path: file.map_or_else(|| "<none>".to_owned(), |p| p.display().to_string()),
+            source,
+        })?;
+        let settings: Settings = loaded
+            .try_deserialize()
+            .map_err(|e| SettingsError::Invalid(e.to_string()))?;
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// Cross-field checks that serde cannot express.
+    fn check(&self) -> Result<(), SettingsError> {
+        let url = self.database.url.expose();
+        if !(url.starts_with("sqlite:") || url.starts_with("mysql://")) {
+            return Err(SettingsError::Invalid(format!(
+                "database.url must start with sqlite: or mysql:// (got {})",
+                redact_url(url)
+            )));
+        }
+        if self.database.max_connections == 0 {
+            return Err(SettingsError::Invalid(
+                "database.max_connections must be at least 1".to_owned(),
+            ));
+        }
+        if self.server.max_message_bytes < 1024 {
+            return Err(SettingsError::Invalid(
+                "server.max_message_bytes must be at least 1024".to_owned(),
+            ));
+        }
+        if self.ingestion.max_batch_events == 0 {
+            return Err(SettingsError::Invalid(
+                "ingestion.max_batch_events must be at least 1".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn addr() -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 50062))
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_need_no_configuration() {
+        let settings = Settings::load_from(addr(), None, env(&[])).expect("defaults load");
+        assert_eq!(settings.server.listen_addr, addr());
+        assert_eq!(settings.database.url.expose(), DEFAULT_DATABASE_URL);
+        assert!(settings.database.migrate_on_start);
+        assert!(settings.telemetry.otlp_endpoint.is_empty());
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_environment_overrides_file() {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        writeln!(
+            file,
+            "[server]\nlisten_addr = \"0.0.0.0:6000\"\nrequest_timeout_ms = 1000\n\
+             [database]\nurl = \"mysql://u:pw@db/caravan\"\n[telemetry]\nlog_format = \"json\""
+        )
+        .expect("write config");
+        let settings = Settings::load_from(
+            addr(),
+            Some(file.path()),
+            env(&[
+                ("CARAVAN__SERVER__REQUEST_TIMEOUT_MS", "2500"),
+                ("CARAVAN__CLIENTS__PROFILING_ADDR", "http://profiling:50062"),
+                ("CARAVAN_TEST_MYSQL_URL", "ignored: single underscore"),
+            ]),
+        )
+        .expect("layered load");
+        assert_eq!(settings.server.listen_addr.to_string(), "0.0.0.0:6000");
+        assert_eq!(settings.server.request_timeout_ms, 2500);
+        assert_eq!(settings.telemetry.log_format, LogFormat::Json);
+        assert_eq!(
+            settings.clients.profiling_addr.as_deref(),
+            Some("http://profiling:50062")
+        );
+        assert_eq!(settings.database.redacted_url(), "mysql://u:***@db/caravan");
+    }
+
+    #[test]
+    fn unknown_keys_are_named_in_the_error() {
+        let err = Settings::load_from(addr(), None, env(&[("CARAVAN__SERVER__LISTEN_PORT", "1")]))
+            .expect_err("unknown key must fail");
+        assert!(err.to_string().contains("listen_port"), "{err}");
+
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        writeln!(file, "[databse]\nurl = \"sqlite://x\"").expect("write config");
+        let err = Settings::load_from(addr(), Some(file.path()), env(&[]))
+            .expect_err("unknown section must fail");
+        assert!(err.to_string().contains("databse"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_appear_in_debug_output_or_errors() {
+        let settings = Settings::load_from(
+            addr(),
+            None,
+            env(&[("CARAVAN__DATABASE__URL", "mysql://u:topsecret@db/x")]),
+        )
+        .expect("load");
+        assert!(!format!("{settings:?}").contains("topsecret"));
+        let err = Settings::load_from(
+            addr(),
+            None,
+            env(&[("CARAVAN__DATABASE__URL", "postgres://u:topsecret@db/x")]),
+        )
+        .expect_err("unsupported scheme");
+        assert!(!err.to_string().contains("topsecret"), "{err}");
+    }
+
+    #[test]
+    fn missing_file_and_bad_values_are_errors() {
+        let missing = Settings::load_from(addr(), Some(Path::new("/nonexistent/c.toml")), env(&[]));
+        assert!(missing.is_err());
+        let bad = Settings::load_from(
+            addr(),
+            None,
+            env(&[("CARAVAN__SERVER__LISTEN_ADDR", "nope")]),
+        );
+        assert!(bad.is_err());
+    }
+}

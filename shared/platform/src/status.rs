@@ -1,0 +1,166 @@
+//! Building `tonic::Status` values that carry `google.rpc` details.
+//!
+//! Every service crate has its own error enum and maps it to a `Status` in one place; these
+//! helpers are what those mappings use, so that validation failures always carry a
+//! `google.rpc.BadRequest` with one field violation per problem.
+
+use std::time::Duration;
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+/// Problems found in one request, each tied to the field path that caused it
+/// (`customer.person.country`, `events[3].order.lines[0].quantity`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldViolations {
+    violations: Vec<Violation>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub field: String,
+    pub description: String,
+}
+
+impl FieldViolations {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.violations.push(Violation {
+            field: field.into(),
+            description: description.into(),
+        });
+    }
+
+    /// Adds every violation of `other`, with `prefix.` in front of its field path.
+    pub fn extend_prefixed(&mut self, prefix: &str, other: FieldViolations) {
+        for v in other.violations {
+            let field = if v.field.is_empty() {
+                prefix.to_owned()
+            } else {
+                format!("{prefix}.{}", v.field)
+            };
+            self.add(field, v.description);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.violations.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Violation> {
+        self.violations.iter()
+    }
+
+    /// `Ok(())` when nothing was found, the violations otherwise.
+    pub fn into_result(self) -> Result<(), FieldViolations> {
+        if self.is_empty() { Ok(()) } else { Err(self) }
+    }
+
+    /// A one-line summary such as `customer.person.country: unknown ISO 3166-1 code "XX"`.
+    pub fn summary(&self) -> String {
+        self.violations
+            .iter()
+            .map(|v| format!("{}: {}", v.field, v.description))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
+impl std::fmt::Display for FieldViolations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.summary())
+    }
+}
+
+/// `INVALID_ARGUMENT` with a `google.rpc.BadRequest` listing every violation.
+pub fn invalid_argument(violations: &FieldViolations) -> Status {
+    let details = ErrorDetails::with_bad_request(
+        violations
+            .iter()
+            .map(|v| FieldViolation::new(v.field.clone(), v.description.clone()))
+            .collect::<Vec<_>>(),
+    );
+    Status::with_error_details(
+        Code::InvalidArgument,
+        format!("invalid request: {}", violations.summary()),
+        details,
+    )
+}
+
+/// `UNAVAILABLE` with a `google.rpc.RetryInfo` telling the caller when to try again.
+pub fn unavailable(message: impl Into<String>, retry_after: Duration) -> Status {
+    Status::with_error_details(
+        Code::Unavailable,
+        message,
+        ErrorDetails::with_retry_info(Some(retry_after)),
+    )
+}
+
+/// `NOT_FOUND` naming the resource, as AIP-193 asks.
+pub fn not_found(resource_name: &str) -> Status {
+    Status::not_found(format!("{resource_name} not found"))
+}
+
+/// `INTERNAL` without internals: the cause is logged, the caller gets a generic message.
+pub fn internal(context: &str, cause: &dyn std::fmt::Display) -> Status {
+    tracing::error!(error = %cause, "{context}");
+    Status::internal(format!("{context}: internal error (see server logs)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_argument_carries_every_field_violation() {
+        let mut violations = FieldViolations::new();
+        violations.add(
+            "customer.person.country",
+            "unknown ISO 3166-1 alpha-2 code \"XX\"",
+        );
+        let mut nested = FieldViolations::new();
+        nested.add("quantity", "must be positive");
+        violations.extend_prefixed("events[2].order.lines[0]", nested);
+
+        let status = invalid_argument(&violations);
+        assert_eq!(status.code(), Code::InvalidArgument);
+        let details = status.get_error_details();
+        let bad_request = details.bad_request().expect("BadRequest detail");
+        let fields: Vec<_> = bad_request
+            .field_violations
+            .iter()
+            .map(|v| v.field.as_str())
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "customer.person.country",
+                "events[2].order.lines[0].quantity"
+            ]
+        );
+        assert!(status.message().contains("must be positive"));
+    }
+
+    #[test]
+    fn empty_violations_are_ok() {
+        assert!(FieldViolations::new().into_result().is_ok());
+    }
+
+    #[test]
+    fn unavailable_carries_retry_info() {
+        let status = unavailable("profiling unreachable", Duration::from_secs(2));
+        assert_eq!(status.code(), Code::Unavailable);
+        let retry = status.get_error_details();
+        assert_eq!(
+            retry.retry_info().and_then(|r| r.retry_delay),
+            Some(Duration::from_secs(2))
+        );
+    }
+}

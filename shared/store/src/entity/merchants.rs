@@ -1,0 +1,29 @@
+//! A merchant (tenant). `id` is the AIP-122 slug; every other table is scoped by it.
+
+use sea_orm::entity::prelude::*;
+
+use crate::UtcDateTime;
+
+/// A row of `merchants`.
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "merchants")]
+pub struct Model {
+    #[sea_orm(
+        primary_key,
+        auto_increment = false,
+        column_type = "String(StringLen::N(64))"
+    )]
+    pub id: String,
+    #[sea_orm(column_type = "String(StringLen::N(255))")]
+    pub display_name: String,
+    /// ISO 4217 code all analytics amounts are converted to.
+    #[sea_orm(column_type = "Char(Some(3))")]
+    pub base_currency: String,
+    pub created_at: UtcDateTime,
+    pub updated_at: UtcDateTime,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

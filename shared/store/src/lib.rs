@@ -1,0 +1,40 @@
+//! `caravan-store`: the one database shared by the Caravan services (ingestion,
+//! profiling, recommendation, marketing).
+//!
+//! * [`migration::Migrator`] / [`migrate`]: the schema, for MySQL/MariaDB (production)
+//!   and SQLite (single node, tests), from the same migration code.
+//! * [`entity`]: one sea-orm entity per table; timestamps are [`UtcDateTime`].
+//! * [`connect`]: pool set-up with per-backend settings; [`redact_url`] for logging URLs.
+//! * [`StoreError`]: errors, with [`StoreError::is_unique_violation`] for idempotent
+//!   inserts.
+//! * [`testing`]: throw-away databases for tests in any crate of the workspace.
+//!
+//! Each service owns the writes to its tables (see `docs/domain-model.md`); the store only
+//! defines the schema and shared plumbing.
+
+mod connect;
+mod datetime;
+pub mod entity;
+mod error;
+mod migrate;
+pub mod migration;
+pub mod testing;
+mod url;
+
+pub use connect::{backend_name, connect};
+pub use datetime::UtcDateTime;
+pub use error::{StoreError, is_unique_violation};
+pub use migrate::migrate;
+pub use migration::{Migrator, TABLES};
+pub use url::{database_name, redact_url, with_database};
+
+/// Re-exported so services use exactly the store's sea-orm version.
+pub use sea_orm;
+
+/// The current time as the store keeps it (UTC, truncated to microseconds).
+pub fn now() -> UtcDateTime {
+    UtcDateTime::now()
+}
+
+#[cfg(test)]
+mod tests;

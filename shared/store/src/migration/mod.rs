@@ -1,0 +1,64 @@
+//! Schema migrations for the one Caravan store (all four services share it).
+//!
+//! Migrations are written with the sea-query schema builder so the same code runs on
+//! MySQL/MariaDB and SQLite; backend differences live in [`schema`]. They are applied by
+//! [`crate::migrate`] (pending only: running twice is a no-op) and fully reversible with
+//! [`Migrator::down`]. Never edit a migration that has shipped: add a new one.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_tenancy_and_customers;
+mod m20261123_000002_catalog;
+mod m20261123_000003_events_and_outbox;
+mod m20261123_000004_profiling;
+mod m20261123_000005_recommendation;
+mod m20261123_000006_marketing;
+mod schema;
+
+/// The Caravan migrator; records applied migrations in `seaql_migrations`.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_tenancy_and_customers::Migration),
+            Box::new(m20261123_000002_catalog::Migration),
+            Box::new(m20261123_000003_events_and_outbox::Migration),
+            Box::new(m20261123_000004_profiling::Migration),
+            Box::new(m20261123_000005_recommendation::Migration),
+            Box::new(m20261123_000006_marketing::Migration),
+        ]
+    }
+}
+
+/// Every table the migrations create, in creation order (excluding `seaql_migrations`).
+pub const TABLES: &[&str] = &[
+    "merchants",
+    "customers",
+    "customer_contacts",
+    "customer_identifiers",
+    "identity_merges",
+    "products",
+    "exchange_rates",
+    "events",
+    "outbox",
+    "consumer_offsets",
+    "orders",
+    "order_lines",
+    "profiles",
+    "customer_tags",
+    "tag_history",
+    "segments",
+    "value_models",
+    "rebuild_jobs",
+    "rec_models",
+    "training_jobs",
+    "country_exclusions",
+    "strategies",
+    "campaigns",
+    "campaign_results",
+    "strategy_posteriors",
+    "contact_log",
+    "response_priors",
+];

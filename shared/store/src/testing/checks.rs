@@ -1,0 +1,489 @@
+//! Self-checks of the store, run by its own test suites on SQLite (unit tests) and on
+//! MariaDB (`tests/mysql.rs`) so both backends are held to exactly the same
+//! expectations. They panic (like `assert!`) on a mismatch and return database errors.
+
+use chrono::{NaiveDate, TimeZone, Timelike, Utc};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, DatabaseConnection, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, Set,
+};
+use sea_orm_migration::MigratorTrait;
+use serde_json::json;
+
+use crate::UtcDateTime;
+use crate::entity::{
+    customer_contacts, customer_identifiers, customers, events, exchange_rates, merchants,
+    order_lines, orders, outbox, rec_models,
+};
+use crate::error::StoreError;
+use crate::migration::Migrator;
+
+const MERCHANT: &str = "acme-shop";
+
+fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, micros: u32) -> UtcDateTime {
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, s)
+        .single()
+        .and_then(|t| t.with_nanosecond(micros * 1_000))
+        .expect("valid test timestamp")
+        .into()
+}
+
+/// The tables a fully migrated database must have: [`crate::TABLES`] plus the migrator's
+/// bookkeeping table, sorted.
+pub fn expected_tables() -> Vec<String> {
+    let mut t: Vec<String> = crate::TABLES.iter().map(|s| (*s).to_owned()).collect();
+    t.push("seaql_migrations".to_owned());
+    t.sort();
+    t
+}
+
+/// Migrates twice and checks the second run changed nothing.
+pub async fn assert_migrate_is_idempotent(db: &DatabaseConnection) -> Result<(), StoreError> {
+    crate::migrate(db).await?;
+    let first = super::table_names(db).await?;
+    assert_eq!(first, expected_tables(), "tables after the first migration");
+    crate::migrate(db).await?;
+    assert_eq!(
+        super::table_names(db).await?,
+        first,
+        "second run changed tables"
+    );
+    assert!(
+        Migrator::get_pending_migrations(db).await?.is_empty(),
+        "migrations still pending"
+    );
+    assert_eq!(
+        Migrator::get_applied_migrations(db).await?.len(),
+        Migrator::migrations().len(),
+        "every migration is recorded exactly once"
+    );
+    Ok(())
+}
+
+/// Rolls every migration back (only the bookkeeping table may remain), then applies them
+/// again.
+pub async fn assert_down_then_up(db: &DatabaseConnection) -> Result<(), StoreError> {
+    Migrator::down(db, None).await?;
+    assert_eq!(
+        super::table_names(db).await?,
+        vec!["seaql_migrations".to_owned()],
+        "down must drop every table"
+    );
+    crate::migrate(db).await?;
+    assert_eq!(super::table_names(db).await?, expected_tables());
+    Ok(())
+}
+
+fn merchant() -> merchants::Model {
+    merchants::Model {
+        id: MERCHANT.to_owned(),
+        display_name: "Acme Cross-Border Ltd. — 跨境".to_owned(),
+        base_currency: "EUR".to_owned(),
+        // Before 1970: outside MySQL TIMESTAMP, fine for DATETIME(6).
+        created_at: at(1969, 7, 20, 20, 17, 40, 1),
+        updated_at: at(2026, 1, 2, 3, 4, 5, 123_456),
+    }
+}
+
+fn person(id: &str) -> customers::Model {
+    let t = at(2026, 1, 2, 3, 4, 5, 654_321);
+    customers::Model {
+        merchant_id: MERCHANT.to_owned(),
+        id: id.to_owned(),
+        kind: "PERSON".to_owned(),
+        given_name: Some("Zoë".to_owned()),
+        family_name: Some("Müller".to_owned()),
+        email: Some("zoe@example.com".to_owned()),
+        phone: None,
+        country: Some("DE".to_owned()),
+        region: Some("BE".to_owned()),
+        city: Some("Berlin".to_owned()),
+        city_tier: Some(1),
+        birth_year: Some(1990),
+        age_band: Some("35-44".to_owned()),
+        gender: None,
+        language: Some("de-DE".to_owned()),
+        preferred_currency: Some("EUR".to_owned()),
+        acquisition_channel: Some("SOCIAL".to_owned()),
+        company_name: None,
+        industry: None,
+        size_band: None,
+        revenue_band: None,
+        website: None,
+        business_type: None,
+        year_founded: None,
+        registration_number: None,
+        star_rating: Some(5),
+        source: Some("import".to_owned()),
+        import_tags: Some(json!(["vip", "wholesale-lead"])),
+        consents: Some(json!({"EMAIL": {"granted": true, "time": "2026-01-01T00:00:00Z"}})),
+        merged_into: None,
+        // Past 2038: MySQL TIMESTAMP could not hold it, DATETIME(6) can.
+        deleted_at: Some(at(2100, 12, 31, 23, 59, 59, 999_999)),
+        created_at: t,
+        updated_at: t,
+    }
+}
+
+/// Inserts and reads back rows of several entities: composite keys, JSON, far-future and
+/// microsecond timestamps, dates, a >64 KiB blob, auto-increment sequences.
+pub async fn assert_roundtrip(db: &DatabaseConnection) -> Result<(), StoreError> {
+    let m = merchant();
+    merchants::Entity::insert(m.clone().into_active_model())
+        .exec(db)
+        .await?;
+    assert_eq!(
+        merchants::Entity::find_by_id(MERCHANT).one(db).await?,
+        Some(m)
+    );
+
+    let c = person("c-1");
+    customers::Entity::insert(c.clone().into_active_model())
+        .exec(db)
+        .await?;
+    assert_eq!(
+        customers::Entity::find_by_id((MERCHANT.to_owned(), "c-1".to_owned()))
+            .one(db)
+            .await?,
+        Some(c)
+    );
+
+    let ident = customer_identifiers::Model {
+        merchant_id: MERCHANT.to_owned(),
+        kind: "EMAIL".to_owned(),
+        value_hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".to_owned(),
+        customer_id: "c-1".to_owned(),
+        created_at: crate::now(),
+    };
+    customer_identifiers::Entity::insert(ident.clone().into_active_model())
+        .exec(db)
+        .await?;
+    let found = customer_identifiers::Entity::find()
+        .filter(customer_identifiers::Column::MerchantId.eq(MERCHANT))
+        .filter(customer_identifiers::Column::CustomerId.eq("c-1"))
+        .all(db)
+        .await?;
+    assert_eq!(found, vec![ident.clone()]);
+    // The composite-key relation customers -> customer_identifiers.
+    let with_idents = customers::Entity::find()
+        .filter(customers::Column::MerchantId.eq(MERCHANT))
+        .find_with_related(customer_identifiers::Entity)
+        .all(db)
+        .await?;
+    assert_eq!(with_idents.len(), 1);
+    assert_eq!(with_idents[0].1, vec![ident]);
+
+    // Events: JSON payload, microsecond instants, ordering and range filters on time
+    // (SQLite compares the RFC 3339 text).
+    let payload = json!({
+        "order_id": "o-1",
+        "lines": [{"sku": "mug-1", "qty": 2, "unit_price": {"currency": "EUR", "minor": 1299}}],
+        "note": "naïve café ☕",
+        "big": 9_007_199_254_740_993_i64,
+    });
+    let t_early = at(2026, 3, 1, 12, 0, 0, 500_000);
+    let t_late = at(2026, 3, 1, 12, 0, 1, 0);
+    let mut inserted = Vec::new();
+    for (event_id, t) in [("e-2", t_late), ("e-1", t_early)] {
+        let e = events::ActiveModel {
+            id: NotSet,
+            merchant_id: Set(MERCHANT.to_owned()),
+            event_id: Set(event_id.to_owned()),
+            customer_id: Set("c-1".to_owned()),
+            kind: Set("order".to_owned()),
+            occur_time: Set(t),
+            session_id: Set(Some("s-1".to_owned())),
+            source: Set(None),
+            payload: Set(payload.clone()),
+            ingested_at: Set(crate::now()),
+        }
+        .insert(db)
+        .await?;
+        assert!(e.id > 0, "auto-increment id assigned");
+        assert_eq!(e.payload, payload);
+        assert_eq!(e.occur_time, t);
+        inserted.push(e);
+    }
+    let by_time = events::Entity::find()
+        .filter(events::Column::MerchantId.eq(MERCHANT))
+        .filter(events::Column::CustomerId.eq("c-1"))
+        .order_by_asc(events::Column::OccurTime)
+        .all(db)
+        .await?;
+    let ids: Vec<&str> = by_time.iter().map(|e| e.event_id.as_str()).collect();
+    assert_eq!(ids, ["e-1", "e-2"], "chronological order");
+    assert_eq!(by_time[0].payload, payload, "JSON payload round-trips");
+    let after = events::Entity::find()
+        .filter(events::Column::OccurTime.gt(at(2026, 3, 1, 12, 0, 0, 750_000)))
+        .all(db)
+        .await?;
+    assert_eq!(after.len(), 1, "time range filter");
+    assert_eq!(after[0].event_id, "e-2");
+    // Plain chrono values work in filters too (within 1970-2038 on MySQL).
+    let plain: chrono::DateTime<Utc> = at(2026, 3, 1, 12, 0, 0, 500_000).get();
+    let at_or_after = events::Entity::find()
+        .filter(events::Column::OccurTime.gte(plain))
+        .count(db)
+        .await?;
+    assert_eq!(at_or_after, 2, "filter with DateTime<Utc>");
+    let far_future = customers::Entity::find()
+        .filter(customers::Column::DeletedAt.gt(at(2099, 1, 1, 0, 0, 0, 0)))
+        .count(db)
+        .await?;
+    assert_eq!(far_future, 1, "filter beyond 2038");
+
+    // Outbox: sequence numbers increase and are not reused after a delete.
+    let mut seqs = Vec::new();
+    for e in &inserted {
+        let row = outbox::ActiveModel {
+            seq: NotSet,
+            merchant_id: Set(MERCHANT.to_owned()),
+            event_id: Set(e.event_id.clone()),
+            customer_id: Set(e.customer_id.clone()),
+            kind: Set(e.kind.clone()),
+            created_at: Set(crate::now()),
+        }
+        .insert(db)
+        .await?;
+        seqs.push(row.seq);
+    }
+    assert!(seqs[0] < seqs[1], "outbox seq increases: {seqs:?}");
+    outbox::Entity::delete_by_id(seqs[1]).exec(db).await?;
+    let res = outbox::Entity::insert(outbox::ActiveModel {
+        seq: NotSet,
+        merchant_id: Set(MERCHANT.to_owned()),
+        event_id: Set("e-3".to_owned()),
+        customer_id: Set("c-1".to_owned()),
+        kind: Set("page_view".to_owned()),
+        created_at: Set(crate::now()),
+    })
+    .exec(db)
+    .await?;
+    assert!(
+        res.last_insert_id > seqs[1],
+        "outbox seq is never reused ({} after {})",
+        res.last_insert_id,
+        seqs[1]
+    );
+    let pending = outbox::Entity::find()
+        .filter(outbox::Column::Seq.gt(seqs[0]))
+        .order_by_asc(outbox::Column::Seq)
+        .all(db)
+        .await?;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].event_id, "e-3");
+
+    // Dates.
+    let rate = exchange_rates::Model {
+        merchant_id: MERCHANT.to_owned(),
+        currency: "IDR".to_owned(),
+        effective_date: NaiveDate::from_ymd_opt(2026, 2, 28).expect("valid date"),
+        rate: "0.0000571234".to_owned(),
+        created_at: crate::now(),
+    };
+    exchange_rates::Entity::insert(rate.clone().into_active_model())
+        .exec(db)
+        .await?;
+    let latest = exchange_rates::Entity::find()
+        .filter(exchange_rates::Column::MerchantId.eq(MERCHANT))
+        .filter(exchange_rates::Column::Currency.eq("IDR"))
+        .filter(
+            exchange_rates::Column::EffectiveDate
+                .lte(NaiveDate::from_ymd_opt(2026, 3, 1).expect("valid date")),
+        )
+        .order_by_desc(exchange_rates::Column::EffectiveDate)
+        .one(db)
+        .await?;
+    assert_eq!(latest, Some(rate));
+
+    // Orders with lines.
+    let order = orders::Model {
+        merchant_id: MERCHANT.to_owned(),
+        order_id: "o-1".to_owned(),
+        customer_id: "c-1".to_owned(),
+        status: "PAID".to_owned(),
+        total_minor: 2598,
+        currency: "EUR".to_owned(),
+        base_total_minor: Some(2598),
+        base_currency: Some("EUR".to_owned()),
+        discount_minor: None,
+        coupon_code: None,
+        payment_method: Some("CARD".to_owned()),
+        payment_outcome: Some("SUCCEEDED".to_owned()),
+        carrier: Some("DHL".to_owned()),
+        promised_days: Some(5),
+        actual_days: None,
+        shipping_cost_minor: Some(499),
+        tracking_offered: Some(true),
+        destination_country: Some("DE".to_owned()),
+        placed_at: t_early,
+        updated_at: t_late,
+    };
+    orders::Entity::insert(order.clone().into_active_model())
+        .exec(db)
+        .await?;
+    let lines: Vec<order_lines::ActiveModel> = (0..2)
+        .map(|i| {
+            order_lines::Model {
+                merchant_id: MERCHANT.to_owned(),
+                order_id: "o-1".to_owned(),
+                line_no: i,
+                sku: "mug-1".to_owned(),
+                quantity: 1,
+                unit_price_minor: 1299,
+            }
+            .into_active_model()
+        })
+        .collect();
+    order_lines::Entity::insert_many(lines).exec(db).await?;
+    assert_eq!(
+        orders::Entity::find_by_id((MERCHANT.to_owned(), "o-1".to_owned()))
+            .one(db)
+            .await?,
+        Some(order)
+    );
+    assert_eq!(
+        order_lines::Entity::find()
+            .filter(order_lines::Column::OrderId.eq("o-1"))
+            .count(db)
+            .await?,
+        2
+    );
+
+    // A model blob larger than MySQL BLOB's 64 KiB.
+    let params: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let model = rec_models::Model {
+        merchant_id: MERCHANT.to_owned(),
+        version: 1,
+        kind: "ITEM_CF".to_owned(),
+        blend_weights: None,
+        params,
+        metrics: json!({"ndcg@10": 0.31, "hit_rate@10": 0.52}),
+        state: "ACTIVE".to_owned(),
+        training_job_id: Some("job-1".to_owned()),
+        created_at: crate::now(),
+        activated_at: Some(crate::now()),
+    };
+    rec_models::Entity::insert(model.clone().into_active_model())
+        .exec(db)
+        .await?;
+    let active = rec_models::Entity::find()
+        .filter(rec_models::Column::MerchantId.eq(MERCHANT))
+        .filter(rec_models::Column::State.eq("ACTIVE"))
+        .order_by_desc(rec_models::Column::Version)
+        .one(db)
+        .await?;
+    assert_eq!(active, Some(model));
+    Ok(())
+}
+
+/// Duplicate keys are recognised as unique violations on this backend, other
+/// constraint failures are not. Run after [`assert_roundtrip`] (it reuses its rows).
+pub async fn assert_unique_violations(db: &DatabaseConnection) -> Result<(), StoreError> {
+    // Replayed event id: the ingestion idempotency path.
+    let dup_event = events::ActiveModel {
+        id: NotSet,
+        merchant_id: Set(MERCHANT.to_owned()),
+        event_id: Set("e-1".to_owned()),
+        customer_id: Set("c-1".to_owned()),
+        kind: Set("order".to_owned()),
+        occur_time: Set(crate::now()),
+        session_id: Set(None),
+        source: Set(None),
+        payload: Set(json!({})),
+        ingested_at: Set(crate::now()),
+    };
+    let err = StoreError::from(
+        events::Entity::insert(dup_event)
+            .exec(db)
+            .await
+            .expect_err("duplicate (merchant_id, event_id) must fail"),
+    );
+    assert!(err.is_unique_violation(), "not recognised: {err}");
+
+    // Same event id under another merchant is fine.
+    events::Entity::insert(events::ActiveModel {
+        id: NotSet,
+        merchant_id: Set("other-shop".to_owned()),
+        event_id: Set("e-1".to_owned()),
+        customer_id: Set("c-9".to_owned()),
+        kind: Set("page_view".to_owned()),
+        occur_time: Set(crate::now()),
+        session_id: Set(None),
+        source: Set(None),
+        payload: Set(json!({"url": "/"})),
+        ingested_at: Set(crate::now()),
+    })
+    .exec(db)
+    .await?;
+
+    // Event ids are case-sensitive on both backends (binary collation on MySQL).
+    events::Entity::insert(events::ActiveModel {
+        id: NotSet,
+        merchant_id: Set(MERCHANT.to_owned()),
+        event_id: Set("E-1".to_owned()),
+        customer_id: Set("c-1".to_owned()),
+        kind: Set("page_view".to_owned()),
+        occur_time: Set(crate::now()),
+        session_id: Set(None),
+        source: Set(None),
+        payload: Set(json!({})),
+        ingested_at: Set(crate::now()),
+    })
+    .exec(db)
+    .await?;
+
+    // Duplicate composite primary key.
+    let err = StoreError::from(
+        customers::Entity::insert(person("c-1").into_active_model())
+            .exec(db)
+            .await
+            .expect_err("duplicate customer must fail"),
+    );
+    assert!(err.is_unique_violation(), "not recognised: {err}");
+
+    // Identifier already bound to a customer.
+    let err = StoreError::from(
+        customer_identifiers::Entity::insert(
+            customer_identifiers::Model {
+                merchant_id: MERCHANT.to_owned(),
+                kind: "EMAIL".to_owned(),
+                value_hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+                    .to_owned(),
+                customer_id: "c-1".to_owned(),
+                created_at: crate::now(),
+            }
+            .into_active_model(),
+        )
+        .exec(db)
+        .await
+        .expect_err("duplicate identifier must fail"),
+    );
+    assert!(err.is_unique_violation(), "not recognised: {err}");
+
+    // A foreign-key failure is an error, but not a unique violation (and proves foreign
+    // keys are enforced on this connection).
+    let err = StoreError::from(
+        customer_contacts::Entity::insert(
+            customer_contacts::Model {
+                merchant_id: MERCHANT.to_owned(),
+                customer_id: "no-such-customer".to_owned(),
+                id: "ct-1".to_owned(),
+                name: Some("Li Wei".to_owned()),
+                job_title: Some("Buyer".to_owned()),
+                decision_maker: true,
+                email: None,
+                phone: None,
+                preferred_channel: Some("WECHAT".to_owned()),
+                created_at: crate::now(),
+                updated_at: crate::now(),
+            }
+            .into_active_model(),
+        )
+        .exec(db)
+        .await
+        .expect_err("contact of a missing customer must fail"),
+    );
+    assert!(!err.is_unique_violation(), "misclassified: {err}");
+    Ok(())
+}

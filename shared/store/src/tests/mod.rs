@@ -1,0 +1,106 @@
+//! In-crate tests on SQLite files (tempfile): connection set-up, migrations, entity
+//! round-trips and unique-violation detection. The same checks run on MariaDB in
+//! `tests/mysql.rs`.
+
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use tempfile::TempDir;
+
+use crate::testing::{self, checks};
+
+/// A migrated SQLite database in a fresh temporary directory (kept alive by the guard).
+async fn sqlite_db(max_connections: u32) -> (DatabaseConnection, TempDir) {
+    let dir = tempfile::tempdir().expect("create temp dir");
+    let url = format!("sqlite://{}/data/caravan.db?mode=rwc", dir.path().display());
+    let db = crate::connect(&url, max_connections)
+        .await
+        .expect("connect to sqlite");
+    (db, dir)
+}
+
+async fn pragma<T: sea_orm::TryGetable>(db: &DatabaseConnection, name: &str) -> T {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!("PRAGMA {name}"),
+        ))
+        .await
+        .expect("query pragma")
+        .expect("pragma row");
+    row.try_get_by_index::<T>(0).expect("pragma value")
+}
+
+#[tokio::test]
+async fn connect_creates_directory_and_file_with_wal_and_foreign_keys() {
+    let (db, dir) = sqlite_db(4).await;
+    assert!(dir.path().join("data/caravan.db").is_file());
+    assert_eq!(crate::backend_name(&db), "sqlite");
+    assert_eq!(pragma::<String>(&db, "journal_mode").await, "wal");
+    assert_eq!(pragma::<i64>(&db, "foreign_keys").await, 1);
+    assert_eq!(pragma::<i64>(&db, "busy_timeout").await, 5000);
+}
+
+#[tokio::test]
+async fn migrations_apply_and_rerun_is_noop() {
+    let (db, _dir) = sqlite_db(4).await;
+    checks::assert_migrate_is_idempotent(&db)
+        .await
+        .expect("migrate twice");
+}
+
+#[tokio::test]
+async fn down_all_then_up_again() {
+    let (db, _dir) = sqlite_db(4).await;
+    crate::migrate(&db).await.expect("migrate");
+    checks::assert_down_then_up(&db)
+        .await
+        .expect("down then up");
+    // The schema is fully usable after the cycle.
+    checks::assert_roundtrip(&db).await.expect("roundtrip");
+}
+
+#[tokio::test]
+async fn entities_round_trip() {
+    let (db, _dir) = sqlite_db(4).await;
+    crate::migrate(&db).await.expect("migrate");
+    checks::assert_roundtrip(&db).await.expect("roundtrip");
+}
+
+#[tokio::test]
+async fn unique_violations_are_detected() {
+    let (db, _dir) = sqlite_db(4).await;
+    crate::migrate(&db).await.expect("migrate");
+    checks::assert_roundtrip(&db).await.expect("roundtrip");
+    checks::assert_unique_violations(&db)
+        .await
+        .expect("unique violations");
+}
+
+#[tokio::test]
+async fn entities_match_migrations() {
+    let (db, _dir) = sqlite_db(4).await;
+    crate::migrate(&db).await.expect("migrate");
+    let twin = crate::connect("sqlite::memory:", 1)
+        .await
+        .expect("connect twin");
+    testing::assert_entities_match_schema(&db, &twin)
+        .await
+        .expect("compare schemas");
+}
+
+#[tokio::test]
+async fn in_memory_helper_is_migrated_and_shared_by_the_pool() {
+    let db = testing::sqlite_memory().await.expect("in-memory store");
+    // The one pooled connection keeps the in-memory database alive across queries.
+    checks::assert_roundtrip(&db).await.expect("roundtrip");
+    assert_eq!(
+        testing::table_names(&db).await.expect("tables"),
+        checks::expected_tables()
+    );
+}
+
+#[tokio::test]
+async fn single_connection_pool_migrates() {
+    let (db, _dir) = sqlite_db(1).await;
+    crate::migrate(&db).await.expect("migrate");
+    crate::migrate(&db).await.expect("migrate again");
+}
