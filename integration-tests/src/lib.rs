@@ -170,8 +170,14 @@ impl Drop for ServerProcess {
     }
 }
 
-/// The address in a JSON log line of `caravan_platform::server` saying it listens.
+/// The address in the log line of `caravan_platform::server` saying it listens, in JSON or
+/// in the default pretty format (`... gRPC server listening address=127.0.0.1:50051 ...`).
 fn listen_address(line: &str) -> Option<SocketAddr> {
+    if !line.trim_start().starts_with('{') {
+        let rest = line.split("gRPC server listening").nth(1)?;
+        let address = rest.split("address=").nth(1)?.split_whitespace().next()?;
+        return address.parse().ok();
+    }
     let value: serde_json::Value = serde_json::from_str(line).ok()?;
     let fields = value.get("fields")?;
     if fields.get("message")?.as_str()? != "gRPC server listening" {
@@ -231,5 +237,7 @@ mod tests {
         );
         assert_eq!(listen_address(r#"{"fields":{"message":"other"}}"#), None);
         assert_eq!(listen_address("not json"), None);
+        let pretty = "2026-11-23T19:53:52Z  INFO caravan_platform::server: gRPC server listening address=127.0.0.1:50051 services=[]";
+        assert_eq!(listen_address(pretty), Some(SocketAddr::from(([127, 0, 0, 1], 50051))));
     }
 }

@@ -5,6 +5,8 @@
 //! (see [`crate::trace_context`]); they are exported over OTLP/gRPC only when
 //! `telemetry.otlp_endpoint` is set.
 
+use std::io::IsTerminal;
+
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::Resource;
@@ -59,6 +61,8 @@ pub fn init(
             .with_writer(std::io::stderr)
             .boxed(),
         LogFormat::Pretty => tracing_subscriber::fmt::layer()
+            // Colours only for a person at a terminal, never into files or collectors.
+            .with_ansi(std::io::stderr().is_terminal())
             .with_writer(std::io::stderr)
             .boxed(),
     };
