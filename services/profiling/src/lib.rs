@@ -3,6 +3,8 @@
 
 pub mod error;
 pub mod grpc;
+pub mod outbox_cursor;
+pub mod rfm;
 
 pub use grpc::ProfilingApi;
 

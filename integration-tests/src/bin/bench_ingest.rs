@@ -1,0 +1,333 @@
+//! `caravan-bench-ingest`: streaming ingestion into MariaDB, acknowledged-and-committed events
+//! per second, side by side in one run with a raw bulk INSERT of the same rows through the
+//! same driver (sqlx via sea-orm).
+//!
+//! 1. Two fresh databases on the MariaDB server (`CARAVAN_TEST_MYSQL_URL` or `--mysql-url`).
+//! 2. The release `caravan-ingestion` binary on the first; `--events` synthetic events of
+//!    mixed kinds (sessions, views, searches, carts, orders with payment and logistics,
+//!    reviews, social actions) streamed with `IngestEvents`, `--batch` events per message,
+//!    over `--streams` concurrent streams. Timed from the first message to the last
+//!    acknowledgement (an acknowledgement means committed).
+//! 3. Every row the service stored (events, outbox, orders, order lines, customers) is read
+//!    back, then inserted into the second, migrated database with multi-row INSERTs of
+//!    `--batch` rows per statement, one transaction per statement: the ceiling. Timed
+//!    inserts only.
+//! 4. The server's peak RSS (VmHWM) is read from /proc.
+//!
+//! Run with `scripts/bench-ingest.sh` (builds release first).
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use caravan_integration_tests::ServerProcess;
+use caravan_integration_tests::mysql::TestDatabase;
+use caravan_platform::proto_time::to_timestamp;
+use caravan_proto::caravan::common::v1 as common;
+use caravan_proto::caravan::ingestion::v1 as pb;
+use caravan_proto::caravan::ingestion::v1::ingestion_service_client::IngestionServiceClient;
+use caravan_store::entity::{customers, events, order_lines, orders, outbox};
+use caravan_store::sea_orm::{
+    ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel, TransactionTrait,
+};
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+struct Args {
+    /// Number of events to ingest.
+    #[arg(long, default_value_t = 200_000)]
+    events: usize,
+    /// Events per streamed message, and rows per INSERT statement on the raw side.
+    #[arg(long, default_value_t = 1_000)]
+    batch: usize,
+    /// Concurrent IngestEvents streams.
+    #[arg(long, default_value_t = 2)]
+    streams: usize,
+    /// Distinct customers the events spread over.
+    #[arg(long, default_value_t = 5_000)]
+    customers: usize,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    let service_db = TestDatabase::create().await?.context("CARAVAN_TEST_MYSQL_URL is required")?;
+    let raw_db = TestDatabase::create().await?.context("CARAVAN_TEST_MYSQL_URL is required")?;
+    let workdir = tempfile::tempdir()?;
+    let server = ServerProcess::start(
+        "caravan-ingestion",
+        &[],
+        &[
+            ("CARAVAN__DATABASE__URL", service_db.url.as_str()),
+            ("CARAVAN__TELEMETRY__LOG_FILTER", "warn,caravan_platform=info"),
+        ],
+        workdir.path(),
+    )?;
+    let mut client = IngestionServiceClient::connect(server.endpoint())
+        .await?
+        .max_decoding_message_size(64 << 20)
+        .max_encoding_message_size(64 << 20);
+    client
+        .create_merchant(pb::CreateMerchantRequest {
+            merchant_id: "bench".to_owned(),
+            merchant: Some(pb::Merchant {
+                display_name: "Benchmark".to_owned(),
+                base_currency_code: "GBP".to_owned(),
+                ..Default::default()
+            }),
+        })
+        .await?;
+
+    let generated = generate(args.events, args.customers);
+    let (streamed, elapsed) = stream(&client, generated, args.batch, args.streams).await?;
+    ensure!(
+        streamed == args.events as i64,
+        "the service accepted {streamed} of {} events",
+        args.events
+    );
+    let rss = peak_rss_kib(server.pid());
+    let service_rate = rate(args.events, elapsed);
+
+    let source = caravan_store::connect(&service_db.url, 4).await?;
+    let target = caravan_store::connect(&raw_db.url, 4).await?;
+    caravan_store::migrate(&target).await?;
+    let raw = raw_copy(&source, &target, args.batch).await?;
+    let raw_rate = rate(args.events, raw.elapsed);
+
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!("| events | {} ({} per message, {} streams) |", args.events, args.batch, args.streams);
+    println!("| rows written per event (all tables) | {:.2} |", raw.rows as f64 / args.events as f64);
+    println!("| IngestEvents, acknowledged and committed | {service_rate:.0} events/s ({:.2} s) |", elapsed.as_secs_f64());
+    println!("| raw bulk INSERT of the same rows | {raw_rate:.0} events/s ({:.2} s, {} rows) |", raw.elapsed.as_secs_f64(), raw.rows);
+    println!("| ratio service / raw | {:.2} |", service_rate / raw_rate);
+    println!("| server peak RSS | {} |", rss.map_or("n/a".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0)));
+    source.close().await?;
+    target.close().await?;
+    drop(server);
+    Ok(())
+}
+
+fn rate(count: usize, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64().max(1e-9)
+}
+
+/// Streams the events over `streams` concurrent calls; returns accepted events and time.
+async fn stream(
+    client: &IngestionServiceClient<tonic::transport::Channel>,
+    events: Vec<pb::Event>,
+    batch: usize,
+    streams: usize,
+) -> Result<(i64, Duration)> {
+    let per_stream = events.len().div_ceil(streams.max(1));
+    let mut requests: Vec<Vec<pb::IngestEventsRequest>> = Vec::new();
+    for share in events.chunks(per_stream.max(1)) {
+        requests.push(
+            share
+                .chunks(batch)
+                .map(|chunk| pb::IngestEventsRequest {
+                    parent: "merchants/bench".to_owned(),
+                    events: chunk.to_vec(),
+                    validate_only: false,
+                })
+                .collect(),
+        );
+    }
+    let start = Instant::now();
+    let calls: Vec<_> = requests
+        .into_iter()
+        .map(|messages| {
+            let mut client = client.clone();
+            tokio::spawn(async move {
+                client
+                    .ingest_events(tokio_stream::iter(messages))
+                    .await
+                    .map(tonic::Response::into_inner)
+            })
+        })
+        .collect();
+    let mut accepted = 0;
+    for call in calls {
+        let response = call.await??;
+        if response.rejected_count > 0 {
+            bail!("rejections: {:?}", response.rejections.first());
+        }
+        accepted += response.accepted_count;
+    }
+    Ok((accepted, start.elapsed()))
+}
+
+struct RawCopy {
+    rows: usize,
+    elapsed: Duration,
+}
+
+/// Reads every row the service stored, then times inserting them into `target`.
+async fn raw_copy(source: &DatabaseConnection, target: &DatabaseConnection, batch: usize) -> Result<RawCopy> {
+    let customer_rows = customers::Entity::find().all(source).await?;
+    let event_rows = events::Entity::find().all(source).await?;
+    let outbox_rows = outbox::Entity::find().all(source).await?;
+    let order_rows = orders::Entity::find().all(source).await?;
+    let line_rows = order_lines::Entity::find().all(source).await?;
+    let rows = customer_rows.len() + event_rows.len() + outbox_rows.len() + order_rows.len() + line_rows.len();
+    let start = Instant::now();
+    insert_all::<customers::Entity>(target, customer_rows, batch).await?;
+    insert_all::<events::Entity>(target, event_rows, batch).await?;
+    insert_all::<outbox::Entity>(target, outbox_rows, batch).await?;
+    insert_all::<orders::Entity>(target, order_rows, batch).await?;
+    insert_all::<order_lines::Entity>(target, line_rows, batch).await?;
+    Ok(RawCopy {
+        rows,
+        elapsed: start.elapsed(),
+    })
+}
+
+async fn insert_all<E>(db: &DatabaseConnection, rows: Vec<E::Model>, batch: usize) -> Result<()>
+where
+    E: EntityTrait,
+    E::Model: IntoActiveModel<E::ActiveModel>,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+{
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<E::ActiveModel> = rows
+            .by_ref()
+            .take(batch)
+            .map(|m| m.into_active_model().reset_all())
+            .collect();
+        let txn = db.begin().await?;
+        E::insert_many(chunk).exec(&txn).await?;
+        txn.commit().await?;
+    }
+    Ok(())
+}
+
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// A small deterministic generator (SplitMix64), so every run streams the same events.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+fn gbp(minor: i64) -> Option<common::Money> {
+    Some(common::Money {
+        currency_code: "GBP".to_owned(),
+        amount_minor: minor,
+    })
+}
+
+/// Events of every website, transaction, feedback and social kind, in realistic proportions
+/// (mostly views), spread over `customers` customers and the last 30 days.
+fn generate(count: usize, customers: usize) -> Vec<pb::Event> {
+    let mut rng = Rng(42);
+    let now = chrono::Utc::now();
+    (0..count)
+        .map(|i| {
+            let customer = format!("c-{}", rng.below(customers));
+            let product = format!("SKU-{:05}", rng.below(3_000));
+            let seconds = i64::try_from(rng.below(30 * 86_400)).unwrap_or(0);
+            let occur = now - chrono::Duration::seconds(seconds + 60);
+            use pb::event::Payload;
+            let payload = match rng.below(100) {
+                0..=9 => Payload::SessionStart(pb::SessionStartEvent {
+                    device_type: common::DeviceType::Mobile as i32,
+                    os: "Android".to_owned(),
+                    traffic_source: common::TrafficSource::ShortVideo as i32,
+                    referrer_uri: "https://video.example/watch".to_owned(),
+                    landing_page_uri: "https://shop.example/".to_owned(),
+                    ip_country_code: "DE".to_owned(),
+                    language_code: "de".to_owned(),
+                    campaign: String::new(),
+                }),
+                10..=49 => Payload::ProductView(pb::ProductViewEvent {
+                    product: product.clone(),
+                    dwell_seconds: 30,
+                }),
+                50..=59 => Payload::Search(pb::SearchEvent {
+                    query: "ceramic mug".to_owned(),
+                    results_count: 12,
+                    category_path: "Home > Kitchen".to_owned(),
+                }),
+                60..=79 => Payload::CartAdd(pb::CartChangeEvent {
+                    product: product.clone(),
+                    quantity: 2,
+                    unit_price: gbp(1_250),
+                }),
+                80..=89 => Payload::Order(pb::OrderEvent {
+                    order_id: format!("o-{i}"),
+                    status: pb::OrderStatus::Placed as i32,
+                    lines: vec![
+                        pb::OrderLine {
+                            product: product.clone(),
+                            quantity: 2,
+                            unit_price: gbp(1_250),
+                        },
+                        pb::OrderLine {
+                            product: "SKU-00001".to_owned(),
+                            quantity: 1,
+                            unit_price: gbp(499),
+                        },
+                    ],
+                    total: gbp(2_999),
+                    payment: Some(pb::PaymentInfo {
+                        method: common::PaymentMethod::Paypal as i32,
+                        outcome: pb::PaymentOutcome::Succeeded as i32,
+                        amount: gbp(2_999),
+                        ..Default::default()
+                    }),
+                    logistics: Some(pb::LogisticsInfo {
+                        carrier: "DHL".to_owned(),
+                        promised_delivery_days: Some(5),
+                        shipping_cost: gbp(399),
+                        tracking_offered: true,
+                        destination_country_code: "DE".to_owned(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                90..=94 => Payload::Review(pb::ReviewEvent {
+                    product: product.clone(),
+                    rating: 4,
+                    title: "Good".to_owned(),
+                    text: "Arrived quickly, nice quality.".to_owned(),
+                    language_code: "en".to_owned(),
+                    ..Default::default()
+                }),
+                _ => Payload::SocialAction(pb::SocialActionEvent {
+                    action: pb::SocialActionKind::Share as i32,
+                    platform: common::SocialPlatform::Tiktok as i32,
+                    product,
+                    ..Default::default()
+                }),
+            };
+            pb::Event {
+                event_id: format!("bench-{i}"),
+                customer,
+                occur_time: Some(to_timestamp(occur)),
+                session_id: format!("s-{}", i / 20),
+                payload: Some(payload),
+                ..Default::default()
+            }
+        })
+        .collect()
+}
