@@ -11,6 +11,9 @@ step "tools"
 scripts/install-tools.sh
 export PATH="$PWD/.tools/bin:$PATH"
 
+step "CDNOW sample (value-model reference data, from PyPI Lifetimes)"
+scripts/fetch-cdnow.sh
+
 step "MariaDB test user"
 CARAVAN_TEST_MYSQL_URL="$(scripts/mariadb-test-user.sh)"
 export CARAVAN_TEST_MYSQL_URL

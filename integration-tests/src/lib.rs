@@ -238,6 +238,9 @@ mod tests {
         assert_eq!(listen_address(r#"{"fields":{"message":"other"}}"#), None);
         assert_eq!(listen_address("not json"), None);
         let pretty = "2026-11-23T19:53:52Z  INFO caravan_platform::server: gRPC server listening address=127.0.0.1:50051 services=[]";
-        assert_eq!(listen_address(pretty), Some(SocketAddr::from(([127, 0, 0, 1], 50051))));
+        assert_eq!(
+            listen_address(pretty),
+            Some(SocketAddr::from(([127, 0, 0, 1], 50051)))
+        );
     }
 }

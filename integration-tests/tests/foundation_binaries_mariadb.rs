@@ -73,11 +73,17 @@ async fn caravan_migrate_applies_once_and_reruns_as_a_no_op() -> Result<()> {
             .context("run caravan migrate")?;
         let logs = String::from_utf8_lossy(&output.stderr).into_owned();
         ensure!(output.status.success(), "caravan migrate failed:\n{logs}");
-        ensure!(!logs.contains(":caravan@"), "password leaked into logs:\n{logs}");
+        ensure!(
+            !logs.contains(":caravan@"),
+            "password leaked into logs:\n{logs}"
+        );
         Ok(logs)
     };
     let first = run()?;
-    ensure!(first.contains("has been applied"), "first run applies:\n{first}");
+    ensure!(
+        first.contains("has been applied"),
+        "first run applies:\n{first}"
+    );
     let store = caravan_store::connect(&db.url, 1).await?;
     let tables = caravan_store::testing::table_names(&store).await?;
     let expected = caravan_store::testing::checks::expected_tables();

@@ -15,7 +15,9 @@ fn page_view(id: &str) -> pb::Event {
     pb::Event {
         event_id: id.to_owned(),
         customer: "c-1".to_owned(),
-        occur_time: Some(to_timestamp(chrono::Utc::now() - chrono::Duration::minutes(5))),
+        occur_time: Some(to_timestamp(
+            chrono::Utc::now() - chrono::Duration::minutes(5),
+        )),
         payload: Some(pb::event::Payload::PageView(pb::PageViewEvent {
             uri: "https://shop.example/home".to_owned(),
             ..Default::default()

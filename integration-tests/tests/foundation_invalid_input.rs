@@ -36,7 +36,11 @@ async fn invalid_merchants_are_rejected_field_by_field_and_store_nothing() -> Re
     ensure!(bad.code() == Code::InvalidArgument, "{bad:?}");
     ensure!(
         violated_fields(&bad)
-            == ["merchant_id", "merchant.display_name", "merchant.base_currency_code"],
+            == [
+                "merchant_id",
+                "merchant.display_name",
+                "merchant.base_currency_code"
+            ],
         "{:?}",
         violated_fields(&bad)
     );

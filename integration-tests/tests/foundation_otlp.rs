@@ -80,7 +80,10 @@ async fn spans_are_exported_over_otlp_and_continue_the_callers_trace() -> Result
                 }
             }
         }
-        if spans.iter().any(|(_, s)| s.name.ends_with("/CreateMerchant")) {
+        if spans
+            .iter()
+            .any(|(_, s)| s.name.ends_with("/CreateMerchant"))
+        {
             break;
         }
     }
@@ -97,7 +100,10 @@ async fn spans_are_exported_over_otlp_and_continue_the_callers_trace() -> Result
         "span is in trace {}, the caller sent {TRACE_ID}",
         hex(&span.trace_id)
     );
-    ensure!(hex(&span.parent_span_id) == "00f067aa0ba902b7", "parent span id");
+    ensure!(
+        hex(&span.parent_span_id) == "00f067aa0ba902b7",
+        "parent span id"
+    );
     Ok(())
 }
 

@@ -37,10 +37,10 @@ fn caravan_serve_without_configuration_serves_every_service_on_sqlite() -> Resul
 
     let target = server.target();
     let listed = grpcurl_ok(&["-plaintext", &target, "list"])?;
-    for service in SERVICES
-        .iter()
-        .chain(&["grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"])
-    {
+    for service in SERVICES.iter().chain(&[
+        "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ]) {
         ensure!(
             listed.lines().any(|l| l == *service),
             "{service} not listed:\n{listed}"
@@ -92,6 +92,9 @@ fn unknown_configuration_keys_stop_the_binary_with_the_key_name() -> Result<()> 
         .context("run caravan")?;
     ensure!(!output.status.success(), "must refuse an unknown key");
     let stderr = String::from_utf8_lossy(&output.stderr);
-    ensure!(stderr.contains("listen_port"), "error must name the key: {stderr}");
+    ensure!(
+        stderr.contains("listen_port"),
+        "error must name the key: {stderr}"
+    );
     Ok(())
 }

@@ -45,7 +45,10 @@ async fn a_call_from_marketing_to_profiling_carries_the_callers_trace() -> Resul
     let profiles = ProfileSource::new(client);
     let caller = tracing::info_span!("marketing.score_strategies");
     let caller_trace = caller.context().span().span_context().trace_id();
-    ensure!(caller_trace != TraceId::INVALID, "caller span has no trace id");
+    ensure!(
+        caller_trace != TraceId::INVALID,
+        "caller span has no trace id"
+    );
     // Whatever profiling answers (the profile RPCs come with the profiling issue), the
     // call crosses the hop; the trace is what is under test here.
     let _answer = profiles
@@ -65,7 +68,10 @@ async fn a_call_from_marketing_to_profiling_carries_the_callers_trace() -> Resul
             let names: Vec<_> = spans.iter().map(|s| s.name.to_string()).collect();
             format!("no profiling server span among {names:?}")
         })?;
-    ensure!(server_span.span_kind == SpanKind::Server, "server span kind");
+    ensure!(
+        server_span.span_kind == SpanKind::Server,
+        "server span kind"
+    );
     ensure!(
         server_span.span_context.trace_id() == caller_trace,
         "profiling's span is in trace {}, the caller's is {caller_trace}",

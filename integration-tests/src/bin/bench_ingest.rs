@@ -50,15 +50,22 @@ struct Args {
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = Args::parse();
-    let service_db = TestDatabase::create().await?.context("CARAVAN_TEST_MYSQL_URL is required")?;
-    let raw_db = TestDatabase::create().await?.context("CARAVAN_TEST_MYSQL_URL is required")?;
+    let service_db = TestDatabase::create()
+        .await?
+        .context("CARAVAN_TEST_MYSQL_URL is required")?;
+    let raw_db = TestDatabase::create()
+        .await?
+        .context("CARAVAN_TEST_MYSQL_URL is required")?;
     let workdir = tempfile::tempdir()?;
     let server = ServerProcess::start(
         "caravan-ingestion",
         &[],
         &[
             ("CARAVAN__DATABASE__URL", service_db.url.as_str()),
-            ("CARAVAN__TELEMETRY__LOG_FILTER", "warn,caravan_platform=info"),
+            (
+                "CARAVAN__TELEMETRY__LOG_FILTER",
+                "warn,caravan_platform=info",
+            ),
         ],
         workdir.path(),
     )?;
@@ -95,12 +102,31 @@ async fn main() -> Result<()> {
 
     println!("| measure | value |");
     println!("|---|---|");
-    println!("| events | {} ({} per message, {} streams) |", args.events, args.batch, args.streams);
-    println!("| rows written per event (all tables) | {:.2} |", raw.rows as f64 / args.events as f64);
-    println!("| IngestEvents, acknowledged and committed | {service_rate:.0} events/s ({:.2} s) |", elapsed.as_secs_f64());
-    println!("| raw bulk INSERT of the same rows | {raw_rate:.0} events/s ({:.2} s, {} rows) |", raw.elapsed.as_secs_f64(), raw.rows);
+    println!(
+        "| events | {} ({} per message, {} streams) |",
+        args.events, args.batch, args.streams
+    );
+    println!(
+        "| rows written per event (all tables) | {:.2} |",
+        raw.rows as f64 / args.events as f64
+    );
+    println!(
+        "| IngestEvents, acknowledged and committed | {service_rate:.0} events/s ({:.2} s) |",
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "| raw bulk INSERT of the same rows | {raw_rate:.0} events/s ({:.2} s, {} rows) |",
+        raw.elapsed.as_secs_f64(),
+        raw.rows
+    );
     println!("| ratio service / raw | {:.2} |", service_rate / raw_rate);
-    println!("| server peak RSS | {} |", rss.map_or("n/a".to_owned(), |k| format!("{:.1} MiB", k as f64 / 1024.0)));
+    println!(
+        "| server peak RSS | {} |",
+        rss.map_or("n/a".to_owned(), |k| format!(
+            "{:.1} MiB",
+            k as f64 / 1024.0
+        ))
+    );
     source.close().await?;
     target.close().await?;
     drop(server);
@@ -162,13 +188,21 @@ struct RawCopy {
 }
 
 /// Reads every row the service stored, then times inserting them into `target`.
-async fn raw_copy(source: &DatabaseConnection, target: &DatabaseConnection, batch: usize) -> Result<RawCopy> {
+async fn raw_copy(
+    source: &DatabaseConnection,
+    target: &DatabaseConnection,
+    batch: usize,
+) -> Result<RawCopy> {
     let customer_rows = customers::Entity::find().all(source).await?;
     let event_rows = events::Entity::find().all(source).await?;
     let outbox_rows = outbox::Entity::find().all(source).await?;
     let order_rows = orders::Entity::find().all(source).await?;
     let line_rows = order_lines::Entity::find().all(source).await?;
-    let rows = customer_rows.len() + event_rows.len() + outbox_rows.len() + order_rows.len() + line_rows.len();
+    let rows = customer_rows.len()
+        + event_rows.len()
+        + outbox_rows.len()
+        + order_rows.len()
+        + line_rows.len();
     let start = Instant::now();
     insert_all::<customers::Entity>(target, customer_rows, batch).await?;
     insert_all::<events::Entity>(target, event_rows, batch).await?;

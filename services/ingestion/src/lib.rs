@@ -2,10 +2,19 @@
 //! events into Caravan. Domain rules live in `*_rules` modules (no I/O), storage in
 //! `*_store` modules, the gRPC mapping in [`grpc`].
 
+mod contact_rules;
+mod customer_rules;
+mod customer_store;
 pub mod error;
+pub mod event_rules;
+mod event_store;
 pub mod grpc;
+mod identity_rules;
 mod merchant_rules;
 mod merchant_store;
+mod money_rules;
+mod product_rules;
+mod product_store;
 
 pub use grpc::IngestionApi;
 

@@ -10,7 +10,10 @@ async fn main() -> ExitCode {
     caravan_platform::binary::run(BINARY, |settings| async move {
         let db = caravan_platform::database::open_store(&settings.database).await?;
         let mut services = ServiceSet::new();
-        services.add(IngestionApi::new(db).into_server(settings.server.max_message_bytes));
+        services.add(
+            IngestionApi::with_settings(db, &settings.ingestion)
+                .into_server(settings.server.max_message_bytes),
+        );
         Ok(services)
     })
     .await

@@ -5,6 +5,8 @@ pub mod error;
 pub mod grpc;
 pub mod outbox_cursor;
 pub mod rfm;
+pub mod sentiment;
+pub mod value_model;
 
 pub use grpc::ProfilingApi;
 

@@ -51,19 +51,28 @@ mod tests {
 
     #[test]
     fn contiguous_entries_advance_to_the_last() {
-        assert_eq!(advance(10, &[entry(11, 0), entry(12, 0), entry(13, 0)], GRACE), 13);
+        assert_eq!(
+            advance(10, &[entry(11, 0), entry(12, 0), entry(13, 0)], GRACE),
+            13
+        );
         assert_eq!(advance(10, &[], GRACE), 10);
     }
 
     #[test]
     fn a_young_gap_holds_the_offset_before_it() {
         // 12 is missing and 13 was written just now: 12 may still commit.
-        assert_eq!(advance(10, &[entry(11, 1), entry(13, 1), entry(14, 1)], GRACE), 11);
+        assert_eq!(
+            advance(10, &[entry(11, 1), entry(13, 1), entry(14, 1)], GRACE),
+            11
+        );
         assert_eq!(advance(10, &[entry(12, 1)], GRACE), 10);
     }
 
     #[test]
     fn an_old_gap_is_a_rollback_and_is_passed() {
-        assert_eq!(advance(10, &[entry(11, 60), entry(13, 60), entry(14, 1)], GRACE), 14);
+        assert_eq!(
+            advance(10, &[entry(11, 60), entry(13, 60), entry(14, 1)], GRACE),
+            14
+        );
     }
 }

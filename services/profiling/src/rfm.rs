@@ -118,7 +118,12 @@ impl RfmScores {
 pub fn score(values: &[RfmValues]) -> Vec<RfmScores> {
     // Recency: fewer days is better, so rank on the negated value.
     let recency = quintiles(&values.iter().map(|v| -v.recency_days).collect::<Vec<_>>());
-    let frequency = quintiles(&values.iter().map(|v| f64::from(v.frequency)).collect::<Vec<_>>());
+    let frequency = quintiles(
+        &values
+            .iter()
+            .map(|v| f64::from(v.frequency))
+            .collect::<Vec<_>>(),
+    );
     // i64 -> f64 only loses precision above 2^53 minor units, far beyond any spend.
     #[allow(clippy::cast_precision_loss)]
     let monetary = quintiles(&values.iter().map(|v| v.monetary as f64).collect::<Vec<_>>());
@@ -144,7 +149,11 @@ pub fn quintiles(values: &[f64]) -> Vec<u8> {
     let mut start = 0;
     while start < n {
         let mut end = start;
-        while end + 1 < n && values[order[end + 1]].total_cmp(&values[order[start]]).is_eq() {
+        while end + 1 < n
+            && values[order[end + 1]]
+                .total_cmp(&values[order[start]])
+                .is_eq()
+        {
             end += 1;
         }
         // Mean 0-based rank of the tie group, as a fraction of n in [0, 1).
@@ -177,8 +186,20 @@ mod tests {
     fn the_grid_matches_the_documented_table() {
         use RfmSegment::*;
         let table = [
-            [New, PotentialLoyalist, PotentialLoyalist, Champions, Champions],
-            [Promising, PotentialLoyalist, PotentialLoyalist, Loyal, Loyal],
+            [
+                New,
+                PotentialLoyalist,
+                PotentialLoyalist,
+                Champions,
+                Champions,
+            ],
+            [
+                Promising,
+                PotentialLoyalist,
+                PotentialLoyalist,
+                Loyal,
+                Loyal,
+            ],
             [AboutToSleep, AboutToSleep, NeedAttention, Loyal, Loyal],
             [Hibernating, Hibernating, AtRisk, AtRisk, CantLose],
             [Lost, Hibernating, AtRisk, AtRisk, CantLose],

@@ -1,6 +1,7 @@
 //! The recommendation service: per-merchant models trained from stored interactions, served
 //! from memory with cross-border rules (ships-to, stock, exclusions) and reasons.
 
+pub mod engine;
 pub mod error;
 pub mod grpc;
 

@@ -4,6 +4,8 @@
 //!   SQLite file unless `database.url` says otherwise. Marketing and recommendation still
 //!   reach profiling over gRPC, by default at this process's own address.
 //! * `caravan migrate`: applies pending migrations to the configured database and exits.
+//! * `caravan import <format>`: bulk import into a running server over gRPC (see
+//!   `docs/import.md`).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,6 +15,8 @@ use anyhow::Context;
 use caravan_platform::Settings;
 use caravan_platform::server::{self, ServiceSet};
 use clap::{Parser, Subcommand};
+
+mod import;
 
 const NAME: &str = "caravan";
 const DEFAULT_LISTEN: SocketAddr =
@@ -38,6 +42,11 @@ enum Command {
     Serve,
     /// Apply pending database migrations, then exit.
     Migrate,
+    /// Bulk-import a file into a running server (gRPC client; see docs/import.md).
+    Import {
+        #[command(subcommand)]
+        format: import::ImportCommand,
+    },
 }
 
 #[tokio::main]
@@ -60,6 +69,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
+        Command::Import { format } => import::run(format).await.map_err(anyhow::Error::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -82,7 +92,10 @@ async fn serve(mut settings: Settings) -> anyhow::Result<()> {
 
     let mut services = ServiceSet::new();
     services
-        .add(caravan_ingestion::IngestionApi::new(db.clone()).into_server(max_message))
+        .add(
+            caravan_ingestion::IngestionApi::with_settings(db.clone(), &settings.ingestion)
+                .into_server(max_message),
+        )
         .add(caravan_profiling::ProfilingApi::new(db.clone()).into_server(max_message))
         .add(
             caravan_recommendation::RecommendationApi::new(db.clone(), profiling.clone())
@@ -143,6 +156,16 @@ mod tests {
     fn cli_parses() {
         Cli::try_parse_from(["caravan", "serve"]).expect("serve");
         Cli::try_parse_from(["caravan", "migrate", "--config", "x.toml"]).expect("migrate");
+        Cli::try_parse_from([
+            "caravan",
+            "import",
+            "online-retail",
+            "--merchant",
+            "acme",
+            "--file",
+            "online_retail.csv.gz",
+        ])
+        .expect("import");
         assert!(Cli::try_parse_from(["caravan", "dance"]).is_err());
     }
 }

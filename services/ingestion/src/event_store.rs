@@ -1,0 +1,549 @@
+//! Events in the store: idempotent batch writes with the outbox and the orders projection
+//! in one transaction, plus reads.
+//!
+//! Per batch (one `BatchIngestEvents` call or one `IngestEvents` message):
+//! 1. one `SELECT event_id ... WHERE event_id IN (...)` finds ids already stored
+//!    (duplicates, reported with the customer they were attributed to);
+//! 2. in one transaction: customers named by id are created if missing, identifiers are
+//!    resolved (new customers created for unknown ones), then multi-row INSERTs of the
+//!    events and outbox rows (chunks of [`INSERT_CHUNK`]) and the upsert of the orders
+//!    touched by order events;
+//! 3. if a concurrent writer stored one of the ids in between (unique violation), the
+//!    transaction is rolled back and the batch retried from step 1, so every event is
+//!    stored exactly once.
+
+use std::collections::{HashMap, HashSet};
+
+use caravan_store::entity::{events, exchange_rates, order_lines, orders, outbox};
+use caravan_store::sea_orm::sea_query::OnConflict;
+use caravan_store::sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+};
+use caravan_store::{UtcDateTime, is_unique_violation};
+use chrono::NaiveDate;
+
+use crate::customer_store;
+use crate::error::IngestionError;
+use crate::event_rules::{CustomerRef, OrderFacts, ValidEvent, encode_payload};
+use crate::money_rules::{Rate, to_base};
+
+/// Rows per multi-row INSERT statement.
+pub const INSERT_CHUNK: usize = 1000;
+/// Ids per `IN (...)` lookup.
+const LOOKUP_CHUNK: usize = 1000;
+const MAX_ATTEMPTS: usize = 5;
+
+/// What happened to one event of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Stored (or would be, with validate_only); the customer id it was attributed to
+    /// (empty when validate_only could not tell without writing).
+    Accepted { customer_id: String },
+    /// Already stored; the customer id of the stored event (empty if it was a repeat within
+    /// the same validate-only stream).
+    Duplicate { customer_id: String },
+}
+
+/// Stores the valid events of a batch; returns one outcome per event, in order.
+/// `seen` holds event ids of earlier messages of a validate-only stream.
+pub async fn ingest_batch(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    base_currency: &str,
+    batch: Vec<ValidEvent>,
+    validate_only: bool,
+    seen: &mut HashSet<String>,
+) -> Result<Vec<Outcome>, IngestionError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match try_ingest(db, merchant_id, base_currency, &batch, validate_only, seen).await {
+            Err(IngestionError::Store(err))
+                if attempt < MAX_ATTEMPTS && err.as_db_err().is_some_and(is_retryable) =>
+            {
+                tracing::debug!(
+                    attempt,
+                    "concurrent write of the same events or customers; retrying batch"
+                );
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A conflict with a concurrent writer: the same event id stored in between (unique
+/// violation), or InnoDB chose this transaction as a deadlock victim.
+fn is_retryable(err: &caravan_store::sea_orm::DbErr) -> bool {
+    let text = err.to_string();
+    is_unique_violation(err)
+        || text.contains("Deadlock found")
+        || text.contains("try restarting transaction")
+}
+
+async fn try_ingest(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    base_currency: &str,
+    batch: &[ValidEvent],
+    validate_only: bool,
+    seen: &mut HashSet<String>,
+) -> Result<Vec<Outcome>, IngestionError> {
+    let ids: Vec<&str> = batch.iter().map(|e| e.event_id.as_str()).collect();
+    let existing = existing_event_customers(db, merchant_id, &ids).await?;
+
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
+    let mut in_batch: HashSet<&str> = HashSet::with_capacity(batch.len());
+    let mut fresh: Vec<usize> = Vec::with_capacity(batch.len());
+    for (i, event) in batch.iter().enumerate() {
+        if let Some(customer_id) = existing.get(event.event_id.as_str()) {
+            outcomes[i] = Some(Outcome::Duplicate {
+                customer_id: customer_id.clone(),
+            });
+        } else if !in_batch.insert(event.event_id.as_str()) || seen.contains(&event.event_id) {
+            outcomes[i] = Some(Outcome::Duplicate {
+                customer_id: String::new(),
+            });
+        } else {
+            fresh.push(i);
+        }
+    }
+
+    if validate_only {
+        for &i in &fresh {
+            seen.insert(batch[i].event_id.clone());
+            let customer_id = match &batch[i].customer {
+                CustomerRef::Id(id) => id.clone(),
+                CustomerRef::Identifiers(_) => String::new(),
+            };
+            outcomes[i] = Some(Outcome::Accepted { customer_id });
+        }
+        return Ok(outcomes.into_iter().flatten().collect());
+    }
+    if fresh.is_empty() {
+        return Ok(outcomes.into_iter().flatten().collect());
+    }
+
+    let txn = db.begin().await?;
+    let fresh_events: Vec<&ValidEvent> = fresh.iter().map(|&i| &batch[i]).collect();
+    let customers = customer_store::resolve_for_events(&txn, merchant_id, &fresh_events).await?;
+    let now = UtcDateTime::now();
+
+    let mut event_rows = Vec::with_capacity(fresh.len());
+    let mut outbox_rows = Vec::with_capacity(fresh.len());
+    let mut order_events: Vec<(&OrderFacts, &ValidEvent, &str)> = Vec::new();
+    for (k, &i) in fresh.iter().enumerate() {
+        let event = &batch[i];
+        let customer_id = customers[k].as_str();
+        event_rows.push(events::ActiveModel {
+            merchant_id: Set(merchant_id.to_owned()),
+            event_id: Set(event.event_id.clone()),
+            customer_id: Set(customer_id.to_owned()),
+            kind: Set(event.kind.to_owned()),
+            occur_time: Set(UtcDateTime::new(event.occur_time)),
+            session_id: Set(event.session_id.clone()),
+            source: Set(event.source.clone()),
+            payload: Set(encode_payload(&event.payload)),
+            ingested_at: Set(now),
+            ..Default::default()
+        });
+        outbox_rows.push(outbox::ActiveModel {
+            merchant_id: Set(merchant_id.to_owned()),
+            event_id: Set(event.event_id.clone()),
+            customer_id: Set(customer_id.to_owned()),
+            kind: Set(event.kind.to_owned()),
+            created_at: Set(now),
+            ..Default::default()
+        });
+        if let Some(order) = &event.order {
+            order_events.push((order, event, customer_id));
+        }
+    }
+    insert_chunked(&txn, event_rows, events::Entity::insert_many).await?;
+    insert_chunked(&txn, outbox_rows, outbox::Entity::insert_many).await?;
+    if !order_events.is_empty() {
+        project_orders(&txn, merchant_id, base_currency, order_events).await?;
+    }
+    txn.commit().await?;
+
+    for (k, &i) in fresh.iter().enumerate() {
+        outcomes[i] = Some(Outcome::Accepted {
+            customer_id: customers[k].clone(),
+        });
+    }
+    Ok(outcomes.into_iter().flatten().collect())
+}
+
+async fn insert_chunked<A, F, C>(txn: &C, rows: Vec<A>, insert: F) -> Result<(), IngestionError>
+where
+    A: caravan_store::sea_orm::ActiveModelTrait,
+    F: Fn(Vec<A>) -> caravan_store::sea_orm::InsertMany<A>,
+    C: ConnectionTrait,
+{
+    let mut rows = rows;
+    while !rows.is_empty() {
+        let rest = rows.split_off(rows.len().min(INSERT_CHUNK));
+        insert(rows).exec_without_returning(txn).await?;
+        rows = rest;
+    }
+    Ok(())
+}
+
+/// event_id -> customer_id of the ids already stored.
+async fn existing_event_customers(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    ids: &[&str],
+) -> Result<HashMap<String, String>, IngestionError> {
+    let mut found = HashMap::new();
+    for chunk in ids.chunks(LOOKUP_CHUNK) {
+        let rows: Vec<(String, String)> = events::Entity::find()
+            .select_only()
+            .column(events::Column::EventId)
+            .column(events::Column::CustomerId)
+            .filter(events::Column::MerchantId.eq(merchant_id))
+            .filter(events::Column::EventId.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+/// The rate for `date`: the latest effective on or before it. `rates` sorted by date.
+pub fn rate_on(rates: &[(NaiveDate, Rate)], date: NaiveDate) -> Option<Rate> {
+    rates
+        .iter()
+        .rev()
+        .find(|(effective, _)| *effective <= date)
+        .map(|(_, rate)| *rate)
+}
+
+/// currency -> rates sorted by effective date.
+pub async fn load_rates<C: ConnectionTrait>(
+    db: &C,
+    merchant_id: &str,
+    currencies: &[String],
+) -> Result<HashMap<String, Vec<(NaiveDate, Rate)>>, IngestionError> {
+    let mut out: HashMap<String, Vec<(NaiveDate, Rate)>> = HashMap::new();
+    if currencies.is_empty() {
+        return Ok(out);
+    }
+    let rows = exchange_rates::Entity::find()
+        .filter(exchange_rates::Column::MerchantId.eq(merchant_id))
+        .filter(exchange_rates::Column::Currency.is_in(currencies.iter().cloned()))
+        .order_by_asc(exchange_rates::Column::EffectiveDate)
+        .all(db)
+        .await?;
+    for row in rows {
+        if let Ok(rate) = Rate::parse(&row.rate) {
+            out.entry(row.currency)
+                .or_default()
+                .push((row.effective_date, rate));
+        }
+    }
+    Ok(out)
+}
+
+/// The base amount of an order total: same currency as is, otherwise at the rate of the
+/// order's (UTC) date; `None` when no rate is known yet.
+pub fn base_total(
+    total_minor: i64,
+    currency: &str,
+    base_currency: &str,
+    placed_at: UtcDateTime,
+    rates: &HashMap<String, Vec<(NaiveDate, Rate)>>,
+) -> Option<i64> {
+    let money = caravan_proto::caravan::common::v1::Money {
+        currency_code: currency.to_owned(),
+        amount_minor: total_minor,
+    };
+    let rate = rates
+        .get(currency)
+        .and_then(|r| rate_on(r, placed_at.date_naive()));
+    to_base(&money, base_currency, rate)
+}
+
+/// Folds the order events of a batch into `orders` / `order_lines` (latest status by
+/// occur_time wins; an older event only fills fields still unknown).
+async fn project_orders(
+    txn: &DatabaseTransaction,
+    merchant_id: &str,
+    base_currency: &str,
+    mut order_events: Vec<(&OrderFacts, &ValidEvent, &str)>,
+) -> Result<(), IngestionError> {
+    order_events.sort_by_key(|(_, e, _)| e.occur_time);
+    let order_ids: Vec<String> = order_events
+        .iter()
+        .map(|(o, _, _)| o.order_id.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut current: HashMap<String, orders::Model> = HashMap::new();
+    for chunk in order_ids.chunks(LOOKUP_CHUNK) {
+        let rows = orders::Entity::find()
+            .filter(orders::Column::MerchantId.eq(merchant_id))
+            .filter(orders::Column::OrderId.is_in(chunk.iter().cloned()))
+            .all(txn)
+            .await?;
+        current.extend(rows.into_iter().map(|r| (r.order_id.clone(), r)));
+    }
+    let mut new_lines: HashMap<String, Vec<(String, i32, i64)>> = HashMap::new();
+    let mut created: HashSet<String> = HashSet::new();
+    for (facts, event, customer_id) in order_events {
+        let at = UtcDateTime::new(event.occur_time);
+        if !current.contains_key(&facts.order_id) {
+            created.insert(facts.order_id.clone());
+        }
+        let row = current
+            .entry(facts.order_id.clone())
+            .or_insert_with(|| orders::Model {
+                merchant_id: merchant_id.to_owned(),
+                order_id: facts.order_id.clone(),
+                customer_id: customer_id.to_owned(),
+                status: facts.status.to_owned(),
+                total_minor: 0,
+                currency: facts
+                    .currency
+                    .clone()
+                    .unwrap_or_else(|| base_currency.to_owned()),
+                base_total_minor: None,
+                base_currency: None,
+                discount_minor: None,
+                coupon_code: None,
+                payment_method: None,
+                payment_outcome: None,
+                carrier: None,
+                promised_days: None,
+                actual_days: None,
+                shipping_cost_minor: None,
+                tracking_offered: None,
+                destination_country: None,
+                placed_at: at,
+                updated_at: at,
+            });
+        let newer = at >= row.updated_at;
+        let is_new_row = created.contains(&facts.order_id);
+        if newer {
+            row.status = facts.status.to_owned();
+            row.updated_at = at;
+            row.customer_id = customer_id.to_owned();
+        }
+        if facts.status == "PLACED" || at < row.placed_at {
+            row.placed_at = at;
+        }
+        if let (Some(total), Some(currency)) = (facts.total_minor, &facts.currency)
+            && (newer || row.total_minor == 0)
+        {
+            row.total_minor = total;
+            row.currency = currency.clone();
+        }
+        macro_rules! fill {
+            ($field:ident, $value:expr) => {
+                if let Some(value) = $value
+                    && (newer || row.$field.is_none())
+                {
+                    row.$field = Some(value);
+                }
+            };
+        }
+        fill!(discount_minor, facts.discount_minor);
+        fill!(coupon_code, facts.coupon_code.clone());
+        fill!(payment_method, facts.payment_method.map(str::to_owned));
+        fill!(payment_outcome, facts.payment_outcome.map(str::to_owned));
+        fill!(carrier, facts.carrier.clone());
+        fill!(promised_days, facts.promised_days);
+        fill!(actual_days, facts.actual_days);
+        fill!(shipping_cost_minor, facts.shipping_cost_minor);
+        fill!(tracking_offered, facts.tracking_offered);
+        fill!(destination_country, facts.destination_country.clone());
+        if !facts.lines.is_empty() && (newer || is_new_row) {
+            new_lines.insert(facts.order_id.clone(), facts.lines.clone());
+        }
+    }
+
+    let currencies: Vec<String> = current
+        .values()
+        .map(|r| r.currency.clone())
+        .filter(|c| c != base_currency)
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let rates = load_rates(txn, merchant_id, &currencies).await?;
+    let mut rows = Vec::with_capacity(current.len());
+    for (_, mut row) in current {
+        row.base_total_minor = base_total(
+            row.total_minor,
+            &row.currency,
+            base_currency,
+            row.placed_at,
+            &rates,
+        );
+        row.base_currency = row.base_total_minor.map(|_| base_currency.to_owned());
+        rows.push(orders::ActiveModel::from(row));
+    }
+    while !rows.is_empty() {
+        let rest = rows.split_off(rows.len().min(INSERT_CHUNK));
+        orders::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([orders::Column::MerchantId, orders::Column::OrderId])
+                    .update_columns([
+                        orders::Column::CustomerId,
+                        orders::Column::Status,
+                        orders::Column::TotalMinor,
+                        orders::Column::Currency,
+                        orders::Column::BaseTotalMinor,
+                        orders::Column::BaseCurrency,
+                        orders::Column::DiscountMinor,
+                        orders::Column::CouponCode,
+                        orders::Column::PaymentMethod,
+                        orders::Column::PaymentOutcome,
+                        orders::Column::Carrier,
+                        orders::Column::PromisedDays,
+                        orders::Column::ActualDays,
+                        orders::Column::ShippingCostMinor,
+                        orders::Column::TrackingOffered,
+                        orders::Column::DestinationCountry,
+                        orders::Column::PlacedAt,
+                        orders::Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+        rows = rest;
+    }
+
+    if !new_lines.is_empty() {
+        let ids: Vec<String> = new_lines.keys().cloned().collect();
+        for chunk in ids.chunks(LOOKUP_CHUNK) {
+            order_lines::Entity::delete_many()
+                .filter(order_lines::Column::MerchantId.eq(merchant_id))
+                .filter(order_lines::Column::OrderId.is_in(chunk.iter().cloned()))
+                .exec(txn)
+                .await?;
+        }
+        let line_rows: Vec<order_lines::ActiveModel> =
+            new_lines
+                .into_iter()
+                .flat_map(|(order_id, lines)| {
+                    lines.into_iter().enumerate().map(
+                        move |(n, (sku, quantity, unit_price_minor))| order_lines::ActiveModel {
+                            merchant_id: Set(merchant_id.to_owned()),
+                            order_id: Set(order_id.clone()),
+                            line_no: Set(i32::try_from(n).unwrap_or(i32::MAX)),
+                            sku: Set(sku),
+                            quantity: Set(quantity),
+                            unit_price_minor: Set(unit_price_minor),
+                        },
+                    )
+                })
+                .collect();
+        insert_chunked(txn, line_rows, |rows| {
+            order_lines::Entity::insert_many(rows)
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+/// Recomputes `base_total_minor` of every order of `merchant_id` in `currency` (after a
+/// rate changed). Returns how many orders changed.
+pub async fn recompute_base_totals(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    base_currency: &str,
+    currency: &str,
+) -> Result<u64, IngestionError> {
+    let rates = load_rates(db, merchant_id, &[currency.to_owned()]).await?;
+    let rows = orders::Entity::find()
+        .filter(orders::Column::MerchantId.eq(merchant_id))
+        .filter(orders::Column::Currency.eq(currency))
+        .all(db)
+        .await?;
+    let mut changed = 0;
+    for row in rows {
+        let base = base_total(
+            row.total_minor,
+            &row.currency,
+            base_currency,
+            row.placed_at,
+            &rates,
+        );
+        if base != row.base_total_minor {
+            orders::Entity::update_many()
+                .col_expr(orders::Column::BaseTotalMinor, base.into())
+                .col_expr(
+                    orders::Column::BaseCurrency,
+                    base.map(|_| base_currency.to_owned()).into(),
+                )
+                .filter(orders::Column::MerchantId.eq(merchant_id))
+                .filter(orders::Column::OrderId.eq(row.order_id.as_str()))
+                .exec(db)
+                .await?;
+            changed += 1;
+        }
+    }
+    Ok(changed)
+}
+
+pub async fn get(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    event_id: &str,
+) -> Result<Option<events::Model>, IngestionError> {
+    Ok(events::Entity::find()
+        .filter(events::Column::MerchantId.eq(merchant_id))
+        .filter(events::Column::EventId.eq(event_id))
+        .one(db)
+        .await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).expect("valid date")
+    }
+
+    #[test]
+    fn latest_rate_on_or_before_the_date() {
+        let rates = vec![
+            (d(2024, 1, 1), Rate::parse("1.10").expect("rate")),
+            (d(2024, 2, 1), Rate::parse("1.20").expect("rate")),
+        ];
+        assert_eq!(rate_on(&rates, d(2023, 12, 31)), None);
+        assert_eq!(rate_on(&rates, d(2024, 1, 1)), Some(rates[0].1));
+        assert_eq!(rate_on(&rates, d(2024, 1, 31)), Some(rates[0].1));
+        assert_eq!(rate_on(&rates, d(2024, 6, 1)), Some(rates[1].1));
+
+        let mut by_currency = HashMap::new();
+        by_currency.insert("USD".to_owned(), rates);
+        let at = |y, m, day| {
+            UtcDateTime::new(
+                d(y, m, day)
+                    .and_hms_opt(23, 59, 0)
+                    .expect("valid time")
+                    .and_utc(),
+            )
+        };
+        assert_eq!(
+            base_total(1000, "USD", "EUR", at(2024, 1, 15), &by_currency),
+            Some(1100)
+        );
+        assert_eq!(
+            base_total(1000, "USD", "EUR", at(2023, 1, 15), &by_currency),
+            None
+        );
+        assert_eq!(
+            base_total(1000, "EUR", "EUR", at(2023, 1, 15), &by_currency),
+            Some(1000)
+        );
+        assert_eq!(
+            base_total(1000, "GBP", "EUR", at(2024, 1, 15), &by_currency),
+            None
+        );
+    }
+}

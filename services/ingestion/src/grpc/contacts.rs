@@ -1,0 +1,177 @@
+//! B2B contacts and customer erasure.
+
+use caravan_core::names::{check_child_id, parse_child_name};
+use caravan_core::paging;
+use caravan_proto::caravan::ingestion::v1 as pb;
+
+use super::IngestionApi;
+use super::events::{parse_clause, split_filter};
+use crate::contact_rules::{apply_contact_mask, check_contact, contact_to_proto};
+use crate::customer_store::{self, contacts, new_customer_id};
+use crate::error::IngestionError;
+
+/// `merchants/{m}/customers/{c}/contacts/{id}` -> (m, c, id).
+fn contact_ids(name: &str, field: &str) -> Result<(String, String, String), IngestionError> {
+    let bad = || {
+        IngestionError::invalid(
+            field,
+            format!(
+                "{name:?} is not of the form merchants/{{merchant}}/customers/{{customer}}/contacts/{{contact}}"
+            ),
+        )
+    };
+    let (parent, id) = name.rsplit_once("/contacts/").ok_or_else(bad)?;
+    let (merchant, customer) = parse_child_name(parent, "customers").map_err(|_| bad())?;
+    check_child_id(id).map_err(|e| IngestionError::invalid(field, e.to_string()))?;
+    if id.len() > 64 {
+        return Err(IngestionError::invalid(
+            field,
+            "contact id must be at most 64 characters",
+        ));
+    }
+    Ok((merchant.as_str().to_owned(), customer, id.to_owned()))
+}
+
+fn customer_parent(parent: &str) -> Result<(String, String), IngestionError> {
+    let (merchant, customer) = parse_child_name(parent, "customers")
+        .map_err(|e| IngestionError::invalid("parent", e.to_string()))?;
+    Ok((merchant.as_str().to_owned(), customer))
+}
+
+pub async fn create(
+    api: &IngestionApi,
+    request: pb::CreateContactRequest,
+) -> Result<pb::Contact, IngestionError> {
+    let (merchant_id, customer_id) = customer_parent(&request.parent)?;
+    let id = if request.contact_id.is_empty() {
+        new_customer_id()
+    } else {
+        check_child_id(&request.contact_id)
+            .map_err(|e| IngestionError::invalid("contact_id", e.to_string()))?;
+        if request.contact_id.len() > 64 {
+            return Err(IngestionError::invalid(
+                "contact_id",
+                "must be at most 64 characters",
+            ));
+        }
+        request.contact_id.clone()
+    };
+    let contact = request
+        .contact
+        .ok_or_else(|| IngestionError::invalid("contact", "is required"))?;
+    let fields = check_contact(&contact)?;
+    contacts::check_parent(&api.db, &merchant_id, &customer_id).await?;
+    let row = contacts::insert(&api.db, &merchant_id, &customer_id, &id, &fields).await?;
+    Ok(contact_to_proto(&row, true))
+}
+
+pub async fn get(
+    api: &IngestionApi,
+    request: pb::GetContactRequest,
+) -> Result<pb::Contact, IngestionError> {
+    let (m, c, id) = contact_ids(&request.name, "name")?;
+    let row = contacts::get_contact(&api.db, &m, &c, &id).await?;
+    if request.reveal_pii {
+        tracing::info!(contact = %request.name, "personal data revealed");
+    }
+    Ok(contact_to_proto(&row, request.reveal_pii))
+}
+
+pub async fn update(
+    api: &IngestionApi,
+    request: pb::UpdateContactRequest,
+) -> Result<pb::Contact, IngestionError> {
+    let update = request
+        .contact
+        .ok_or_else(|| IngestionError::invalid("contact", "is required"))?;
+    let (m, c, id) = contact_ids(&update.name, "contact.name")?;
+    let paths = request
+        .update_mask
+        .map(|mask| mask.paths)
+        .unwrap_or_default();
+    let current = contacts::get_contact(&api.db, &m, &c, &id).await?;
+    let mut merged = contact_to_proto(&current, true);
+    apply_contact_mask(&mut merged, &update, &paths)?;
+    let fields = check_contact(&merged)?;
+    let row = contacts::update(&api.db, current, &fields).await?;
+    Ok(contact_to_proto(&row, true))
+}
+
+pub async fn list(
+    api: &IngestionApi,
+    request: pb::ListContactsRequest,
+) -> Result<pb::ListContactsResponse, IngestionError> {
+    let (merchant_id, customer_id) = customer_parent(&request.parent)?;
+    let size = paging::page_size(request.page_size)
+        .map_err(|e| IngestionError::invalid("page_size", e.to_string()))?;
+    let (mut decision_maker, mut channel) = (None, None);
+    for clause in split_filter(&request.filter) {
+        match parse_clause(&clause)? {
+            (field, op, value) if field == "decision_maker" && op == "=" => {
+                decision_maker = Some(value == "true");
+            }
+            (field, op, value) if field == "preferred_channel" && op == "=" => {
+                channel = Some(value.trim_start_matches("CONTACT_CHANNEL_").to_owned());
+            }
+            _ => {
+                return Err(IngestionError::invalid(
+                    "filter",
+                    format!("{clause:?}: supported are decision_maker and preferred_channel (=)"),
+                ));
+            }
+        }
+    }
+    customer_store::get(&api.db, &merchant_id, &customer_id).await?;
+    let fingerprint = paging::request_fingerprint(&[&request.parent, &request.filter, "contacts"]);
+    let after = paging::decode_token(&request.page_token, fingerprint)
+        .map_err(|e| IngestionError::invalid("page_token", e.to_string()))?;
+    let mut rows = contacts::list(
+        &api.db,
+        &merchant_id,
+        &customer_id,
+        decision_maker,
+        channel,
+        after.as_deref(),
+        size + 1,
+    )
+    .await?;
+    let next_page_token = if rows.len() as u64 > size {
+        rows.truncate(usize::try_from(size).unwrap_or(usize::MAX));
+        rows.last()
+            .map(|r| paging::encode_token(&r.id, fingerprint))
+            .unwrap_or_default()
+    } else {
+        String::new()
+    };
+    Ok(pb::ListContactsResponse {
+        contacts: rows.iter().map(|r| contact_to_proto(r, false)).collect(),
+        next_page_token,
+    })
+}
+
+pub async fn delete(
+    api: &IngestionApi,
+    request: pb::DeleteContactRequest,
+) -> Result<(), IngestionError> {
+    let (m, c, id) = contact_ids(&request.name, "name")?;
+    contacts::delete(&api.db, &m, &c, &id).await
+}
+
+/// DeleteCustomer (right to erasure); the reason is logged (it must not carry personal data).
+pub async fn delete_customer(
+    api: &IngestionApi,
+    request: pb::DeleteCustomerRequest,
+) -> Result<(), IngestionError> {
+    let (merchant_id, id) = customer_parent(&request.name).map_err(|_| {
+        IngestionError::invalid("name", format!("{:?} is not a customer name", request.name))
+    })?;
+    if request.reason.chars().count() > 255 {
+        return Err(IngestionError::invalid(
+            "reason",
+            "must be at most 255 characters",
+        ));
+    }
+    let events = customer_store::delete(&api.db, &merchant_id, &id).await?;
+    tracing::info!(customer = %request.name, reason = %request.reason, events_deleted = events, "customer erased");
+    Ok(())
+}

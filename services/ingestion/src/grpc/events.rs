@@ -1,0 +1,506 @@
+//! IngestEvents, BatchIngestEvents, GetEvent, ListEvents.
+
+use std::collections::HashSet;
+
+use caravan_core::paging;
+use caravan_platform::FieldViolations;
+use caravan_platform::proto_time::to_timestamp;
+use caravan_proto::caravan::common::v1 as common;
+use caravan_proto::caravan::ingestion::v1 as pb;
+use caravan_store::entity::{events, merchants};
+use caravan_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use chrono::{DateTime, Utc};
+
+use super::{IngestionApi, merchant_id_from_name};
+use crate::error::IngestionError;
+use crate::event_rules::{check_event, decode_payload, kind_code_from_filter, kind_from_code};
+use crate::event_store::{self, Outcome};
+use crate::merchant_store;
+
+/// At most this many rejections are listed in an IngestEvents response.
+const MAX_LISTED_REJECTIONS: usize = 1000;
+
+enum Item {
+    Done(Outcome),
+    Rejected(FieldViolations),
+}
+
+/// Validates and stores one batch; one item per event, in order.
+async fn process(
+    api: &IngestionApi,
+    merchant: &merchants::Model,
+    events: Vec<pb::Event>,
+    validate_only: bool,
+    seen: &mut HashSet<String>,
+) -> Result<Vec<(String, Item)>, IngestionError> {
+    let now = Utc::now();
+    let mut items: Vec<(String, Option<Item>)> = Vec::with_capacity(events.len());
+    let mut valid = Vec::with_capacity(events.len());
+    let mut valid_at = Vec::with_capacity(events.len());
+    for (i, event) in events.into_iter().enumerate() {
+        let event_id = event.event_id.clone();
+        match check_event(event, &merchant.id, now, &api.hasher) {
+            Ok(v) => {
+                valid.push(v);
+                valid_at.push(i);
+                items.push((event_id, None));
+            }
+            Err(violations) => items.push((event_id, Some(Item::Rejected(violations)))),
+        }
+    }
+    let outcomes = event_store::ingest_batch(
+        &api.db,
+        &merchant.id,
+        &merchant.base_currency,
+        valid,
+        validate_only,
+        seen,
+    )
+    .await?;
+    for (i, outcome) in valid_at.into_iter().zip(outcomes) {
+        items[i].1 = Some(Item::Done(outcome));
+    }
+    Ok(items
+        .into_iter()
+        .map(|(id, item)| {
+            (
+                id,
+                item.unwrap_or_else(|| {
+                    Item::Done(Outcome::Duplicate {
+                        customer_id: String::new(),
+                    })
+                }),
+            )
+        })
+        .collect())
+}
+
+fn check_batch_size(api: &IngestionApi, len: usize) -> Result<(), IngestionError> {
+    if len > api.max_batch_events {
+        return Err(IngestionError::invalid(
+            "events",
+            format!(
+                "{len} events in one batch; at most {} (ingestion.max_batch_events) are accepted",
+                api.max_batch_events
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn violations_to_proto(violations: &FieldViolations) -> Vec<pb::FieldViolation> {
+    violations
+        .iter()
+        .map(|v| pb::FieldViolation {
+            field: v.field.clone(),
+            description: v.description.clone(),
+        })
+        .collect()
+}
+
+/// BatchIngestEvents. Orders whose currency differs from the merchant's base currency and
+/// has no exchange rate on or before the order date are still stored (ACCEPTED), with a
+/// NULL base amount that SetExchangeRate fills in later.
+pub async fn batch_ingest(
+    api: &IngestionApi,
+    request: pb::BatchIngestEventsRequest,
+) -> Result<pb::BatchIngestEventsResponse, IngestionError> {
+    let merchant_id = merchant_id_from_name(&request.parent, "parent")?;
+    check_batch_size(api, request.events.len())?;
+    let merchant = merchant_store::get(&api.db, &merchant_id).await?;
+    let mut seen = HashSet::new();
+    let items = process(
+        api,
+        &merchant,
+        request.events,
+        request.validate_only,
+        &mut seen,
+    )
+    .await?;
+    let mut response = pb::BatchIngestEventsResponse::default();
+    for (index, (event_id, item)) in items.into_iter().enumerate() {
+        let event_name = |stored: bool| {
+            if stored && !request.validate_only {
+                format!("merchants/{merchant_id}/events/{event_id}")
+            } else {
+                String::new()
+            }
+        };
+        let customer_name = |id: &str| {
+            if id.is_empty() {
+                String::new()
+            } else {
+                format!("merchants/{merchant_id}/customers/{id}")
+            }
+        };
+        let result = match item {
+            Item::Done(Outcome::Accepted { customer_id }) => {
+                response.accepted_count += 1;
+                pb::EventResult {
+                    index: index as i64,
+                    status: pb::EventIngestStatus::Accepted as i32,
+                    event: event_name(true),
+                    customer: customer_name(&customer_id),
+                    event_id: event_id.clone(),
+                    field_violations: Vec::new(),
+                }
+            }
+            Item::Done(Outcome::Duplicate { customer_id }) => {
+                response.duplicate_count += 1;
+                pb::EventResult {
+                    index: index as i64,
+                    status: pb::EventIngestStatus::Duplicate as i32,
+                    event: event_name(!customer_id.is_empty()),
+                    customer: customer_name(&customer_id),
+                    event_id: event_id.clone(),
+                    field_violations: Vec::new(),
+                }
+            }
+            Item::Rejected(violations) => {
+                response.rejected_count += 1;
+                pb::EventResult {
+                    index: index as i64,
+                    status: pb::EventIngestStatus::Rejected as i32,
+                    event: String::new(),
+                    customer: String::new(),
+                    event_id: event_id.clone(),
+                    field_violations: violations_to_proto(&violations),
+                }
+            }
+        };
+        response.results.push(result);
+    }
+    tracing::info!(
+        accepted = response.accepted_count,
+        duplicate = response.duplicate_count,
+        rejected = response.rejected_count,
+        validate_only = request.validate_only,
+        "batch ingested"
+    );
+    Ok(response)
+}
+
+/// IngestEvents: each message's batch is validated and committed as it arrives (one
+/// transaction per message), so memory stays bounded and a failed stream can simply be
+/// re-sent: events stored before the failure count as duplicates the second time.
+pub async fn ingest_stream(
+    api: &IngestionApi,
+    mut stream: tonic::Streaming<pb::IngestEventsRequest>,
+) -> Result<pb::IngestEventsResponse, tonic::Status> {
+    let mut response = pb::IngestEventsResponse::default();
+    let mut first: Option<(String, bool)> = None;
+    let mut merchant: Option<merchants::Model> = None;
+    let mut seen = HashSet::new();
+    let mut offset: i64 = 0;
+    let mut message_no = 0usize;
+    while let Some(message) = stream.message().await? {
+        match &first {
+            None => {
+                let merchant_id = merchant_id_from_name(&message.parent, "parent")?;
+                merchant = Some(merchant_store::get(&api.db, &merchant_id).await?);
+                first = Some((message.parent.clone(), message.validate_only));
+            }
+            Some((parent, validate_only)) => {
+                if *parent != message.parent {
+                    return Err(IngestionError::invalid(
+                        "parent",
+                        format!(
+                            "message {message_no} names {:?} but the stream started with {parent:?}; one merchant per stream",
+                            message.parent
+                        ),
+                    )
+                    .into());
+                }
+                if *validate_only != message.validate_only {
+                    return Err(IngestionError::invalid(
+                        "validate_only",
+                        format!("message {message_no} changes validate_only; it must be the same in every message"),
+                    )
+                    .into());
+                }
+            }
+        }
+        check_batch_size(api, message.events.len())?;
+        let Some(merchant) = merchant.as_ref() else {
+            break;
+        };
+        let count = message.events.len() as i64;
+        let items = process(
+            api,
+            merchant,
+            message.events,
+            message.validate_only,
+            &mut seen,
+        )
+        .await?;
+        for (i, (event_id, item)) in items.into_iter().enumerate() {
+            match item {
+                Item::Done(Outcome::Accepted { .. }) => response.accepted_count += 1,
+                Item::Done(Outcome::Duplicate { .. }) => response.duplicate_count += 1,
+                Item::Rejected(violations) => {
+                    response.rejected_count += 1;
+                    if response.rejections.len() < MAX_LISTED_REJECTIONS {
+                        response.rejections.push(pb::EventRejection {
+                            index: offset + i as i64,
+                            event_id,
+                            field_violations: violations_to_proto(&violations),
+                        });
+                    }
+                }
+            }
+        }
+        offset += count;
+        message_no += 1;
+    }
+    tracing::info!(
+        messages = message_no,
+        accepted = response.accepted_count,
+        duplicate = response.duplicate_count,
+        rejected = response.rejected_count,
+        "event stream ingested"
+    );
+    Ok(response)
+}
+
+/// The wire form of a stored event; order events get `base_total` at today's rates.
+async fn event_to_proto(
+    api: &IngestionApi,
+    merchant: &merchants::Model,
+    row: events::Model,
+) -> Result<pb::Event, IngestionError> {
+    let mut payload = decode_payload(&row.payload);
+    if let Some(pb::event::Payload::Order(order)) = payload.as_mut()
+        && let Some(total) = &order.total
+    {
+        let currencies = [total.currency_code.clone()];
+        let rates = event_store::load_rates(&api.db, &merchant.id, &currencies).await?;
+        order.base_total = event_store::base_total(
+            total.amount_minor,
+            &total.currency_code,
+            &merchant.base_currency,
+            row.occur_time,
+            &rates,
+        )
+        .map(|amount_minor| common::Money {
+            currency_code: merchant.base_currency.clone(),
+            amount_minor,
+        });
+    }
+    Ok(pb::Event {
+        name: format!("merchants/{}/events/{}", row.merchant_id, row.event_id),
+        event_id: row.event_id,
+        customer: format!(
+            "merchants/{}/customers/{}",
+            row.merchant_id, row.customer_id
+        ),
+        customer_identifiers: Vec::new(),
+        occur_time: Some(to_timestamp(row.occur_time.get())),
+        session_id: row.session_id.unwrap_or_default(),
+        source: row.source.unwrap_or_default(),
+        kind: kind_from_code(&row.kind) as i32,
+        ingest_time: Some(to_timestamp(row.ingested_at.get())),
+        payload,
+    })
+}
+
+pub async fn get(
+    api: &IngestionApi,
+    request: pb::GetEventRequest,
+) -> Result<pb::Event, IngestionError> {
+    // Event ids may contain ':' which parse_child_name rejects; split by hand.
+    let parts: Vec<&str> = request.name.splitn(4, '/').collect();
+    let (merchant_id, event_id) = match parts.as_slice() {
+        ["merchants", m, "events", e] if !e.is_empty() => {
+            let merchant_id = merchant_id_from_name(&format!("merchants/{m}"), "name")?;
+            (merchant_id, (*e).to_owned())
+        }
+        _ => {
+            return Err(IngestionError::invalid(
+                "name",
+                format!(
+                    "{:?} is not of the form merchants/{{merchant}}/events/{{event}}",
+                    request.name
+                ),
+            ));
+        }
+    };
+    let merchant = merchant_store::get(&api.db, &merchant_id).await?;
+    let row = event_store::get(&api.db, &merchant_id, &event_id)
+        .await?
+        .ok_or_else(|| IngestionError::NotFound(request.name.clone()))?;
+    event_to_proto(api, &merchant, row).await
+}
+
+/// ListEvents with a filter of `AND`-joined equalities/comparisons over `customer`, `kind`,
+/// `session_id`, `source` and `occur_time` (`>=`, `<`, `>`, `<=`), ordered by occur_time.
+pub async fn list(
+    api: &IngestionApi,
+    request: pb::ListEventsRequest,
+) -> Result<pb::ListEventsResponse, IngestionError> {
+    let merchant_id = merchant_id_from_name(&request.parent, "parent")?;
+    let merchant = merchant_store::get(&api.db, &merchant_id).await?;
+    let size = match request.page_size {
+        0 => 100,
+        n => {
+            paging::page_size(n).map_err(|e| IngestionError::invalid("page_size", e.to_string()))?
+        }
+    };
+    let desc = match request.order_by.trim() {
+        "" | "occur_time desc" => true,
+        "occur_time" | "occur_time asc" => false,
+        other => {
+            return Err(IngestionError::invalid(
+                "order_by",
+                format!("{other:?}: only \"occur_time\" or \"occur_time desc\""),
+            ));
+        }
+    };
+    let fingerprint = paging::request_fingerprint(&[
+        &request.parent,
+        &request.filter,
+        &request.order_by,
+        "events",
+    ]);
+    let offset: u64 = paging::decode_token(&request.page_token, fingerprint)
+        .map_err(|e| IngestionError::invalid("page_token", e.to_string()))?
+        .map(|t| t.parse().unwrap_or(0))
+        .unwrap_or(0);
+    let mut query =
+        events::Entity::find().filter(events::Column::MerchantId.eq(merchant_id.as_str()));
+    for clause in split_filter(&request.filter) {
+        let (field, op, value) = parse_clause(&clause)?;
+        query = match (field.as_str(), op.as_str()) {
+            ("customer", "=") => {
+                let id = crate::event_rules::customer_id_ref(&value, &merchant_id)
+                    .map_err(|why| IngestionError::invalid("filter", why))?;
+                query.filter(events::Column::CustomerId.eq(id))
+            }
+            ("kind", "=") => {
+                let code = kind_code_from_filter(&value).ok_or_else(|| {
+                    IngestionError::invalid("filter", format!("{value:?} is not an event kind"))
+                })?;
+                query.filter(events::Column::Kind.eq(code))
+            }
+            ("session_id", "=") => query.filter(events::Column::SessionId.eq(value)),
+            ("source", "=") => query.filter(events::Column::Source.eq(value)),
+            ("occur_time", op) => {
+                let t = DateTime::parse_from_rfc3339(&value)
+                    .map_err(|_| {
+                        IngestionError::invalid(
+                            "filter",
+                            format!("{value:?} is not an RFC 3339 time"),
+                        )
+                    })?
+                    .to_utc();
+                let t = caravan_store::UtcDateTime::new(t);
+                match op {
+                    ">=" => query.filter(events::Column::OccurTime.gte(t)),
+                    ">" => query.filter(events::Column::OccurTime.gt(t)),
+                    "<=" => query.filter(events::Column::OccurTime.lte(t)),
+                    "<" => query.filter(events::Column::OccurTime.lt(t)),
+                    _ => query.filter(events::Column::OccurTime.eq(t)),
+                }
+            }
+            _ => {
+                return Err(IngestionError::invalid(
+                    "filter",
+                    format!(
+                        "{clause:?}: supported are customer, kind, session_id, source (=) and occur_time (=, <, <=, >, >=)"
+                    ),
+                ));
+            }
+        };
+    }
+    query = if desc {
+        query
+            .order_by_desc(events::Column::OccurTime)
+            .order_by_desc(events::Column::Id)
+    } else {
+        query
+            .order_by_asc(events::Column::OccurTime)
+            .order_by_asc(events::Column::Id)
+    };
+    let mut rows = query.offset(offset).limit(size + 1).all(&api.db).await?;
+    let next_page_token = if rows.len() as u64 > size {
+        rows.truncate(usize::try_from(size).unwrap_or(usize::MAX));
+        paging::encode_token(&(offset + size).to_string(), fingerprint)
+    } else {
+        String::new()
+    };
+    let mut events_out = Vec::with_capacity(rows.len());
+    for row in rows {
+        events_out.push(event_to_proto(api, &merchant, row).await?);
+    }
+    Ok(pb::ListEventsResponse {
+        events: events_out,
+        next_page_token,
+    })
+}
+
+/// `a = "x" AND b >= "y"` -> clauses.
+pub(crate) fn split_filter(filter: &str) -> Vec<String> {
+    if filter.trim().is_empty() {
+        return Vec::new();
+    }
+    filter.split(" AND ").map(|c| c.trim().to_owned()).collect()
+}
+
+/// `field op value` with the value's quotes removed.
+pub(crate) fn parse_clause(clause: &str) -> Result<(String, String, String), IngestionError> {
+    let bad = || {
+        IngestionError::invalid(
+            "filter",
+            format!("{clause:?} is not a comparison like field = \"value\""),
+        )
+    };
+    let clause = clause.trim();
+    let field_end = clause
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .ok_or_else(bad)?;
+    let (field, rest) = clause.split_at(field_end);
+    let rest = rest.trim_start();
+    let op = [">=", "<=", "!=", "=", ">", "<", ":"]
+        .into_iter()
+        .find(|op| rest.starts_with(op))
+        .ok_or_else(bad)?;
+    let value = rest[op.len()..].trim();
+    let value = value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value);
+    if field.is_empty() {
+        return Err(bad());
+    }
+    Ok((field.to_owned(), op.to_owned(), value.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_split_into_clauses() {
+        let clauses = split_filter(
+            "kind = ORDER AND category_path:\"Home > Kitchen\" AND occur_time >= \"2024-01-01T00:00:00Z\"",
+        );
+        let parsed: Vec<_> = clauses
+            .iter()
+            .map(|c| parse_clause(c).expect("valid clause"))
+            .collect();
+        assert_eq!(parsed[0], ("kind".into(), "=".into(), "ORDER".into()));
+        assert_eq!(
+            parsed[1],
+            ("category_path".into(), ":".into(), "Home > Kitchen".into())
+        );
+        assert_eq!(
+            parsed[2],
+            (
+                "occur_time".into(),
+                ">=".into(),
+                "2024-01-01T00:00:00Z".into()
+            )
+        );
+        assert!(parse_clause("no operator").is_err());
+        assert!(split_filter("  ").is_empty());
+    }
+}

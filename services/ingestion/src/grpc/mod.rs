@@ -1,0 +1,394 @@
+//! The gRPC face of the ingestion service: decode the request, call the domain and storage
+//! modules, encode the response. Merchants are handled here; events, customers, products
+//! and exchange rates in the submodules. RPCs not implemented answer UNIMPLEMENTED (the
+//! generated default stubs).
+
+mod catalog;
+mod contacts;
+mod customers;
+mod events;
+
+use caravan_core::names::parse_merchant_name;
+use caravan_core::paging;
+use caravan_platform::proto_time::to_timestamp;
+use caravan_proto::caravan::ingestion::v1 as pb;
+use caravan_proto::caravan::ingestion::v1::ingestion_service_server::{
+    IngestionService, IngestionServiceServer,
+};
+use caravan_store::entity::merchants;
+use caravan_store::sea_orm::DatabaseConnection;
+use tonic::{Request, Response, Status};
+
+use caravan_platform::settings::{DEVELOPMENT_IDENTITY_KEY, IngestionSettings};
+
+use crate::error::IngestionError;
+use crate::identity_rules::IdentityHasher;
+use crate::merchant_rules::{check_display_name, check_new_merchant};
+use crate::merchant_store;
+
+/// The ingestion service's state: the store and its settings.
+#[derive(Clone)]
+pub struct IngestionApi {
+    db: DatabaseConnection,
+    hasher: IdentityHasher,
+    max_batch_events: usize,
+}
+
+impl IngestionApi {
+    /// With the default settings (the development identity key); prefer [`Self::with_settings`].
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self::with_settings(db, &IngestionSettings::default())
+    }
+
+    pub fn with_settings(db: DatabaseConnection, settings: &IngestionSettings) -> Self {
+        if settings.identity_hash_key.expose() == DEVELOPMENT_IDENTITY_KEY {
+            tracing::warn!(
+                "ingestion.identity_hash_key is the development key; set it once per deployment"
+            );
+        }
+        Self {
+            db,
+            hasher: IdentityHasher::new(settings.identity_hash_key.expose()),
+            max_batch_events: settings.max_batch_events,
+        }
+    }
+
+    /// The tonic server with the configured message size limit.
+    pub fn into_server(self, max_message_bytes: usize) -> IngestionServiceServer<Self> {
+        IngestionServiceServer::new(self)
+            .max_decoding_message_size(max_message_bytes)
+            .max_encoding_message_size(max_message_bytes)
+    }
+}
+
+pub(crate) type RpcResult<T> = Result<Response<T>, Status>;
+
+fn merchant_to_proto(row: merchants::Model) -> pb::Merchant {
+    pb::Merchant {
+        name: format!("merchants/{}", row.id),
+        display_name: row.display_name,
+        base_currency_code: row.base_currency,
+        create_time: Some(to_timestamp(row.created_at.get())),
+        update_time: Some(to_timestamp(row.updated_at.get())),
+    }
+}
+
+pub(crate) fn merchant_id_from_name(name: &str, field: &str) -> Result<String, IngestionError> {
+    parse_merchant_name(name)
+        .map(|id| id.as_str().to_owned())
+        .map_err(|e| IngestionError::invalid(field, e.to_string()))
+}
+
+#[tonic::async_trait]
+impl IngestionService for IngestionApi {
+    #[tracing::instrument(skip_all, fields(merchant_id = %request.get_ref().merchant_id))]
+    async fn create_merchant(
+        &self,
+        request: Request<pb::CreateMerchantRequest>,
+    ) -> RpcResult<pb::Merchant> {
+        let request = request.into_inner();
+        let merchant = request.merchant.unwrap_or_default();
+        let new = check_new_merchant(
+            &request.merchant_id,
+            &merchant.display_name,
+            &merchant.base_currency_code,
+        )
+        .map_err(IngestionError::from)?;
+        let row = merchant_store::insert(&self.db, new).await?;
+        Ok(Response::new(merchant_to_proto(row)))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_merchant(
+        &self,
+        request: Request<pb::GetMerchantRequest>,
+    ) -> RpcResult<pb::Merchant> {
+        let id = merchant_id_from_name(&request.get_ref().name, "name")?;
+        let row = merchant_store::get(&self.db, &id).await?;
+        Ok(Response::new(merchant_to_proto(row)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_merchant(
+        &self,
+        request: Request<pb::UpdateMerchantRequest>,
+    ) -> RpcResult<pb::Merchant> {
+        let request = request.into_inner();
+        let merchant = request
+            .merchant
+            .ok_or_else(|| IngestionError::invalid("merchant", "is required"))?;
+        let id = merchant_id_from_name(&merchant.name, "merchant.name")?;
+        let paths = request.update_mask.map(|m| m.paths).unwrap_or_default();
+        if let Some(path) = paths.iter().find(|p| p.as_str() != "display_name") {
+            return Err(IngestionError::invalid(
+                "update_mask",
+                format!("{path:?} cannot be updated; only \"display_name\" is mutable"),
+            )
+            .into());
+        }
+        let mut violations = caravan_platform::FieldViolations::new();
+        check_display_name(
+            &merchant.display_name,
+            "merchant.display_name",
+            &mut violations,
+        );
+        violations.into_result().map_err(IngestionError::from)?;
+        let row = merchant_store::update_display_name(
+            &self.db,
+            &id,
+            merchant.display_name.trim().to_owned(),
+        )
+        .await?;
+        Ok(Response::new(merchant_to_proto(row)))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn list_merchants(
+        &self,
+        request: Request<pb::ListMerchantsRequest>,
+    ) -> RpcResult<pb::ListMerchantsResponse> {
+        let request = request.into_inner();
+        let size = paging::page_size(request.page_size)
+            .map_err(|e| IngestionError::invalid("page_size", e.to_string()))?;
+        let fingerprint = paging::request_fingerprint(&["merchants"]);
+        let after = paging::decode_token(&request.page_token, fingerprint)
+            .map_err(|e| IngestionError::invalid("page_token", e.to_string()))?;
+        // One extra row tells whether there is a next page without a COUNT query.
+        let mut rows = merchant_store::list(&self.db, after.as_deref(), size + 1).await?;
+        let next_page_token = if rows.len() as u64 > size {
+            rows.truncate(usize::try_from(size).unwrap_or(usize::MAX));
+            rows.last()
+                .map(|last| paging::encode_token(&last.id, fingerprint))
+                .unwrap_or_default()
+        } else {
+            String::new()
+        };
+        Ok(Response::new(pb::ListMerchantsResponse {
+            merchants: rows.into_iter().map(merchant_to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn create_customer(
+        &self,
+        request: Request<pb::CreateCustomerRequest>,
+    ) -> RpcResult<pb::Customer> {
+        Ok(Response::new(
+            customers::create(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_customer(
+        &self,
+        request: Request<pb::GetCustomerRequest>,
+    ) -> RpcResult<pb::Customer> {
+        Ok(Response::new(
+            customers::get(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_customer(
+        &self,
+        request: Request<pb::UpdateCustomerRequest>,
+    ) -> RpcResult<pb::Customer> {
+        Ok(Response::new(
+            customers::update(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_customers(
+        &self,
+        request: Request<pb::ListCustomersRequest>,
+    ) -> RpcResult<pb::ListCustomersResponse> {
+        Ok(Response::new(
+            customers::list(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn resolve_customer(
+        &self,
+        request: Request<pb::ResolveCustomerRequest>,
+    ) -> RpcResult<pb::ResolveCustomerResponse> {
+        Ok(Response::new(
+            customers::resolve(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(target = %request.get_ref().target_customer))]
+    async fn merge_customers(
+        &self,
+        request: Request<pb::MergeCustomersRequest>,
+    ) -> RpcResult<pb::MergeCustomersResponse> {
+        Ok(Response::new(
+            customers::merge(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_identity_merges(
+        &self,
+        request: Request<pb::ListIdentityMergesRequest>,
+    ) -> RpcResult<pb::ListIdentityMergesResponse> {
+        Ok(Response::new(
+            customers::list_merges(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn create_product(
+        &self,
+        request: Request<pb::CreateProductRequest>,
+    ) -> RpcResult<pb::Product> {
+        Ok(Response::new(
+            catalog::create_product(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_product(&self, request: Request<pb::GetProductRequest>) -> RpcResult<pb::Product> {
+        Ok(Response::new(
+            catalog::get_product(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_product(
+        &self,
+        request: Request<pb::UpdateProductRequest>,
+    ) -> RpcResult<pb::Product> {
+        Ok(Response::new(
+            catalog::update_product(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_products(
+        &self,
+        request: Request<pb::ListProductsRequest>,
+    ) -> RpcResult<pb::ListProductsResponse> {
+        Ok(Response::new(
+            catalog::list_products(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent, products = request.get_ref().products.len()))]
+    async fn batch_upsert_products(
+        &self,
+        request: Request<pb::BatchUpsertProductsRequest>,
+    ) -> RpcResult<pb::BatchUpsertProductsResponse> {
+        Ok(Response::new(
+            catalog::batch_upsert_products(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn ingest_events(
+        &self,
+        request: Request<tonic::Streaming<pb::IngestEventsRequest>>,
+    ) -> RpcResult<pb::IngestEventsResponse> {
+        Ok(Response::new(
+            events::ingest_stream(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent, events = request.get_ref().events.len()))]
+    async fn batch_ingest_events(
+        &self,
+        request: Request<pb::BatchIngestEventsRequest>,
+    ) -> RpcResult<pb::BatchIngestEventsResponse> {
+        Ok(Response::new(
+            events::batch_ingest(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_event(&self, request: Request<pb::GetEventRequest>) -> RpcResult<pb::Event> {
+        Ok(Response::new(
+            events::get(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_events(
+        &self,
+        request: Request<pb::ListEventsRequest>,
+    ) -> RpcResult<pb::ListEventsResponse> {
+        Ok(Response::new(
+            events::list(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn set_exchange_rate(
+        &self,
+        request: Request<pb::SetExchangeRateRequest>,
+    ) -> RpcResult<pb::ExchangeRate> {
+        Ok(Response::new(
+            catalog::set_exchange_rate(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_exchange_rates(
+        &self,
+        request: Request<pb::ListExchangeRatesRequest>,
+    ) -> RpcResult<pb::ListExchangeRatesResponse> {
+        Ok(Response::new(
+            catalog::list_exchange_rates(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn delete_customer(&self, request: Request<pb::DeleteCustomerRequest>) -> RpcResult<()> {
+        contacts::delete_customer(self, request.into_inner()).await?;
+        Ok(Response::new(()))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn create_contact(
+        &self,
+        request: Request<pb::CreateContactRequest>,
+    ) -> RpcResult<pb::Contact> {
+        Ok(Response::new(
+            contacts::create(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn get_contact(&self, request: Request<pb::GetContactRequest>) -> RpcResult<pb::Contact> {
+        Ok(Response::new(
+            contacts::get(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all)]
+    async fn update_contact(
+        &self,
+        request: Request<pb::UpdateContactRequest>,
+    ) -> RpcResult<pb::Contact> {
+        Ok(Response::new(
+            contacts::update(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_contacts(
+        &self,
+        request: Request<pb::ListContactsRequest>,
+    ) -> RpcResult<pb::ListContactsResponse> {
+        Ok(Response::new(
+            contacts::list(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn delete_contact(&self, request: Request<pb::DeleteContactRequest>) -> RpcResult<()> {
+        contacts::delete(self, request.into_inner()).await?;
+        Ok(Response::new(()))
+    }
+}

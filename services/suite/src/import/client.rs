@@ -1,0 +1,162 @@
+//! The gRPC calls of an import, against a running ingestion service.
+
+use caravan_proto::caravan::ingestion::v1::ingestion_service_client::IngestionServiceClient;
+use caravan_proto::caravan::ingestion::v1::{
+    BatchUpsertProductsRequest, CreateContactRequest, CreateCustomerRequest, CreateMerchantRequest,
+    Customer, Event, IngestEventsRequest, IngestEventsResponse, Merchant, Product,
+    UpdateCustomerRequest,
+};
+use tonic::transport::Channel;
+use tonic::{Code, Status};
+
+use super::error::ImportError;
+
+/// Largest gRPC message accepted from the server (responses are small).
+const MAX_MESSAGE: usize = 16 * 1024 * 1024;
+/// Products per BatchUpsertProducts call (the contract's limit).
+pub const PRODUCTS_PER_CALL: usize = 1000;
+
+pub type Client = IngestionServiceClient<Channel>;
+
+pub async fn connect(target: &str) -> Result<Client, ImportError> {
+    let fail = |message: String| ImportError::Connect {
+        target: target.to_owned(),
+        message,
+    };
+    let endpoint = Channel::from_shared(target.to_owned()).map_err(|e| fail(e.to_string()))?;
+    let channel = endpoint
+        .connect()
+        .await
+        .map_err(|e| fail(format!("{e} ({e:?})")))?;
+    Ok(IngestionServiceClient::new(channel)
+        .max_decoding_message_size(MAX_MESSAGE)
+        .max_encoding_message_size(MAX_MESSAGE))
+}
+
+/// Creates the merchant; an existing one is fine.
+pub async fn ensure_merchant(
+    client: &mut Client,
+    merchant: &str,
+    base_currency: &str,
+) -> Result<bool, ImportError> {
+    let request = CreateMerchantRequest {
+        merchant_id: merchant.to_owned(),
+        merchant: Some(Merchant {
+            display_name: merchant.to_owned(),
+            base_currency_code: base_currency.to_owned(),
+            ..Merchant::default()
+        }),
+    };
+    match client.create_merchant(request).await {
+        Ok(_) => Ok(true),
+        Err(status) if status.code() == Code::AlreadyExists => Ok(false),
+        Err(status) => Err(ImportError::rpc("CreateMerchant", status)),
+    }
+}
+
+/// Upserts one chunk of products; returns (created, updated).
+pub async fn upsert_products(
+    client: &mut Client,
+    merchant: &str,
+    products: Vec<Product>,
+) -> Result<(i64, i64), ImportError> {
+    let response = client
+        .batch_upsert_products(BatchUpsertProductsRequest {
+            parent: format!("merchants/{merchant}"),
+            products,
+            validate_only: false,
+        })
+        .await
+        .map_err(|s| ImportError::rpc("BatchUpsertProducts", s))?
+        .into_inner();
+    Ok((
+        i64::from(response.created_count),
+        i64::from(response.updated_count),
+    ))
+}
+
+/// What CreateCustomer did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Created {
+    New,
+    Existing,
+}
+
+/// Creates a customer; ALREADY_EXISTS (a re-run or a resume) is reported, not an error.
+/// INVALID_ARGUMENT comes back as `Ok(Err(status))` so the caller can reject the row.
+pub async fn create_customer(
+    mut client: Client,
+    merchant: &str,
+    customer_id: &str,
+    customer: Customer,
+) -> Result<Result<Created, Status>, ImportError> {
+    let request = CreateCustomerRequest {
+        parent: format!("merchants/{merchant}"),
+        customer_id: customer_id.to_owned(),
+        customer: Some(customer),
+    };
+    match client.create_customer(request).await {
+        Ok(_) => Ok(Ok(Created::New)),
+        Err(status) if status.code() == Code::AlreadyExists => Ok(Ok(Created::Existing)),
+        Err(status) if status.code() == Code::InvalidArgument => Ok(Err(status)),
+        Err(status) => Err(ImportError::rpc("CreateCustomer", status)),
+    }
+}
+
+/// Replaces the imported fields of an existing customer.
+pub async fn update_customer(
+    mut client: Client,
+    customer: Customer,
+    paths: &[&str],
+) -> Result<Result<(), Status>, ImportError> {
+    let request = UpdateCustomerRequest {
+        customer: Some(customer),
+        update_mask: Some(prost_types::FieldMask {
+            paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+        }),
+        allow_missing: false,
+    };
+    match client.update_customer(request).await {
+        Ok(_) => Ok(Ok(())),
+        Err(status) if status.code() == Code::InvalidArgument => Ok(Err(status)),
+        Err(status) => Err(ImportError::rpc("UpdateCustomer", status)),
+    }
+}
+
+/// Creates a contact of an enterprise customer; ALREADY_EXISTS is fine.
+pub async fn create_contact(
+    mut client: Client,
+    request: CreateContactRequest,
+) -> Result<Result<Created, Status>, ImportError> {
+    match client.create_contact(request).await {
+        Ok(_) => Ok(Ok(Created::New)),
+        Err(status) if status.code() == Code::AlreadyExists => Ok(Ok(Created::Existing)),
+        Err(status) if status.code() == Code::InvalidArgument => Ok(Err(status)),
+        Err(status) => Err(ImportError::rpc("CreateContact", status)),
+    }
+}
+
+/// Streams `events` in messages of `batch_size` over one IngestEvents call and returns the
+/// server's single answer (rejection indexes are relative to `events`).
+pub async fn ingest_segment(
+    client: &mut Client,
+    merchant: &str,
+    events: Vec<Event>,
+    batch_size: usize,
+) -> Result<IngestEventsResponse, ImportError> {
+    let parent = format!("merchants/{merchant}");
+    let mut messages = Vec::new();
+    let mut events = events.into_iter().peekable();
+    while events.peek().is_some() {
+        messages.push(IngestEventsRequest {
+            parent: parent.clone(),
+            events: events.by_ref().take(batch_size).collect(),
+            validate_only: false,
+        });
+    }
+    client
+        .ingest_events(tokio_stream::iter(messages))
+        .await
+        .map(tonic::Response::into_inner)
+        .map_err(|s| ImportError::rpc("IngestEvents", s))
+}
