@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+pub mod ingestion_env;
 pub mod mysql;
 
 /// The repository root (this crate lives in `integration-tests/`).
@@ -27,11 +28,13 @@ pub fn repo_root() -> PathBuf {
 /// Path of a workspace binary in the same target profile as the running test.
 pub fn binary_path(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe().context("current test executable")?;
-    // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .context("test executable has no target/<profile> directory")?;
+    // Tests live in target/<profile>/deps/, binaries (the benchmarks) in target/<profile>/.
+    let exe_dir = exe.parent().context("executable has no directory")?;
+    let profile_dir = if exe_dir.ends_with("deps") {
+        exe_dir.parent().context("deps has no parent")?
+    } else {
+        exe_dir
+    };
     let path = profile_dir.join(name);
     if !path.is_file() {
         bail!(

@@ -2,60 +2,19 @@
 //! `caravan-ingestion` binary on a fresh MariaDB database.
 
 use anyhow::{Context, Result, ensure};
-use caravan_integration_tests::ServerProcess;
-use caravan_integration_tests::mysql::TestDatabase;
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::ingestion::v1 as pb;
-use caravan_proto::caravan::ingestion::v1::ingestion_service_client::IngestionServiceClient;
 use pb::customer::Details;
 use pb::event::Payload;
 use sea_orm::{ConnectionTrait, Statement};
-use tonic::transport::Channel;
 
 const M: &str = "merchants/acme";
 
-struct Env {
-    db: TestDatabase,
-    server: ServerProcess,
-    _workdir: tempfile::TempDir,
-    client: IngestionServiceClient<Channel>,
-}
+use caravan_integration_tests::ingestion_env::IngestionEnv as Env;
 
 async fn start() -> Result<Option<Env>> {
-    let Some(db) = TestDatabase::create().await? else {
-        return Ok(None);
-    };
-    let workdir = tempfile::tempdir()?;
-    let server = ServerProcess::start(
-        "caravan-ingestion",
-        &[],
-        &[
-            ("CARAVAN__DATABASE__URL", db.url.as_str()),
-            (
-                "CARAVAN__INGESTION__IDENTITY_HASH_KEY",
-                "integration-test-key",
-            ),
-            ("CARAVAN__TELEMETRY__LOG_FILTER", "debug"),
-        ],
-        workdir.path(),
-    )?;
-    let mut client = IngestionServiceClient::connect(server.endpoint()).await?;
-    client
-        .create_merchant(pb::CreateMerchantRequest {
-            merchant_id: "acme".to_owned(),
-            merchant: Some(pb::Merchant {
-                display_name: "ACME".to_owned(),
-                base_currency_code: "EUR".to_owned(),
-                ..Default::default()
-            }),
-        })
-        .await?;
-    Ok(Some(Env {
-        db,
-        server,
-        _workdir: workdir,
-        client,
-    }))
+    caravan_integration_tests::ingestion_env::start(&[("CARAVAN__TELEMETRY__LOG_FILTER", "debug")])
+        .await
 }
 
 fn identifier(kind: common::IdentifierKind, value: &str) -> common::CustomerIdentifier {

@@ -85,7 +85,17 @@ async fn main() -> Result<()> {
         .await?;
 
     let generated = generate(args.events, args.customers);
-    let (streamed, elapsed) = stream(&client, generated, args.batch, args.streams).await?;
+    let (streamed, elapsed) = match stream(&client, generated, args.batch, args.streams).await {
+        Ok(result) => result,
+        Err(err) => {
+            let logs = server.logs();
+            let tail = &logs[logs.len().saturating_sub(20)..];
+            bail!(
+                "streaming failed: {err:#}\nserver log tail:\n{}",
+                tail.join("\n")
+            );
+        }
+    };
     ensure!(
         streamed == args.events as i64,
         "the service accepted {streamed} of {} events",

@@ -61,7 +61,10 @@ pub async fn resolve_for_events<C: ConnectionTrait>(
                 .or_insert(event.implied_customer_kind);
         }
     }
-    let ids: Vec<&str> = wanted.keys().copied().collect();
+    // Sorted, so that concurrent batches lock (and create) overlapping customers in the same
+    // order: InnoDB deadlocks when two transactions insert the same keys in different orders.
+    let mut ids: Vec<&str> = wanted.keys().copied().collect();
+    ids.sort_unstable();
     let mut redirect: HashMap<String, String> = HashMap::new();
     let mut known: HashSet<String> = HashSet::new();
     for chunk in ids.chunks(LOOKUP_CHUNK) {

@@ -32,7 +32,7 @@ use crate::money_rules::{Rate, to_base};
 pub const INSERT_CHUNK: usize = 1000;
 /// Ids per `IN (...)` lookup.
 const LOOKUP_CHUNK: usize = 1000;
-const MAX_ATTEMPTS: usize = 5;
+const MAX_ATTEMPTS: usize = 8;
 
 /// What happened to one event of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,10 +66,23 @@ pub async fn ingest_batch(
                     attempt,
                     "concurrent write of the same events or customers; retrying batch"
                 );
+                tokio::time::sleep(retry_delay(attempt)).await;
             }
             other => return other,
         }
     }
+}
+
+/// Exponential backoff with jitter, so that transactions that collided do not collide again
+/// in lock-step: 5-10 ms, 10-20 ms, 20-40 ms, ...
+fn retry_delay(attempt: usize) -> std::time::Duration {
+    let base_ms = 5u64 << attempt.saturating_sub(1).min(6);
+    let jitter = u64::from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos()),
+    ) % base_ms.max(1);
+    std::time::Duration::from_millis(base_ms + jitter)
 }
 
 /// A conflict with a concurrent writer: the same event id stored in between (unique
@@ -506,6 +519,18 @@ mod tests {
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).expect("valid date")
+    }
+
+    #[test]
+    fn retry_delays_grow_and_stay_bounded() {
+        for attempt in 1..=8 {
+            let base = 5u64 << (attempt - 1).min(6);
+            let delay = retry_delay(attempt).as_millis() as u64;
+            assert!(
+                (base..2 * base).contains(&delay),
+                "attempt {attempt}: {delay} ms"
+            );
+        }
     }
 
     #[test]

@@ -38,6 +38,12 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
         match sqlite_path(&url) {
             Some(path) => {
                 prepare_sqlite_dir(path)?;
+                // SQLite has one writer. With several pooled connections, a transaction that
+                // read first and then writes is refused with "database is locked" at once
+                // (SQLite skips the busy timeout there to avoid deadlock), so concurrent
+                // read-modify-write calls fail. One connection serialises them instead; the
+                // embedded store is for single-node use, MySQL is the concurrent one.
+                opts.max_connections(1);
                 opts.map_sqlx_sqlite_opts(|o| {
                     o.create_if_missing(true)
                         .journal_mode(SqliteJournalMode::Wal)
