@@ -113,6 +113,17 @@ def check_db_env(where: str, container: dict) -> None:
           "CARAVAN__DATABASE__URL must come from secretKeyRef caravan-database/url")
 
 
+IDENTITY_SECRET = ("caravan-identity", "hmac-key")
+
+
+def check_identity_env(where: str, container: dict) -> None:
+    """Ingestion must not fall back to the development HMAC key."""
+    key = env_map(container).get("CARAVAN__INGESTION__IDENTITY_HASH_KEY", {})
+    ref = key.get("valueFrom", {}).get("secretKeyRef", {})
+    check((ref.get("name"), ref.get("key")) == IDENTITY_SECRET and "value" not in key, where,
+          "CARAVAN__INGESTION__IDENTITY_HASH_KEY must come from secretKeyRef caravan-identity/hmac-key")
+
+
 def main() -> int:
     if len(sys.argv) not in (2, 3):
         print(__doc__, file=sys.stderr)
@@ -196,6 +207,8 @@ def main() -> int:
         check_pod_security(where, pod, c)
         check_volumes(where, pod, c, configmaps)
         check_db_env(where, c)
+        if binary == "caravan-ingestion":
+            check_identity_env(where, c)
         image = c.get("image", "")
         check(image != "caravan" and (":" in image.rsplit("/", 1)[-1] or "@sha256:" in image),
               where, f"image {image!r}: the kustomize images transformer did not apply")
