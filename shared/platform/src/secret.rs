@@ -46,33 +46,9 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-/// Replaces the password of a URL such as `mysql://user:pw@host/db` with `***`, so that the
-/// address of a database can be logged without its credentials.
-pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_owned();
-    };
-    let authority_start = scheme_end + 3;
-    let rest = &url[authority_start..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let Some(at) = authority.rfind('@') else {
-        return url.to_owned();
-    };
-    let userinfo = &authority[..at];
-    let user = userinfo.split(':').next().unwrap_or_default();
-    let redacted_userinfo = if userinfo.contains(':') {
-        format!("{user}:***")
-    } else {
-        user.to_owned()
-    };
-    format!(
-        "{}{}{}",
-        &url[..authority_start],
-        redacted_userinfo,
-        &url[authority_start + at..]
-    )
-}
+/// Replaces the password of a URL such as `mysql://user:pw@host/db` with `***`; the store's
+/// implementation, so there is one definition of what is redacted.
+pub use caravan_store::redact_url;
 
 #[cfg(test)]
 mod tests {
