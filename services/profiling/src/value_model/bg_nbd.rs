@@ -170,12 +170,7 @@ pub fn fit_bg_nbd(
 ) -> Result<BgNbdFit, ValueModelError> {
     let rows = super::prepare_counts(customers)?;
     let n = customers.len() as f64;
-    let mean_x = customers
-        .iter()
-        .map(|c| f64::from(c.frequency))
-        .sum::<f64>()
-        / n;
-    let mean_t = customers.iter().map(|c| c.age).sum::<f64>() / n;
+    let (mean_x, mean_t) = super::mean_frequency_and_age(customers);
     let alpha0 = (mean_t / mean_x).clamp(1e-3, 1e6);
     let (theta, ll, evaluations, converged) =
         super::fit_positive(&[1.0, alpha0, 1.0, 1.0], n, options, |p| {

@@ -115,6 +115,19 @@ pub trait PurchaseModel {
     fn expected_purchases(&self, t: f64) -> f64;
 }
 
+/// Mean repeat frequency and mean age of the customers: the starting point of the count-model
+/// fits (α₀ = mean T / mean x). `customers` is non-empty (checked by [`prepare_counts`]).
+fn mean_frequency_and_age(customers: &[RfmSummary]) -> (f64, f64) {
+    let n = customers.len() as f64;
+    let mean_x = customers
+        .iter()
+        .map(|c| f64::from(c.frequency))
+        .sum::<f64>()
+        / n;
+    let mean_t = customers.iter().map(|c| c.age).sum::<f64>() / n;
+    (mean_x, mean_t)
+}
+
 /// Validates and aggregates the customers for a count-model fit.
 fn prepare_counts(customers: &[RfmSummary]) -> Result<Vec<(RfmSummary, f64)>, ValueModelError> {
     if customers.is_empty() {

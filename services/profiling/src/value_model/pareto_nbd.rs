@@ -187,12 +187,7 @@ pub fn fit_pareto_nbd(
 ) -> Result<ParetoNbdFit, ValueModelError> {
     let rows = super::prepare_counts(customers)?;
     let n = customers.len() as f64;
-    let mean_x = customers
-        .iter()
-        .map(|c| f64::from(c.frequency))
-        .sum::<f64>()
-        / n;
-    let mean_t = customers.iter().map(|c| c.age).sum::<f64>() / n;
+    let (mean_x, mean_t) = super::mean_frequency_and_age(customers);
     let alpha0 = (mean_t / mean_x).clamp(1e-3, 1e6);
     let beta0 = mean_t.clamp(1e-3, 1e6);
     let (theta, ll, evaluations, converged) =

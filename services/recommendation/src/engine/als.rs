@@ -233,33 +233,10 @@ impl Recommender for Als {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::interactions::{Interaction, InteractionKind, WeightConfig};
 
     #[test]
     fn recovers_block_structure_and_is_deterministic() {
-        let mut its = Vec::new();
-        for u in 0..12 {
-            let (prefix, first) = if u < 6 { ("a", 0) } else { ("b", 6) };
-            for k in 0..4 {
-                if k != (u - first) % 4 {
-                    its.push(Interaction {
-                        customer: format!("u{u}"),
-                        item: format!("{prefix}{k}"),
-                        kind: InteractionKind::Purchase,
-                        weight: 1.0,
-                        time: 0,
-                    });
-                }
-            }
-        }
-        let m = InteractionMatrix::build(
-            &its,
-            &WeightConfig {
-                half_life_days: None,
-                ..WeightConfig::default()
-            },
-            0,
-        );
+        let m = crate::engine::test_fixtures::two_blocks();
         let cfg = AlsConfig {
             factors: 4,
             regularization: 0.01,

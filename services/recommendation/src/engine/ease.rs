@@ -213,7 +213,6 @@ fn small_inverse(a: &mut [f64], n: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::interactions::{Interaction, InteractionKind, WeightConfig};
 
     #[test]
     fn blocked_inverse_is_an_inverse() {
@@ -248,29 +247,7 @@ mod tests {
     #[test]
     fn recovers_block_structure() {
         // Two blocks: users 0..6 buy items a0..a3, users 6..12 buy b0..b3, each user missing one.
-        let mut its = Vec::new();
-        for u in 0..12 {
-            let (prefix, first) = if u < 6 { ("a", 0) } else { ("b", 6) };
-            for k in 0..4 {
-                if k != (u - first) % 4 {
-                    its.push(Interaction {
-                        customer: format!("u{u}"),
-                        item: format!("{prefix}{k}"),
-                        kind: InteractionKind::Purchase,
-                        weight: 1.0,
-                        time: 0,
-                    });
-                }
-            }
-        }
-        let m = InteractionMatrix::build(
-            &its,
-            &WeightConfig {
-                half_life_days: None,
-                ..WeightConfig::default()
-            },
-            0,
-        );
+        let m = crate::engine::test_fixtures::two_blocks();
         let ease = Ease::fit(&m, 1.0, true);
         let u = m.users.get("u0").expect("u0");
         let (items, values) = m.by_user.row(u as usize);

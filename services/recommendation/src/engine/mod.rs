@@ -22,3 +22,5 @@ pub mod popularity;
 pub mod reasons;
 pub mod rules;
 pub mod scoring;
+#[cfg(test)]
+mod test_fixtures;
