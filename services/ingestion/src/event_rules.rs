@@ -794,23 +794,6 @@ pub fn order_status_code(status: pb::OrderStatus) -> &'static str {
     }
 }
 
-/// The stored form of a payload: `{"v":1,"pb":"<hex>"}` where `pb` is the protobuf
-/// encoding of a `caravan.ingestion.v1.Event` with only its `payload` set (product and
-/// customer references normalised to resource names). Decode with [`decode_payload`].
-pub fn encode_payload(payload: &Payload) -> serde_json::Value {
-    let event = pb::Event {
-        payload: Some(payload.clone()),
-        ..Default::default()
-    };
-    serde_json::json!({ "v": 1, "pb": hex::encode(event.encode_to_vec()) })
-}
-
-/// The payload of a stored event (see [`encode_payload`]).
-pub fn decode_payload(json: &serde_json::Value) -> Option<Payload> {
-    let bytes = hex::decode(json.get("pb")?.as_str()?).ok()?;
-    pb::Event::decode(bytes.as_slice()).ok()?.payload
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1002,12 +985,12 @@ mod tests {
             dwell_seconds: 3,
         })))
         .expect("valid");
-        let stored = encode_payload(&valid.payload);
-        let Some(Payload::ProductView(p)) = decode_payload(&stored) else {
+        let stored = caravan_proto::stored_event::encode_payload(&valid.payload);
+        let Some(Payload::ProductView(p)) = caravan_proto::stored_event::decode_payload(&stored)
+        else {
             panic!("decoded {stored}");
         };
         assert_eq!(p.product, "merchants/acme/products/SKU-1");
-        assert_eq!(decode_payload(&serde_json::json!({"pb": "zz"})), None);
     }
 
     #[test]

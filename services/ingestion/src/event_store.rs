@@ -25,7 +25,9 @@ use chrono::NaiveDate;
 
 use crate::customer_store;
 use crate::error::IngestionError;
-use crate::event_rules::{CustomerRef, OrderFacts, ValidEvent, encode_payload};
+use caravan_proto::stored_event::encode_payload;
+
+use crate::event_rules::{CustomerRef, OrderFacts, ValidEvent};
 use crate::money_rules::{Rate, to_base};
 
 /// Rows per multi-row INSERT statement.

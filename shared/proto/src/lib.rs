@@ -14,6 +14,8 @@
 //! `tonic-reflection`), and [`SERVICE_NAMES`] the fully-qualified service names (for
 //! health checks and reflection).
 
+pub mod stored_event;
+
 /// Protobuf package `caravan`.
 pub mod caravan {
     /// Protobuf packages `caravan.common.*`.

@@ -13,7 +13,9 @@ use chrono::{DateTime, Utc};
 
 use super::{IngestionApi, merchant_id_from_name};
 use crate::error::IngestionError;
-use crate::event_rules::{check_event, decode_payload, kind_code_from_filter, kind_from_code};
+use caravan_proto::stored_event::decode_payload;
+
+use crate::event_rules::{check_event, kind_code_from_filter, kind_from_code};
 use crate::event_store::{self, Outcome};
 use crate::merchant_store;
 
