@@ -121,15 +121,14 @@ async fn invalid_merchants_are_rejected_field_by_field_and_store_nothing() -> Re
         .expect_err("forged token");
     ensure!(violated_fields(&token) == ["page_token"]);
 
-    let unimplemented = caravan_proto::caravan::profiling::v1::profiling_service_client::ProfilingServiceClient::connect(server.endpoint())
+    // The same contract holds across services: profiling names the malformed field too.
+    let profile = caravan_proto::caravan::profiling::v1::profiling_service_client::ProfilingServiceClient::connect(server.endpoint())
         .await?
         .get_profile(caravan_proto::caravan::profiling::v1::GetProfileRequest::default())
         .await
-        .expect_err("not implemented yet");
-    ensure!(
-        unimplemented.code() == Code::Unimplemented,
-        "RPCs of later issues answer UNIMPLEMENTED: {unimplemented:?}"
-    );
+        .expect_err("empty profile name");
+    ensure!(profile.code() == Code::InvalidArgument, "{profile:?}");
+    ensure!(violated_fields(&profile) == ["name"]);
     drop(server);
     Ok(())
 }

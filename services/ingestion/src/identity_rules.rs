@@ -186,36 +186,7 @@ pub fn identifier_key(
     })
 }
 
-/// `j***@example.com` for an e-mail, `+49******78` for a phone, `***` otherwise.
-pub fn mask_email(email: &str) -> String {
-    match email.split_once('@') {
-        Some((local, domain)) => {
-            let first: String = local.chars().take(1).collect();
-            format!("{first}***@{domain}")
-        }
-        None => "***".to_owned(),
-    }
-}
-
-pub fn mask_phone(phone: &str) -> String {
-    let chars: Vec<char> = phone.chars().collect();
-    if chars.len() <= 5 {
-        return "***".to_owned();
-    }
-    let head: String = chars[..3].iter().collect();
-    let tail: String = chars[chars.len() - 2..].iter().collect();
-    format!("{head}{}{tail}", "*".repeat(chars.len() - 5))
-}
-
-/// `J***` for a name.
-pub fn mask_name(name: &str) -> String {
-    let first: String = name.chars().take(1).collect();
-    if first.is_empty() {
-        String::new()
-    } else {
-        format!("{first}***")
-    }
-}
+pub use caravan_core::pii_mask::{mask_email, mask_name, mask_phone};
 
 #[cfg(test)]
 mod tests {

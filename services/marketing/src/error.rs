@@ -16,6 +16,10 @@ pub enum MarketingError {
     Invalid(FieldViolations),
     #[error("{0} not found")]
     NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
     /// Scores are never made up: without the profile there is no score.
     #[error("the profiling service is unavailable: {0}")]
     ProfilingUnavailable(String),
@@ -26,11 +30,36 @@ pub enum MarketingError {
     Store(#[from] StoreError),
 }
 
+impl MarketingError {
+    /// A request with one invalid field.
+    pub fn invalid(field: &str, description: impl Into<String>) -> Self {
+        let mut violations = FieldViolations::new();
+        violations.add(field, description);
+        Self::Invalid(violations)
+    }
+}
+
+impl From<caravan_store::sea_orm::DbErr> for MarketingError {
+    fn from(err: caravan_store::sea_orm::DbErr) -> Self {
+        Self::Store(StoreError::Db(err))
+    }
+}
+
+impl From<FieldViolations> for MarketingError {
+    fn from(violations: FieldViolations) -> Self {
+        Self::Invalid(violations)
+    }
+}
+
 impl From<MarketingError> for Status {
     fn from(err: MarketingError) -> Self {
         match err {
             MarketingError::Invalid(violations) => status::invalid_argument(&violations),
             MarketingError::NotFound(name) => status::not_found(&name),
+            MarketingError::AlreadyExists(name) => {
+                Status::already_exists(format!("{name} already exists"))
+            }
+            MarketingError::FailedPrecondition(message) => Status::failed_precondition(message),
             MarketingError::ProfilingUnavailable(reason) => status::unavailable(
                 format!("profiling is unavailable, no score was computed: {reason}"),
                 PROFILING_RETRY_AFTER,

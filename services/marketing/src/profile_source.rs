@@ -35,14 +35,93 @@ impl ProfileSource {
     }
 }
 
+/// One page of profiles with the token of the next page and the total count.
+pub struct ProfilePage {
+    pub profiles: Vec<profiling::Profile>,
+    pub next_page_token: String,
+    pub total_size: i64,
+}
+
+/// Page size used when paging through profiling (its maximum for ListProfiles).
+pub const PROFILE_PAGE_SIZE: i32 = 500;
+
+impl ProfileSource {
+    /// One page of the merchant's profiles matching an AIP-160 `filter` (ListProfiles).
+    #[tracing::instrument(skip(self))]
+    pub async fn list_profiles(
+        &self,
+        parent: &str,
+        filter: &str,
+        page_token: &str,
+    ) -> Result<ProfilePage, MarketingError> {
+        let request = profiling::ListProfilesRequest {
+            parent: parent.to_owned(),
+            page_size: PROFILE_PAGE_SIZE,
+            page_token: page_token.to_owned(),
+            filter: filter.to_owned(),
+            order_by: String::new(),
+            view: profiling::ProfileView::Full as i32,
+        };
+        let mut client = self.client.clone();
+        let page = client
+            .list_profiles(request)
+            .await
+            .map_err(classify)?
+            .into_inner();
+        Ok(ProfilePage {
+            profiles: page.profiles,
+            next_page_token: page.next_page_token,
+            total_size: page.total_size,
+        })
+    }
+
+    /// One page of a segment's members with their profiles (ListSegmentMembers).
+    #[tracing::instrument(skip(self))]
+    pub async fn segment_members(
+        &self,
+        segment: &str,
+        page_token: &str,
+    ) -> Result<ProfilePage, MarketingError> {
+        let request = profiling::ListSegmentMembersRequest {
+            parent: segment.to_owned(),
+            page_size: PROFILE_PAGE_SIZE,
+            page_token: page_token.to_owned(),
+            view: profiling::ProfileView::Full as i32,
+            order_by: String::new(),
+        };
+        let mut client = self.client.clone();
+        let page = client
+            .list_segment_members(request)
+            .await
+            .map_err(classify)?
+            .into_inner();
+        Ok(ProfilePage {
+            profiles: page
+                .members
+                .into_iter()
+                .filter_map(|m| {
+                    m.profile.map(|mut p| {
+                        if p.customer.is_empty() {
+                            p.customer = m.customer;
+                        }
+                        p
+                    })
+                })
+                .collect(),
+            next_page_token: page.next_page_token,
+            total_size: page.total_size,
+        })
+    }
+}
+
 /// Availability problems become `ProfilingUnavailable` (so callers get UNAVAILABLE with
-/// retry information); anything else keeps its code.
+/// retry information); anything else (e.g. NOT_FOUND for a customer without a profile)
+/// keeps its code and profiling's message.
 fn classify(status: tonic::Status) -> MarketingError {
     match status.code() {
         Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Cancelled => {
             MarketingError::ProfilingUnavailable(status.message().to_owned())
         }
-        Code::NotFound => MarketingError::NotFound(status.message().to_owned()),
         code => MarketingError::Profiling {
             code,
             message: status.message().to_owned(),

@@ -11,8 +11,36 @@ pub enum ProfilingError {
     Invalid(FieldViolations),
     #[error("{0} not found")]
     NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    FailedPrecondition(String),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// A stored document that cannot be read (never written by this service version).
+    #[error("unreadable stored data: {0}")]
+    Corrupt(String),
+}
+
+impl ProfilingError {
+    /// A request with one invalid field.
+    pub fn invalid(field: &str, description: impl Into<String>) -> Self {
+        let mut violations = FieldViolations::new();
+        violations.add(field, description);
+        Self::Invalid(violations)
+    }
+}
+
+impl From<caravan_store::sea_orm::DbErr> for ProfilingError {
+    fn from(err: caravan_store::sea_orm::DbErr) -> Self {
+        Self::Store(StoreError::Db(err))
+    }
+}
+
+impl From<FieldViolations> for ProfilingError {
+    fn from(violations: FieldViolations) -> Self {
+        Self::Invalid(violations)
+    }
 }
 
 impl From<ProfilingError> for Status {
@@ -20,7 +48,12 @@ impl From<ProfilingError> for Status {
         match err {
             ProfilingError::Invalid(violations) => status::invalid_argument(&violations),
             ProfilingError::NotFound(name) => status::not_found(&name),
+            ProfilingError::AlreadyExists(name) => {
+                Status::already_exists(format!("{name} already exists"))
+            }
+            ProfilingError::FailedPrecondition(message) => Status::failed_precondition(message),
             ProfilingError::Store(err) => status::internal("profiling store", &err),
+            ProfilingError::Corrupt(what) => status::internal("profiling store", &what),
         }
     }
 }

@@ -1,12 +1,25 @@
 //! The profiling service: turns stored customer data into portraits (six B2C dimensions,
 //! five B2B), tags that thicken with evidence, segments, predicted value and analytics.
 
+pub mod codes;
 pub mod error;
+pub mod filter;
+pub mod fitted_value_model;
 pub mod grpc;
+pub mod merchant_refresh;
+pub mod outbox_consumer;
 pub mod outbox_cursor;
+pub mod profile_builder;
+pub mod profile_fields;
+pub mod profile_refresh;
+pub mod profile_store;
+pub mod profile_view;
 pub mod rfm;
 pub mod sentiment;
+pub mod tag_store;
 pub mod value_model;
+pub mod value_model_service;
+pub mod value_model_store;
 
 pub use grpc::ProfilingApi;
 

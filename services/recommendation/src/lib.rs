@@ -3,7 +3,13 @@
 
 pub mod engine;
 pub mod error;
+mod exclusion_store;
 pub mod grpc;
+mod interaction_store;
+mod model_store;
+mod profile_source;
+mod registry;
+pub mod signals;
 
 pub use grpc::RecommendationApi;
 

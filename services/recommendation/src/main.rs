@@ -12,7 +12,8 @@ async fn main() -> ExitCode {
         let profiling = caravan_platform::client::profiling_client(&settings.clients)?;
         let mut services = ServiceSet::new();
         services.add(
-            RecommendationApi::new(db, profiling).into_server(settings.server.max_message_bytes),
+            RecommendationApi::with_settings(db, profiling, &settings.recommendation)
+                .into_server(settings.server.max_message_bytes),
         );
         Ok(services)
     })

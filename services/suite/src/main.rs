@@ -90,6 +90,7 @@ async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     let profiling = caravan_platform::client::profiling_client(&settings.clients)?;
     let max_message = settings.server.max_message_bytes;
 
+    caravan_profiling::outbox_consumer::spawn(&db, &settings.profiling);
     let mut services = ServiceSet::new();
     services
         .add(
@@ -98,8 +99,12 @@ async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         )
         .add(caravan_profiling::ProfilingApi::new(db.clone()).into_server(max_message))
         .add(
-            caravan_recommendation::RecommendationApi::new(db.clone(), profiling.clone())
-                .into_server(max_message),
+            caravan_recommendation::RecommendationApi::with_settings(
+                db.clone(),
+                profiling.clone(),
+                &settings.recommendation,
+            )
+            .into_server(max_message),
         )
         .add(
             caravan_marketing::ScoringApi::new(

@@ -5,3 +5,4 @@ pub mod iso;
 mod iso_codes;
 pub mod names;
 pub mod paging;
+pub mod pii_mask;

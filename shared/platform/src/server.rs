@@ -127,8 +127,11 @@ pub async fn serve(
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .trace_fn(server_span)
         .add_routes(routes.routes())
+        // `tcp_nodelay` above only applies to listeners tonic binds itself; accepted streams
+        // of our own listener need it set here, or small responses wait ~40 ms for the
+        // peer's delayed ACK (Nagle).
         .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             signal,
         );
     drain_within(settings.shutdown_grace(), server, signal_seen_rx).await

@@ -41,6 +41,8 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub clients: ClientSettings,
     pub ingestion: IngestionSettings,
+    pub profiling: ProfilingSettings,
+    pub recommendation: RecommendationSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -101,6 +103,53 @@ pub struct IngestionSettings {
     pub identity_hash_key: Secret,
     /// Most events accepted in one `BatchIngestEvents` call or one streamed message.
     pub max_batch_events: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProfilingSettings {
+    /// Run the outbox consumer that keeps profiles fresh as events arrive. Turn it off on
+    /// replicas that should only serve reads (the consumer is idempotent, so running it on
+    /// several replicas is safe but wasteful).
+    pub consumer_enabled: bool,
+    /// Milliseconds between outbox polls when the last poll found nothing.
+    pub consumer_poll_ms: u64,
+    /// Most outbox entries read per poll.
+    pub consumer_batch: u64,
+    /// Seconds after which a gap in the outbox sequence is taken as a rolled-back
+    /// transaction and passed (see `outbox_cursor`).
+    pub outbox_gap_grace_seconds: u64,
+}
+
+impl Default for ProfilingSettings {
+    fn default() -> Self {
+        Self {
+            consumer_enabled: true,
+            consumer_poll_ms: 500,
+            consumer_batch: 5000,
+            outbox_gap_grace_seconds: 60,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecommendationSettings {
+    /// Milliseconds between checks for a newer serving model version (and catalogue or
+    /// country-exclusion changes); every replica polls, so all converge on the same version.
+    pub model_poll_ms: u64,
+    /// Deadline of the profile read that gives `Recommend` its content affinities; on
+    /// expiry (or any profiling error) the call goes on without the content signal.
+    pub profile_timeout_ms: u64,
+}
+
+impl Default for RecommendationSettings {
+    fn default() -> Self {
+        Self {
+            model_poll_ms: 5_000,
+            profile_timeout_ms: 100,
+        }
+    }
 }
 
 /// The default database: an SQLite file below the working directory, created on first use.
@@ -239,6 +288,17 @@ impl Settings {
         if self.ingestion.max_batch_events == 0 {
             return Err(SettingsError::Invalid(
                 "ingestion.max_batch_events must be at least 1".to_owned(),
+            ));
+        }
+        if self.recommendation.model_poll_ms == 0 {
+            return Err(SettingsError::Invalid(
+                "recommendation.model_poll_ms must be at least 1".to_owned(),
+            ));
+        }
+        if self.profiling.consumer_batch == 0 || self.profiling.consumer_poll_ms == 0 {
+            return Err(SettingsError::Invalid(
+                "profiling.consumer_batch and profiling.consumer_poll_ms must be at least 1"
+                    .to_owned(),
             ));
         }
         Ok(())

@@ -35,6 +35,11 @@ impl FieldViolations {
     }
 
     /// Adds every violation of `other`, with `prefix.` in front of its field path.
+    /// Adds every violation of `other` unchanged.
+    pub fn extend(&mut self, other: FieldViolations) {
+        self.violations.extend(other.violations);
+    }
+
     pub fn extend_prefixed(&mut self, prefix: &str, other: FieldViolations) {
         for v in other.violations {
             let field = if v.field.is_empty() {

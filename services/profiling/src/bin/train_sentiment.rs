@@ -6,11 +6,16 @@
 //!     --report target/sentiment-report.md
 //! cargo run --release -p caravan-profiling --bin caravan-train-sentiment -- \
 //!     --data ../shared/data/reviews --evaluate
+//! # Shipped (embedded) model on a labelled file never used in training; no training:
+//! scripts/fetch-pattern-reviews.sh
+//! cargo run --release -p caravan-profiling --bin caravan-train-sentiment -- \
+//!     --evaluate-external .tools/datasets/pattern-reviews/polarity-de-amazon.csv --language de
 //! ```
 
 use std::path::PathBuf;
 
-use caravan_profiling::sentiment::training;
+use anyhow::Context;
+use caravan_profiling::sentiment::{Language, embedded_model, external_eval, training};
 use clap::Parser;
 
 #[derive(Parser)]
@@ -31,10 +36,20 @@ struct Args {
     /// Only print held-out (cross-validated) accuracy; write nothing.
     #[arg(long)]
     evaluate: bool,
+    /// Score this labelled two-column CSV (label,text or text,label; 1/-1) with the
+    /// embedded model instead of training; needs --language.
+    #[arg(long, value_name = "CSV", requires = "language")]
+    evaluate_external: Option<PathBuf>,
+    /// Language of the --evaluate-external file (en, zh, es, de, fr, pt).
+    #[arg(long)]
+    language: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(path) = &args.evaluate_external {
+        return evaluate_external(path, args.language.as_deref().unwrap_or_default());
+    }
     let files = training::load_dir(&args.data)?;
     let cfg = training::Config::default();
     let outcome = training::run(&files, &cfg, &mut |m| eprintln!("{m}"));
@@ -49,5 +64,23 @@ fn main() -> anyhow::Result<()> {
         }
     }
     print!("{report}");
+    Ok(())
+}
+
+/// Scores an external labelled file with the embedded model and prints the report.
+fn evaluate_external(path: &std::path::Path, language: &str) -> anyhow::Result<()> {
+    let language =
+        Language::parse(language).with_context(|| format!("unsupported language {language:?}"))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let set = external_eval::parse_labelled_csv(&text)
+        .with_context(|| format!("parsing {}", path.display()))?;
+    let model = embedded_model().map_err(|e| anyhow::anyhow!("embedded model: {e}"))?;
+    let eval = external_eval::evaluate(model, &set, language);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    print!("{}", external_eval::report(&name, &set, &eval));
     Ok(())
 }

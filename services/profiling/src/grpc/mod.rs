@@ -5,6 +5,7 @@ mod analytics;
 mod profiles;
 mod rebuild;
 mod segments;
+mod selection;
 mod sentiment;
 mod tags;
 mod value_models;
@@ -19,13 +20,18 @@ use tonic::{Request, Response, Status};
 /// The profiling service's state.
 #[derive(Clone)]
 pub struct ProfilingApi {
-    #[allow(dead_code, reason = "read by the RPC modules as they are built")]
     pub(crate) db: DatabaseConnection,
+    /// Each merchant's reference time (see `selection::as_of`), briefly cached: it costs a
+    /// scan of the merchant's event times and moves slowly.
+    pub(crate) as_of_cache: selection::AsOfCache,
 }
 
 impl ProfilingApi {
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self {
+            db,
+            as_of_cache: selection::AsOfCache::default(),
+        }
     }
 
     /// The tonic server with the configured message size limit.
@@ -41,7 +47,13 @@ pub(crate) type RpcResult<T> = Result<Response<T>, Status>;
 #[tonic::async_trait]
 impl ProfilingService for ProfilingApi {
     async fn get_profile(&self, r: Request<pb::GetProfileRequest>) -> RpcResult<pb::Profile> {
-        profiles::get(self, r.into_inner()).await
+        let reader = r
+            .metadata()
+            .get(profiles::PII_READER_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.trim().is_empty())
+            .map(str::to_owned);
+        profiles::get(self, r.into_inner(), reader).await
     }
     async fn list_profiles(
         &self,

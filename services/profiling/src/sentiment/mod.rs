@@ -13,6 +13,8 @@
 //! ../shared/data/reviews --out services/profiling/models/sentiment-v1.bin`.
 
 pub mod cues;
+pub mod document;
+pub mod external_eval;
 pub mod features;
 pub mod language_id;
 pub mod model;

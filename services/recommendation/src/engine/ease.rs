@@ -53,6 +53,29 @@ impl Ease {
         }
     }
 
+    /// Each row's `top_n` largest positive weights, best first: the sparse form served from
+    /// memory and stored (the dense `n²` matrix is too large for one MySQL packet at
+    /// catalogue sizes above ~2k items; the dropped weights are the small and negative ones).
+    pub fn pruned_rows(&self, top_n: usize) -> Vec<Vec<(u32, f32)>> {
+        (0..self.n)
+            .map(|i| {
+                let row = &self.b[i * self.n..(i + 1) * self.n];
+                let mut nb: Vec<(u32, f32)> = row
+                    .iter()
+                    .enumerate()
+                    .filter(|&(_, &w)| w > 0.0)
+                    .map(|(j, &w)| (j as u32, w))
+                    .collect();
+                if nb.len() > top_n {
+                    nb.select_nth_unstable_by(top_n, |a, b| b.1.total_cmp(&a.1));
+                    nb.truncate(top_n);
+                }
+                nb.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+                nb
+            })
+            .collect()
+    }
+
     pub fn weight(&self, from: u32, to: u32) -> f32 {
         self.b[from as usize * self.n + to as usize]
     }

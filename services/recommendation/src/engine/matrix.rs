@@ -39,7 +39,7 @@ impl IndexMap {
 }
 
 /// Compressed sparse rows with `f32` values; column indices sorted within each row.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Csr {
     pub rows: usize,
     pub cols: usize,

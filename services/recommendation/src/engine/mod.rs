@@ -17,10 +17,14 @@ pub mod interactions;
 pub mod item_cf;
 pub mod matrix;
 pub mod metrics;
+pub mod model;
+pub mod model_codec;
 pub mod online_retail;
 pub mod popularity;
 pub mod reasons;
 pub mod rules;
 pub mod scoring;
+pub mod serving;
 #[cfg(test)]
 mod test_fixtures;
+pub mod training;

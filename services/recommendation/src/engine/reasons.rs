@@ -14,6 +14,10 @@ pub enum ReasonKind {
     TrendingNow,
     /// Matches a category/brand preference.
     MatchesInterest,
+    /// Complements the product being viewed or in the cart.
+    Complement,
+    /// A replenishable product the customer bought before.
+    Replenishment,
 }
 
 /// Reason kind, a human-readable text and (when relevant) the related item id or attribute.
@@ -72,6 +76,20 @@ impl Reason {
             kind: ReasonKind::TrendingNow,
             text: "trending this month".into(),
             related: None,
+        }
+    }
+    pub fn complements(item: &str) -> Self {
+        Self {
+            kind: ReasonKind::Complement,
+            text: format!("goes with {item}"),
+            related: Some(item.into()),
+        }
+    }
+    pub fn replenishment(item: &str) -> Self {
+        Self {
+            kind: ReasonKind::Replenishment,
+            text: format!("time to restock {item}"),
+            related: Some(item.into()),
         }
     }
     pub fn matches_interest(what: &str) -> Self {

@@ -3,8 +3,10 @@
 //! - never recommend an item that does not ship to the customer's country (an item with a
 //!   ships-to list is refused when the country is unknown) or is out of stock;
 //! - never recommend again a non-replenishable item the customer already bought;
-//! - respect the merchant's per-country category exclusions (category prefix match, so
-//!   `"alcohol"` excludes `"alcohol/wine"`).
+//! - respect the merchant's per-country category exclusions (category prefix matched level
+//!   by level, so `"Health > Supplements"` excludes `"Health > Supplements > Vitamins"` but
+//!   not `"Health > Supplements2"`; `/` is accepted as a level separator too);
+//! - never recommend an inactive (or unknown) product.
 
 use std::collections::HashMap;
 
@@ -15,6 +17,8 @@ pub struct ItemFacts {
     pub in_stock: bool,
     pub replenishable: bool,
     pub category: Option<String>,
+    /// Inactive products (and products missing from the catalogue) are never recommended.
+    pub active: bool,
 }
 
 impl Default for ItemFacts {
@@ -24,12 +28,14 @@ impl Default for ItemFacts {
             in_stock: true,
             replenishable: true,
             category: None,
+            active: true,
         }
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Violation {
+    Inactive,
     DoesNotShip,
     OutOfStock,
     AlreadyBought,
@@ -55,6 +61,9 @@ impl Rules {
         let Some(f) = self.facts.get(item as usize) else {
             return Ok(());
         };
+        if !f.active {
+            return Err(Violation::Inactive);
+        }
         if let Some(ships) = &f.ships_to
             && !country.is_some_and(|c| ships.iter().any(|s| s == c))
         {
@@ -70,7 +79,7 @@ impl Rules {
             && self
                 .exclusions
                 .get(c)
-                .is_some_and(|ex| ex.iter().any(|p| cat.starts_with(p.as_str())))
+                .is_some_and(|ex| ex.iter().any(|p| category_matches(p, cat)))
         {
             return Err(Violation::ExcludedCategory);
         }
@@ -79,6 +88,18 @@ impl Rules {
 
     pub fn allows(&self, item: u32, country: Option<&str>, purchased: &[u32]) -> bool {
         self.check(item, country, purchased).is_ok()
+    }
+}
+
+/// Whether `category` is `prefix` or below it, level by level (`" > "` or `/` separated).
+pub fn category_matches(prefix: &str, category: &str) -> bool {
+    let prefix = prefix.trim().trim_end_matches(['>', '/']).trim_end();
+    match category.strip_prefix(prefix) {
+        Some(rest) => {
+            let rest = rest.trim_start();
+            rest.is_empty() || rest.starts_with('>') || rest.starts_with('/')
+        }
+        None => false,
     }
 }
 
@@ -151,5 +172,32 @@ mod tests {
         );
         assert_eq!(r.check(3, Some("Germany"), &[]), Ok(()));
         assert!(r.allows(99, None, &[]), "items without facts pass");
+    }
+
+    #[test]
+    fn category_prefix_is_matched_level_by_level() {
+        let cat = "Health > Supplements > Vitamins";
+        assert!(category_matches("Health > Supplements", cat));
+        assert!(category_matches("Health", cat));
+        assert!(category_matches("Health > Supplements > Vitamins", cat));
+        assert!(!category_matches(
+            "Health > Supplements",
+            "Health > Supplements2"
+        ));
+        assert!(!category_matches("Health > Supp", cat));
+        assert!(category_matches("alcohol", "alcohol/wine"));
+        assert!(!category_matches("Garden", cat));
+    }
+
+    #[test]
+    fn inactive_items_never_pass() {
+        let r = Rules {
+            facts: vec![ItemFacts {
+                active: false,
+                ..ItemFacts::default()
+            }],
+            ..Rules::default()
+        };
+        assert_eq!(r.check(0, Some("DE"), &[]), Err(Violation::Inactive));
     }
 }

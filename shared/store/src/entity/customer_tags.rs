@@ -1,4 +1,6 @@
-//! A tag on a customer; one value per `(merchant_id, customer_id, tag_key)`.
+//! A tag ("label") on a customer. One row per (customer, tag id); the tag id is derived
+//! from key and value, so a key may carry several values. Confidence and evidence grow as
+//! rules see more support ("labels get thicker").
 
 use sea_orm::entity::prelude::*;
 
@@ -23,8 +25,10 @@ pub struct Model {
     #[sea_orm(
         primary_key,
         auto_increment = false,
-        column_type = "String(StringLen::N(64))"
+        column_type = "String(StringLen::N(128))"
     )]
+    pub tag_id: String,
+    #[sea_orm(column_type = "String(StringLen::N(64))")]
     pub tag_key: String,
     #[sea_orm(column_type = "String(StringLen::N(255))")]
     pub value: String,
@@ -33,6 +37,11 @@ pub struct Model {
     pub source: String,
     pub confidence: f64,
     pub evidence_count: i32,
+    /// The rule or model that produced the tag.
+    #[sea_orm(column_type = "String(StringLen::N(64))")]
+    pub producer: Option<String>,
+    #[sea_orm(column_type = "Text")]
+    pub note: Option<String>,
     pub first_seen: UtcDateTime,
     pub last_seen: UtcDateTime,
 }

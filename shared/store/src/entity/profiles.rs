@@ -46,6 +46,8 @@ pub struct Model {
     pub currency: Option<String>,
     pub version: i64,
     pub updated_at: UtcDateTime,
+    /// Social influence before ranking among the merchant's customers (see profiling).
+    pub influence_raw: Option<f64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

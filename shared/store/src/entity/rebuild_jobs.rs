@@ -32,6 +32,9 @@ pub struct Model {
     pub started_at: Option<UtcDateTime>,
     pub finished_at: Option<UtcDateTime>,
     pub updated_at: UtcDateTime,
+    /// The request: `{"customers": [...], "full": bool}`.
+    pub options: Option<Json>,
+    pub failed: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

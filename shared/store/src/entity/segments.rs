@@ -27,6 +27,8 @@ pub struct Model {
     pub builtin: bool,
     pub created_at: UtcDateTime,
     pub updated_at: UtcDateTime,
+    #[sea_orm(column_type = "Text")]
+    pub description: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

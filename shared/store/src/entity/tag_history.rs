@@ -1,4 +1,4 @@
-//! History of tag changes (set, updated, removed).
+//! One change of a customer's tags (added, reinforced, confidence changed, removed).
 
 use sea_orm::entity::prelude::*;
 
@@ -14,17 +14,23 @@ pub struct Model {
     pub merchant_id: String,
     #[sea_orm(column_type = "String(StringLen::N(64))")]
     pub customer_id: String,
+    #[sea_orm(column_type = "String(StringLen::N(128))")]
+    pub tag_id: String,
     #[sea_orm(column_type = "String(StringLen::N(64))")]
     pub tag_key: String,
+    #[sea_orm(column_type = "String(StringLen::N(255))")]
+    pub value: String,
+    /// ADDED, REINFORCED, CONFIDENCE_CHANGED, REMOVED.
     #[sea_orm(column_type = "String(StringLen::N(32))")]
     pub action: String,
-    #[sea_orm(column_type = "String(StringLen::N(255))")]
-    pub old_value: Option<String>,
-    #[sea_orm(column_type = "String(StringLen::N(255))")]
-    pub new_value: Option<String>,
     #[sea_orm(column_type = "String(StringLen::N(32))")]
     pub source: String,
-    pub confidence: Option<f64>,
+    pub confidence: f64,
+    pub evidence_count: i32,
+    #[sea_orm(column_type = "Text")]
+    pub reason: Option<String>,
+    #[sea_orm(column_type = "String(StringLen::N(255))")]
+    pub actor: Option<String>,
     pub occurred_at: UtcDateTime,
 }
 

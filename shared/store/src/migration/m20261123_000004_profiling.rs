@@ -155,63 +155,7 @@ impl MigrationTrait for Migration {
         )
         .await?;
 
-        create_table(
-            manager,
-            Table::create()
-                .table(CustomerTags::Table)
-                .col(id(CustomerTags::MerchantId))
-                .col(id(CustomerTags::CustomerId))
-                .col(varchar(CustomerTags::TagKey, ID_LEN))
-                .col(varchar(CustomerTags::Value, NAME_LEN))
-                .col(code(CustomerTags::Source))
-                .col(double(CustomerTags::Confidence))
-                .col(int(CustomerTags::EvidenceCount))
-                .col(t.ts(CustomerTags::FirstSeen))
-                .col(t.ts(CustomerTags::LastSeen))
-                .primary_key(&mut pk([
-                    CustomerTags::MerchantId,
-                    CustomerTags::CustomerId,
-                    CustomerTags::TagKey,
-                ]))
-                .take(),
-            vec![index(
-                "idx_customer_tags_key_value",
-                CustomerTags::Table,
-                [
-                    CustomerTags::MerchantId,
-                    CustomerTags::TagKey,
-                    CustomerTags::Value,
-                ],
-            )],
-        )
-        .await?;
-
-        create_table(
-            manager,
-            Table::create()
-                .table(TagHistory::Table)
-                .col(seq_pk(TagHistory::Id))
-                .col(id(TagHistory::MerchantId))
-                .col(id(TagHistory::CustomerId))
-                .col(varchar(TagHistory::TagKey, ID_LEN))
-                .col(code(TagHistory::Action))
-                .col(varchar_null(TagHistory::OldValue, NAME_LEN))
-                .col(varchar_null(TagHistory::NewValue, NAME_LEN))
-                .col(code(TagHistory::Source))
-                .col(double_null(TagHistory::Confidence))
-                .col(t.ts(TagHistory::OccurredAt))
-                .take(),
-            vec![index(
-                "idx_tag_history_customer_time",
-                TagHistory::Table,
-                [
-                    TagHistory::MerchantId,
-                    TagHistory::CustomerId,
-                    TagHistory::OccurredAt,
-                ],
-            )],
-        )
-        .await?;
+        create_tag_tables(manager).await?;
 
         create_table(
             manager,
@@ -296,4 +240,66 @@ impl MigrationTrait for Migration {
         )
         .await
     }
+}
+
+/// The tag tables as this migration created them (also used by the down migration of
+/// `m20261123_000010_profiling_portraits`, which reshapes them).
+pub(super) async fn create_tag_tables(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
+    let t = Types::of(manager);
+    create_table(
+        manager,
+        Table::create()
+            .table(CustomerTags::Table)
+            .col(id(CustomerTags::MerchantId))
+            .col(id(CustomerTags::CustomerId))
+            .col(varchar(CustomerTags::TagKey, ID_LEN))
+            .col(varchar(CustomerTags::Value, NAME_LEN))
+            .col(code(CustomerTags::Source))
+            .col(double(CustomerTags::Confidence))
+            .col(int(CustomerTags::EvidenceCount))
+            .col(t.ts(CustomerTags::FirstSeen))
+            .col(t.ts(CustomerTags::LastSeen))
+            .primary_key(&mut pk([
+                CustomerTags::MerchantId,
+                CustomerTags::CustomerId,
+                CustomerTags::TagKey,
+            ]))
+            .take(),
+        vec![index(
+            "idx_customer_tags_key_value",
+            CustomerTags::Table,
+            [
+                CustomerTags::MerchantId,
+                CustomerTags::TagKey,
+                CustomerTags::Value,
+            ],
+        )],
+    )
+    .await?;
+    create_table(
+        manager,
+        Table::create()
+            .table(TagHistory::Table)
+            .col(seq_pk(TagHistory::Id))
+            .col(id(TagHistory::MerchantId))
+            .col(id(TagHistory::CustomerId))
+            .col(varchar(TagHistory::TagKey, ID_LEN))
+            .col(code(TagHistory::Action))
+            .col(varchar_null(TagHistory::OldValue, NAME_LEN))
+            .col(varchar_null(TagHistory::NewValue, NAME_LEN))
+            .col(code(TagHistory::Source))
+            .col(double_null(TagHistory::Confidence))
+            .col(t.ts(TagHistory::OccurredAt))
+            .take(),
+        vec![index(
+            "idx_tag_history_customer_time",
+            TagHistory::Table,
+            [
+                TagHistory::MerchantId,
+                TagHistory::CustomerId,
+                TagHistory::OccurredAt,
+            ],
+        )],
+    )
+    .await
 }

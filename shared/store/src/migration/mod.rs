@@ -13,6 +13,8 @@ mod m20261123_000003_events_and_outbox;
 mod m20261123_000004_profiling;
 mod m20261123_000005_recommendation;
 mod m20261123_000006_marketing;
+mod m20261123_000007_profiling_value_models;
+mod m20261123_000010_profiling_portraits;
 mod schema;
 
 /// The Caravan migrator; records applied migrations in `seaql_migrations`.
@@ -28,6 +30,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_profiling::Migration),
             Box::new(m20261123_000005_recommendation::Migration),
             Box::new(m20261123_000006_marketing::Migration),
+            Box::new(m20261123_000010_profiling_portraits::Migration),
+            Box::new(m20261123_000007_profiling_value_models::Migration),
         ]
     }
 }

@@ -1,0 +1,481 @@
+//! The marketing service's catalogue and learning RPCs against the real `caravan-marketing`
+//! binary on a fresh MariaDB database (merchant created through the real ingestion binary):
+//! strategies round-trip and archive, bad input is named field by field and stores nothing,
+//! campaign results are idempotent per bucket and feed the report, the A/B comparison and
+//! the Beta posteriors; priors update and rebuild the posteriors; an unreachable profiling
+//! service makes scoring UNAVAILABLE with retry information, never a made-up score.
+
+use anyhow::{Context, Result, ensure};
+use caravan_integration_tests::ServerProcess;
+use caravan_proto::caravan::common::v1 as common;
+use caravan_proto::caravan::marketing::v1 as pb;
+use caravan_proto::caravan::marketing::v1::strategy_scoring_service_client::StrategyScoringServiceClient;
+use tonic::Code;
+use tonic::transport::Channel;
+use tonic_types::StatusExt;
+
+const M: &str = "merchants/acme";
+
+fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default()
+}
+
+fn eur(amount: i64) -> Option<common::Money> {
+    Some(common::Money {
+        currency_code: "EUR".to_owned(),
+        amount_minor: amount,
+    })
+}
+
+fn tracking() -> pb::Strategy {
+    pb::Strategy {
+        display_name: "Tracking upgrade".to_owned(),
+        kind: pb::StrategyKind::TrackingUpgrade as i32,
+        parameters: Some(pb::strategy::Parameters::TrackingUpgrade(
+            pb::TrackingUpgradeParameters {
+                real_time_tracking: true,
+                proactive_delay_notifications: true,
+            },
+        )),
+        cost_model: Some(pb::CostModel {
+            fixed_cost_per_contact: eur(5),
+            cost_per_conversion: eur(50),
+            ..Default::default()
+        }),
+        frequency_cap: Some(pb::FrequencyCap {
+            max_contacts: 1,
+            period: Some(prost_types::Duration {
+                seconds: 7 * 86_400,
+                nanos: 0,
+            }),
+        }),
+        ..Default::default()
+    }
+}
+
+struct Env {
+    _ingestion: caravan_integration_tests::ingestion_env::IngestionEnv,
+    _marketing: ServerProcess,
+    _workdir: tempfile::TempDir,
+    client: StrategyScoringServiceClient<Channel>,
+}
+
+/// Ingestion (for the merchant and the schema) plus marketing with profiling unreachable.
+async fn start() -> Result<Option<Env>> {
+    let Some(ingestion) = caravan_integration_tests::ingestion_env::start(&[]).await? else {
+        return Ok(None);
+    };
+    let workdir = tempfile::tempdir()?;
+    let marketing = ServerProcess::start(
+        "caravan-marketing",
+        &[],
+        &[
+            ("CARAVAN__DATABASE__URL", ingestion.db.url.as_str()),
+            ("CARAVAN__CLIENTS__PROFILING_ADDR", "http://127.0.0.1:1"),
+            ("CARAVAN__CLIENTS__CALL_TIMEOUT_MS", "2000"),
+        ],
+        workdir.path(),
+    )?;
+    let client = StrategyScoringServiceClient::connect(marketing.endpoint()).await?;
+    Ok(Some(Env {
+        _ingestion: ingestion,
+        _marketing: marketing,
+        _workdir: workdir,
+        client,
+    }))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn strategies_round_trip_validate_and_archive() -> Result<()> {
+    let Some(mut env) = start().await? else {
+        return Ok(());
+    };
+    let c = &mut env.client;
+    let created = c
+        .create_strategy(pb::CreateStrategyRequest {
+            parent: M.to_owned(),
+            strategy_id: "tracking".to_owned(),
+            strategy: Some(tracking()),
+        })
+        .await?
+        .into_inner();
+    ensure!(created.name == "merchants/acme/strategies/tracking");
+    ensure!(created.state == pb::StrategyState::Active as i32);
+    ensure!(created.frequency_cap.as_ref().map(|f| f.max_contacts) == Some(1));
+
+    // Field-by-field violations, nothing stored.
+    let mut bad = tracking();
+    bad.display_name = String::new();
+    bad.kind = pb::StrategyKind::Coupon as i32;
+    bad.cost_model = Some(pb::CostModel {
+        fixed_cost_per_contact: Some(common::Money {
+            currency_code: "USD".to_owned(),
+            amount_minor: 5,
+        }),
+        variable_cost_rate: 2.0,
+        ..Default::default()
+    });
+    let err = c
+        .create_strategy(pb::CreateStrategyRequest {
+            parent: M.to_owned(),
+            strategy_id: "Bad Id".to_owned(),
+            strategy: Some(bad),
+        })
+        .await
+        .expect_err("invalid");
+    ensure!(err.code() == Code::InvalidArgument, "{err:?}");
+    let fields = violated_fields(&err);
+    for field in [
+        "strategy_id",
+        "strategy.display_name",
+        "strategy.kind",
+        "strategy.cost_model.fixed_cost_per_contact",
+        "strategy.cost_model.variable_cost_rate",
+    ] {
+        ensure!(
+            fields.iter().any(|f| f == field),
+            "{field} missing in {fields:?}"
+        );
+    }
+    let dup = c
+        .create_strategy(pb::CreateStrategyRequest {
+            parent: M.to_owned(),
+            strategy_id: "tracking".to_owned(),
+            strategy: Some(tracking()),
+        })
+        .await
+        .expect_err("exists");
+    ensure!(dup.code() == Code::AlreadyExists);
+
+    // A coupon, then a masked update of its display name only.
+    let coupon = pb::Strategy {
+        display_name: "10 % off".to_owned(),
+        kind: pb::StrategyKind::Coupon as i32,
+        parameters: Some(pb::strategy::Parameters::Coupon(pb::CouponParameters {
+            discount: Some(pb::coupon_parameters::Discount::PercentOff(10.0)),
+            min_spend: eur(2_000),
+            validity: None,
+        })),
+        ..Default::default()
+    };
+    c.create_strategy(pb::CreateStrategyRequest {
+        parent: M.to_owned(),
+        strategy_id: "coupon-10".to_owned(),
+        strategy: Some(coupon),
+    })
+    .await?;
+    let updated = c
+        .update_strategy(pb::UpdateStrategyRequest {
+            strategy: Some(pb::Strategy {
+                name: "merchants/acme/strategies/coupon-10".to_owned(),
+                display_name: "Ten percent".to_owned(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["display_name".to_owned()],
+            }),
+        })
+        .await?
+        .into_inner();
+    ensure!(updated.display_name == "Ten percent");
+    ensure!(matches!(
+        updated.parameters,
+        Some(pb::strategy::Parameters::Coupon(ref p)) if p.min_spend == eur(2_000)
+    ));
+
+    // Paging over the two active strategies, then archive one.
+    let first = c
+        .list_strategies(pb::ListStrategiesRequest {
+            parent: M.to_owned(),
+            page_size: 1,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    ensure!(first.strategies.len() == 1 && !first.next_page_token.is_empty());
+    let second = c
+        .list_strategies(pb::ListStrategiesRequest {
+            parent: M.to_owned(),
+            page_size: 1,
+            page_token: first.next_page_token.clone(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    ensure!(second.strategies.len() == 1 && second.next_page_token.is_empty());
+    ensure!(first.strategies[0].name != second.strategies[0].name);
+    let archived = c
+        .archive_strategy(pb::ArchiveStrategyRequest {
+            name: "merchants/acme/strategies/coupon-10".to_owned(),
+        })
+        .await?
+        .into_inner();
+    ensure!(
+        archived.state == pb::StrategyState::Archived as i32 && archived.archive_time.is_some()
+    );
+    let active = c
+        .list_strategies(pb::ListStrategiesRequest {
+            parent: M.to_owned(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    ensure!(
+        active.strategies.len() == 1,
+        "archived strategies are not listed by default"
+    );
+    let err = c
+        .update_strategy(pb::UpdateStrategyRequest {
+            strategy: Some(archived),
+            update_mask: None,
+        })
+        .await
+        .expect_err("archived");
+    ensure!(err.code() == Code::FailedPrecondition);
+    Ok(())
+}
+
+fn bucket(day: i64, impressions: i64, clicks: i64, conversions: i64) -> pb::CampaignResult {
+    pb::CampaignResult {
+        bucket_start_time: Some(prost_types::Timestamp {
+            seconds: 1_790_000_000 + day * 86_400,
+            nanos: 0,
+        }),
+        bucket_duration: Some(prost_types::Duration {
+            seconds: 86_400,
+            nanos: 0,
+        }),
+        impressions,
+        clicks,
+        conversions,
+        revenue: eur(conversions * 5_000),
+        spend: eur(impressions * 10),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn campaign_results_feed_reports_tests_and_posteriors() -> Result<()> {
+    let Some(mut env) = start().await? else {
+        return Ok(());
+    };
+    let c = &mut env.client;
+    c.create_strategy(pb::CreateStrategyRequest {
+        parent: M.to_owned(),
+        strategy_id: "tracking".to_owned(),
+        strategy: Some(tracking()),
+    })
+    .await?;
+    for (id, variant) in [("track-a", "A"), ("track-b", "B")] {
+        c.create_campaign(pb::CreateCampaignRequest {
+            parent: M.to_owned(),
+            campaign_id: id.to_owned(),
+            campaign: Some(pb::Campaign {
+                display_name: format!("Tracking {variant}"),
+                strategy: "merchants/acme/strategies/tracking".to_owned(),
+                variant: variant.to_owned(),
+                channel: pb::MarketingChannel::Email as i32,
+                segment: "merchants/acme/segments/rfm-at-risk".to_owned(),
+                ..Default::default()
+            }),
+        })
+        .await?;
+    }
+    let a = c
+        .record_campaign_results(pb::RecordCampaignResultsRequest {
+            campaign: "merchants/acme/campaigns/track-a".to_owned(),
+            results: vec![bucket(0, 1000, 200, 20), bucket(1, 1000, 0, 0)],
+        })
+        .await?
+        .into_inner();
+    ensure!((a.inserted_count, a.replaced_count) == (2, 0));
+    // Re-sending a bucket replaces it: A ends with 2000 impressions, 400 clicks, 40 orders.
+    let again = c
+        .record_campaign_results(pb::RecordCampaignResultsRequest {
+            campaign: "merchants/acme/campaigns/track-a".to_owned(),
+            results: vec![bucket(1, 1000, 200, 20)],
+        })
+        .await?
+        .into_inner();
+    ensure!((again.inserted_count, again.replaced_count) == (0, 1));
+    c.record_campaign_results(pb::RecordCampaignResultsRequest {
+        campaign: "merchants/acme/campaigns/track-b".to_owned(),
+        results: vec![bucket(0, 2000, 400, 70)],
+    })
+    .await?;
+    let bad = c
+        .record_campaign_results(pb::RecordCampaignResultsRequest {
+            campaign: "merchants/acme/campaigns/track-b".to_owned(),
+            results: vec![bucket(2, 10, 20, 1)],
+        })
+        .await
+        .expect_err("more clicks than impressions");
+    ensure!(
+        violated_fields(&bad) == vec!["results[0].clicks".to_owned()],
+        "{bad:?}"
+    );
+
+    let report = c
+        .get_campaign_report(pb::GetCampaignReportRequest {
+            name: "merchants/acme/campaigns/track-a/report".to_owned(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    ensure!((report.impressions, report.clicks, report.conversions) == (2000, 400, 40));
+    let ctr = report.click_through_rate.context("ctr")?;
+    ensure!((ctr.value - 0.2).abs() < 1e-12 && ctr.lower_bound < 0.2 && ctr.upper_bound > 0.2);
+    let cpa = report.cost_per_acquisition.context("cpa")?;
+    ensure!(cpa.value == eur(500), "20000 spend / 40 conversions");
+    let roas = report.return_on_ad_spend.context("roas")?;
+    ensure!((roas.value - 10.0).abs() < 1e-9, "200000 / 20000");
+
+    // Conversion rate 40/400 vs 70/400: z-test and posterior both favour B.
+    let cmp = c
+        .compare_variants(pb::CompareVariantsRequest {
+            parent: M.to_owned(),
+            campaign_a: "merchants/acme/campaigns/track-a".to_owned(),
+            campaign_b: "merchants/acme/campaigns/track-b".to_owned(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    ensure!(cmp.test_name == "two-proportion z-test");
+    ensure!(cmp.significant && cmp.p_value < 0.01, "{cmp:?}");
+    ensure!(cmp.probability_b_beats_a > 0.99);
+    ensure!((cmp.relative_lift - 0.75).abs() < 1e-9);
+
+    // Posteriors: prior Beta(2, 98) + 110 conversions in 4000 impressions.
+    let posteriors = c
+        .list_strategy_posteriors(pb::ListStrategyPosteriorsRequest {
+            parent: M.to_owned(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .posteriors;
+    let segment = posteriors
+        .iter()
+        .find(|p| p.segment == "merchants/acme/segments/rfm-at-risk")
+        .context("segment posterior")?;
+    ensure!(
+        (segment.alpha - 112.0).abs() < 1e-9 && (segment.beta - 3988.0).abs() < 1e-9,
+        "{segment:?}"
+    );
+    ensure!((segment.observed_impressions, segment.observed_conversions) == (4000, 110));
+    ensure!(
+        posteriors.iter().any(|p| p.segment.is_empty()),
+        "merchant-wide posterior"
+    );
+
+    // Stronger priors rebuild the posteriors from the same observations.
+    let priors = c
+        .update_response_priors(pb::UpdateResponsePriorsRequest {
+            response_priors: Some(pb::ResponsePriors {
+                name: "merchants/acme/responsePriors".to_owned(),
+                prior_strength: Some(1000.0),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["prior_strength".to_owned()],
+            }),
+        })
+        .await?
+        .into_inner();
+    ensure!(priors.prior_strength == Some(1000.0) && priors.tracking_repurchase_gain == Some(0.20));
+    let rebuilt = c
+        .list_strategy_posteriors(pb::ListStrategyPosteriorsRequest {
+            parent: M.to_owned(),
+            filter: "segment = \"merchants/acme/segments/rfm-at-risk\"".to_owned(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .posteriors;
+    ensure!(
+        rebuilt.len() == 1 && (rebuilt[0].alpha - 130.0).abs() < 1e-9,
+        "{rebuilt:?}"
+    );
+    let bad = c
+        .update_response_priors(pb::UpdateResponsePriorsRequest {
+            response_priors: Some(pb::ResponsePriors {
+                name: "merchants/acme/responsePriors".to_owned(),
+                gross_margin_rate: Some(1.5),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["gross_margin_rate".to_owned()],
+            }),
+        })
+        .await
+        .expect_err("out of range");
+    ensure!(violated_fields(&bad) == vec!["response_priors.gross_margin_rate".to_owned()]);
+
+    // Contacts: exact repeats are ignored.
+    let contact = pb::ContactRecord {
+        customer: "merchants/acme/customers/c1".to_owned(),
+        strategy: "merchants/acme/strategies/tracking".to_owned(),
+        campaign: String::new(),
+        contact_time: Some(prost_types::Timestamp {
+            seconds: 1_790_000_000,
+            nanos: 0,
+        }),
+    };
+    let recorded = c
+        .record_contacts(pb::RecordContactsRequest {
+            parent: M.to_owned(),
+            contacts: vec![contact.clone(), contact.clone()],
+        })
+        .await?
+        .into_inner();
+    ensure!((recorded.recorded_count, recorded.duplicate_count) == (1, 1));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scoring_without_profiling_is_unavailable_with_retry_info() -> Result<()> {
+    let Some(mut env) = start().await? else {
+        return Ok(());
+    };
+    let c = &mut env.client;
+    c.create_strategy(pb::CreateStrategyRequest {
+        parent: M.to_owned(),
+        strategy_id: "tracking".to_owned(),
+        strategy: Some(tracking()),
+    })
+    .await?;
+    let err = c
+        .score_strategies(pb::ScoreStrategiesRequest {
+            parent: M.to_owned(),
+            customer: "merchants/acme/customers/c1".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("profiling is down");
+    ensure!(err.code() == Code::Unavailable, "{err:?}");
+    ensure!(
+        err.get_error_details().retry_info().is_some(),
+        "retry info: {err:?}"
+    );
+    let err = c
+        .get_loyalty(pb::GetLoyaltyRequest {
+            name: "merchants/acme/customers/c1/loyalty".to_owned(),
+        })
+        .await
+        .expect_err("profiling is down");
+    ensure!(err.code() == Code::Unavailable);
+    let bad = c
+        .score_strategies(pb::ScoreStrategiesRequest {
+            parent: M.to_owned(),
+            customer: "merchants/other/customers/c1".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("other merchant");
+    ensure!(violated_fields(&bad) == vec!["customer".to_owned()]);
+    Ok(())
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Recommendation serving benchmark on the full UCI Online Retail file:
+#   1. a fresh MariaDB database `caravan_bench_rec`, filled by `caravan import online-retail`
+#      through the real caravan-ingestion binary (skipped with REUSE_DB=1);
+#   2. every product given stock 100 (the import has no stock figures, and out-of-stock items
+#      are never recommended);
+#   3. caravan-recommendation (release; 15 min request deadline, Evaluate is synchronous) with
+#      profiling unreachable (no content signal, as
+#      when profiling is down; set PROFILING_ADDR to use a running profiling service);
+#   4. caravan-bench-recommend: trains KIND (default EASE) through StartTraining and reports the
+#      training wall time and the server's RSS, then 64 concurrent callers (CONCURRENCY) call
+#      Recommend (count 10, every imported customer in turn) for BENCH_SECONDS (default 20)
+#      after a 3 s warm-up: p50/p90/p99/max latency, throughput, errors. EVALUATE=1 first runs
+#      Evaluate on the offline benchmark's split (train < 2011-09-01, test to 2011-12-10).
+#      RATE=N makes it open loop: N requests/s in total, latency from the scheduled send time.
+# Loopback only; every loop is bounded in time. Results go to BENCHMARKS.md by hand with the
+# machine line this script prints.
+#   scripts/bench-recommend-serving.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BASE_URL="$(scripts/mariadb-test-user.sh)"
+DB=caravan_bench_rec
+URL="${BASE_URL%/*}/$DB"
+DATA=${DATA:-../shared/data/online_retail/online_retail.csv.gz}
+KIND=${KIND-EASE}  # KIND= (empty) serves the stored serving model without training
+CONCURRENCY=${CONCURRENCY:-64}
+BENCH_SECONDS=${BENCH_SECONDS:-20}
+PROFILING_ADDR=${PROFILING_ADDR:-http://127.0.0.1:9}
+OUT=target/rec-serving
+mkdir -p "$OUT"
+
+# SKIP_BUILD=1 uses the release binaries already in target/release.
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    cargo build --release --locked --bin caravan-ingestion --bin caravan --bin caravan-recommendation --bin caravan-bench-recommend
+fi
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB; MariaDB $(mariadb -uroot -N -e 'select version()'); $(date -u '+%F %H:%M UTC'); load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+wait_port() {
+    for _ in $(seq 1 300); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+        sleep 0.2
+    done
+    echo "port $1 did not open" >&2
+    return 1
+}
+
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+if [ "${REUSE_DB:-0}" != 1 ]; then
+    mariadb -uroot -e "DROP DATABASE IF EXISTS $DB; CREATE DATABASE $DB"
+    CARAVAN__DATABASE__URL="$URL" CARAVAN__SERVER__LISTEN_ADDR=127.0.0.1:50071 \
+        CARAVAN__TELEMETRY__LOG_FILTER=warn target/release/caravan-ingestion >"$OUT/ingestion.log" 2>&1 &
+    ING=$!
+    PIDS+=("$ING")
+    wait_port 50071
+    start=$(date +%s)
+    rm -f "$OUT/import.checkpoint.json"
+    target/release/caravan import online-retail --merchant retail --create-merchant \
+        --file "$DATA" --target http://127.0.0.1:50071 \
+        --rejects "$OUT/rejects.csv" --checkpoint "$OUT/import.checkpoint.json" | tail -5
+    echo "import: $(( $(date +%s) - start )) s"
+    kill "$ING"
+    wait "$ING" 2>/dev/null || true
+fi
+mariadb -uroot "$DB" -e "UPDATE products SET stock = 100 WHERE merchant_id = 'retail'"
+mariadb -uroot -N "$DB" -e "SELECT id FROM customers WHERE merchant_id = 'retail' ORDER BY id" >"$OUT/customers.txt"
+echo "customers: $(wc -l <"$OUT/customers.txt"), products: $(mariadb -uroot -N "$DB" -e "SELECT COUNT(*) FROM products WHERE merchant_id = 'retail'"), order lines: $(mariadb -uroot -N "$DB" -e "SELECT COUNT(*) FROM order_lines WHERE merchant_id = 'retail'")"
+
+CARAVAN__DATABASE__URL="$URL" CARAVAN__SERVER__LISTEN_ADDR=127.0.0.1:50073 \
+    CARAVAN__CLIENTS__PROFILING_ADDR="$PROFILING_ADDR" CARAVAN__TELEMETRY__LOG_FILTER=warn \
+    CARAVAN__SERVER__REQUEST_TIMEOUT_MS=900000 \
+    target/release/caravan-recommendation >"$OUT/recommendation.log" 2>&1 &
+REC=$!
+PIDS+=("$REC")
+wait_port 50073
+target/release/caravan-bench-recommend --target http://127.0.0.1:50073 --merchant retail \
+    --customers "$OUT/customers.txt" ${KIND:+--train "$KIND"} --pid "$REC" \
+    --concurrency "$CONCURRENCY" --seconds "$BENCH_SECONDS" ${EVALUATE:+--evaluate} ${RATE:+--rate "$RATE"}

@@ -1,0 +1,353 @@
+use chrono::{Duration, NaiveDate, TimeZone};
+
+use super::*;
+
+fn day(d: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2025, 1, 1, 12, 0, 0)
+        .single()
+        .expect("valid date")
+        + Duration::days(d)
+}
+
+fn date(d: i64) -> NaiveDate {
+    day(d).date_naive()
+}
+
+const PAPER_BG: FrequencyParameters = FrequencyParameters::BgNbd {
+    r: 0.243,
+    alpha: 4.414,
+    a: 0.793,
+    b: 2.426,
+};
+
+const BG: BgNbdParams = BgNbdParams {
+    r: 0.243,
+    alpha: 4.414,
+    a: 0.793,
+    b: 2.426,
+};
+
+fn model(annual_discount_rate: f64) -> FittedValueModel {
+    FittedValueModel {
+        name: "merchants/acme/valueModels/vm-1".to_owned(),
+        frequency: PAPER_BG,
+        gamma_gamma: Some(SpendParameters {
+            p: 6.25,
+            q: 3.74,
+            v: 15.44,
+            log_likelihood: 0.0,
+        }),
+        time_unit: ModelTimeUnit::Week,
+        annual_discount_rate,
+        clv_horizon_months: 12,
+        currency: "EUR".to_owned(),
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * (1.0 + b.abs())
+}
+
+#[test]
+fn holdout_metrics_by_hand() {
+    // Means 2 and 2; deviations (-1, 1) and (-2, 2): covariance 4, variances 2 and 8.
+    let m = HoldoutMetrics::of(&[(1.0, 0), (3.0, 4)]);
+    assert_eq!(m.customer_count, 2);
+    assert!(close(m.predicted_purchases, 4.0));
+    assert_eq!(m.actual_purchases, 4);
+    assert!(close(m.mean_absolute_error, 1.0));
+    assert!(close(m.correlation, 1.0));
+    // A constant series has no correlation (reported as 0, not NaN).
+    let flat = HoldoutMetrics::of(&[(1.0, 2), (3.0, 2)]);
+    assert_eq!(flat.correlation, 0.0);
+    assert_eq!(HoldoutMetrics::of(&[]).customer_count, 0);
+}
+
+#[test]
+fn monthly_discount_compounds_to_the_annual_rate() {
+    let m = model(0.1);
+    let monthly = m.monthly_discount_rate();
+    assert!((monthly - 0.007_974_140_428).abs() < 1e-9, "{monthly}");
+    assert!(close((1.0 + monthly).powi(12), 1.1));
+}
+
+#[test]
+fn a_customer_without_orders_gets_the_new_customer_prediction() {
+    let m = model(0.1);
+    let v = m.predict(&[], day(100), 364);
+    // BG/NBD: a customer with x = 0 is alive; E[X(52 weeks)] of a new customer.
+    assert_eq!(v.p_alive, 1.0);
+    assert!(close(v.expected_purchases, BG.expected_purchases_at(52.0)));
+    // Gamma-Gamma population mean p·v/(q−1) = 6.25·15.44/2.74 = 35.218...
+    assert_eq!(v.expected_aov_minor, Some(35));
+    assert_eq!(v.currency, "EUR");
+    assert_eq!(v.value_model, "merchants/acme/valueModels/vm-1");
+    assert_eq!(v.horizon_days, 364);
+}
+
+#[test]
+fn same_day_orders_are_one_purchase_and_later_orders_are_ignored() {
+    let m = model(0.1);
+    // Day 0: two orders (one purchase of 150); day 7: 300; day 30 is after as_of.
+    let orders = [
+        (day(0), 100),
+        (day(0) + Duration::hours(3), 50),
+        (day(7), 300),
+        (day(30), 99_999),
+    ];
+    let v = m.predict(&orders, day(14), 70);
+    // x = 1, t_x = 1 week, T = 2 weeks, m̄ = 300 (the repeat purchase only).
+    assert!(close(v.p_alive, BG.probability_alive_at(1, 1.0, 2.0)));
+    assert!(close(
+        v.expected_purchases,
+        BG.conditional_expected_purchases_at(10.0, 1, 1.0, 2.0)
+    ));
+    let aov = GammaGammaParams {
+        p: 6.25,
+        q: 3.74,
+        v: 15.44,
+    }
+    .conditional_expected_average_value(1, 300.0);
+    assert_eq!(v.expected_aov_minor, Some(aov.round() as i64));
+    assert_eq!(
+        v.expected_spend_minor,
+        Some((aov * v.expected_purchases).round() as i64)
+    );
+}
+
+#[test]
+fn without_discount_the_clv_is_value_times_expected_purchases_over_the_horizon() {
+    let m = model(0.0);
+    let orders = [(day(0), 2_000), (day(20), 3_000), (day(40), 2_500)];
+    let v = m.predict(&orders, day(60), 365);
+    // x = 2, t_x = 40 days, T = 60 days in weeks; 12 months of 30.4375 days.
+    let c = RfmSummary {
+        frequency: 2,
+        recency: 40.0 / 7.0,
+        age: 60.0 / 7.0,
+        monetary_value: 2_750.0,
+    };
+    let horizon = 12.0 * DAYS_PER_MONTH / 7.0;
+    let aov = GammaGammaParams {
+        p: 6.25,
+        q: 3.74,
+        v: 15.44,
+    }
+    .conditional_expected_average_value(2, 2_750.0);
+    let expected = aov * BG.conditional_expected_purchases_at(horizon, 2, c.recency, c.age);
+    let clv = v.clv_minor.expect("clv") as f64;
+    assert!((clv - expected).abs() <= 1.0, "{clv} vs {expected}");
+    // Discounting can only lower it.
+    let discounted = model(0.1).predict(&orders, day(60), 365);
+    assert!(discounted.clv_minor.expect("clv") < v.clv_minor.expect("clv"));
+}
+
+#[test]
+fn a_recent_frequent_buyer_is_more_alive_than_a_lapsed_one() {
+    let m = model(0.1);
+    let recent: Vec<_> = (0..6).map(|i| (day(i * 10), 1_000)).collect();
+    let lapsed: Vec<_> = (0..6).map(|i| (day(i * 3), 1_000)).collect();
+    let a = m.predict(&recent, day(55), 365);
+    let b = m.predict(&lapsed, day(400), 365);
+    assert!(a.p_alive > 0.8 && b.p_alive < 0.01, "{a:?} {b:?}");
+    assert!(a.expected_purchases > b.expected_purchases);
+    assert!(a.clv_minor > b.clv_minor);
+}
+
+#[test]
+fn without_monetary_model_there_is_no_spend() {
+    let mut m = model(0.1);
+    m.gamma_gamma = None;
+    let v = m.predict(&[(day(0), 100), (day(9), 100)], day(20), 365);
+    assert!(v.p_alive > 0.0 && v.expected_purchases > 0.0);
+    assert_eq!(
+        (v.expected_aov_minor, v.expected_spend_minor, v.clv_minor),
+        (None, None, None)
+    );
+    let proto = v.to_proto();
+    assert!(proto.expected_spend.is_none() && proto.customer_lifetime_value.is_none());
+}
+
+/// 80 customers with heterogeneous, irregular, deterministic histories drawn the way the
+/// models assume: per customer a purchase rate (exponential gaps between purchases) and a
+/// dropout chance after each purchase, both varying between customers.
+fn histories() -> Vec<OrderHistory> {
+    let mut state: u64 = 42;
+    let mut uniform = move || {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    (0..80)
+        .map(|_| {
+            let mean_gap = 5.0 + 60.0 * uniform() * uniform();
+            let dropout = 0.6 * uniform() * uniform();
+            let mut d = (uniform() * 60.0) as i64;
+            let mut orders = vec![(day(d), 1_000 + (uniform() * 2_000.0) as i64)];
+            loop {
+                d += 1 + (-mean_gap * uniform().ln()) as i64;
+                if d > 200 || uniform() < dropout {
+                    break;
+                }
+                orders.push((day(d), 1_000 + (uniform() * 2_000.0) as i64));
+            }
+            orders
+        })
+        .collect()
+}
+
+fn settings(kind: FrequencyModelKind) -> FitSettings {
+    FitSettings {
+        frequency_model: kind,
+        skip_monetary_model: false,
+        calibration_end: date(120),
+        holdout_end: Some(date(200)),
+        time_unit: ModelTimeUnit::Week,
+        annual_discount_rate: 0.1,
+        clv_horizon_months: 12,
+        make_current: false,
+    }
+}
+
+#[test]
+fn fits_both_frequency_models_with_spend_and_holdout() {
+    for kind in [FrequencyModelKind::BgNbd, FrequencyModelKind::ParetoNbd] {
+        let result = fit(&settings(kind), &histories()).expect("fits");
+        assert!(
+            result
+                .frequency
+                .values()
+                .iter()
+                .all(|v| v.is_finite() && *v > 0.0)
+        );
+        assert!(result.log_likelihood.is_finite() && result.log_likelihood < 0.0);
+        let gg = result.gamma_gamma.expect("spend fitted");
+        assert!(gg.q > 1.0 && gg.p.is_finite() && gg.v.is_finite());
+        // Every customer's first order (day ≤ 59) is in the calibration period.
+        assert_eq!(result.customer_count, 80);
+        let holdout = result.holdout.expect("holdout");
+        assert_eq!(holdout.customer_count, 80);
+        // Hand count of orders in days 121..=200 (one per day per customer).
+        let actual: i64 = histories()
+            .iter()
+            .map(|h| {
+                h.iter()
+                    .filter(|(at, _)| *at > day(120) && *at <= day(200))
+                    .count() as i64
+            })
+            .sum();
+        assert_eq!(holdout.actual_purchases, actual);
+        assert!(holdout.predicted_purchases > 0.0, "{result:?}");
+    }
+}
+
+#[test]
+fn fit_failures_are_reported() {
+    let mut s = settings(FrequencyModelKind::BgNbd);
+    s.calibration_end = date(-1);
+    assert!(matches!(
+        fit(&s, &histories()),
+        Err(ValueModelError::NotEnoughData(_))
+    ));
+    // Nobody came back: no repeat purchase, nothing to fit.
+    let once: Vec<OrderHistory> = (0..5).map(|i| vec![(day(i), 100)]).collect();
+    assert!(matches!(
+        fit(&settings(FrequencyModelKind::BgNbd), &once),
+        Err(ValueModelError::NotEnoughData(_))
+    ));
+    // Skipping the spend model leaves it out.
+    let mut s = settings(FrequencyModelKind::BgNbd);
+    s.skip_monetary_model = true;
+    assert!(fit(&s, &histories()).expect("fits").gamma_gamma.is_none());
+}
+
+#[test]
+fn stored_params_round_trip_through_json_and_proto() {
+    let result = fit(&settings(FrequencyModelKind::ParetoNbd), &histories()).expect("fits");
+    let params = StoredParams {
+        time_unit: ModelTimeUnit::Week,
+        annual_discount_rate: 0.1,
+        clv_horizon_months: 12,
+        skip_monetary_model: false,
+        make_current: true,
+        currency: "EUR".to_owned(),
+        fit: Some(result.clone()),
+    };
+    let json = serde_json::to_value(&params).expect("serialises");
+    let back: StoredParams = serde_json::from_value(json).expect("parses");
+    assert_eq!(back, params);
+    let record = ValueModelRecord {
+        merchant_id: "acme".to_owned(),
+        id: "vm-1".to_owned(),
+        kind: FrequencyModelKind::ParetoNbd,
+        state: ModelState::Ready,
+        is_current: true,
+        calibration_end: date(120),
+        holdout_end: Some(date(200)),
+        params,
+        error_message: None,
+        created_at: day(0),
+        fit_time: Some(day(1)),
+    };
+    let proto = record.to_proto();
+    assert_eq!(proto.name, "merchants/acme/valueModels/vm-1");
+    assert_eq!(proto.state, pb::ValueModelState::Ready as i32);
+    assert_eq!(proto.customer_count, 80);
+    assert!(matches!(
+        proto.frequency_parameters,
+        Some(pb::value_model::FrequencyParameters::ParetoNbd(_))
+    ));
+    assert_eq!(
+        proto.calibration_end_date,
+        Some(common::Date {
+            year: 2025,
+            month: 5,
+            day: 1
+        })
+    );
+    let fitted = record.fitted().expect("ready");
+    assert_eq!(fitted.frequency, result.frequency);
+    let failed = ValueModelRecord {
+        state: ModelState::Failed,
+        ..record
+    };
+    assert!(failed.fitted().is_none());
+}
+
+#[test]
+fn value_model_ids() {
+    assert_eq!(check_value_model_id("clv-2026"), Ok(()));
+    assert_eq!(
+        check_value_model_id(&format!("a{}", "b".repeat(62))),
+        Ok(())
+    );
+    for bad in [
+        "ab",
+        "1abc",
+        "Abc",
+        "ab_c",
+        "abc/",
+        &format!("a{}", "b".repeat(63)),
+    ] {
+        assert!(check_value_model_id(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn a_degenerate_fit_fails_instead_of_predicting_nan() {
+    // Clockwork buyers: the BG/NBD likelihood runs off to a, b → ∞ (seen: a ≈ 2e7), where
+    // the conditional expectation is not computable.
+    let clockwork: Vec<OrderHistory> = (0..40_i64)
+        .map(|i| {
+            let (first, gap, count) = ((i * 7) % 60, 4 + (i * 5) % 23, 1 + (i * 3) % 7);
+            (0..count)
+                .map(|k| (day(first + k * gap), 1_000 + 150 * ((i + k) % 9)))
+                .collect()
+        })
+        .collect();
+    match fit(&settings(FrequencyModelKind::BgNbd), &clockwork) {
+        Err(ValueModelError::FitFailed(m)) => assert!(m.contains("degenerate"), "{m}"),
+        other => panic!("expected a degenerate fit, got {other:?}"),
+    }
+}

@@ -1,0 +1,88 @@
+//! Recomputing profiles: load the customers' data, build, save, then refresh the
+//! merchant-wide RFM scores. Shared by the outbox consumer and rebuild jobs. Recomputing
+//! a customer from all their events makes every update idempotent, so at-least-once
+//! delivery from the outbox is safe.
+
+use std::collections::HashSet;
+
+use caravan_store::sea_orm::DatabaseConnection;
+
+use crate::error::ProfilingError;
+use crate::fitted_value_model::DEFAULT_HORIZON_DAYS;
+use crate::merchant_refresh::refresh_rfm;
+use crate::profile_builder::build;
+use crate::profile_store::{delete_derived, load_customers, merchant_context, save_many};
+use crate::value_model_store;
+
+/// Customers rebuilt per load (one round of batched queries).
+pub const CHUNK: usize = 200;
+
+/// What a refresh did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RefreshOutcome {
+    pub rebuilt: u64,
+    /// Customers that no longer exist (erased or merged away) whose derived data was removed.
+    pub removed: u64,
+}
+
+/// Rebuilds `ids` of a merchant, calling `progress` after each chunk with the number of
+/// customers done. Does not refresh RFM; see [`refresh_merchant`].
+pub async fn rebuild_customers(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    ids: &[String],
+    mut progress: impl FnMut(u64),
+) -> Result<RefreshOutcome, ProfilingError> {
+    let Some(ctx) = merchant_context(db, merchant_id).await? else {
+        return Err(ProfilingError::NotFound(format!("merchants/{merchant_id}")));
+    };
+    // Profiles carry the current value model's predictions from the moment they are built.
+    let model = value_model_store::load_current(db, merchant_id).await?;
+    let predict_as_of = match &model {
+        Some(_) => value_model_store::observation_end(db, merchant_id).await?,
+        None => None,
+    }
+    .unwrap_or(ctx.as_of);
+    let mut outcome = RefreshOutcome::default();
+    let mut done = 0u64;
+    for chunk in ids.chunks(CHUNK) {
+        let data = load_customers(db, merchant_id, chunk).await?;
+        let live: HashSet<&str> = data.iter().map(|d| d.customer.id.as_str()).collect();
+        for gone in chunk.iter().filter(|id| !live.contains(id.as_str())) {
+            delete_derived(db, merchant_id, gone).await?;
+            outcome.removed += 1;
+        }
+        let built: Vec<_> = data.iter().map(|d| (&d.customer, build(d, &ctx))).collect();
+        save_many(db, merchant_id, &built).await?;
+        outcome.rebuilt += built.len() as u64;
+        if let Some(model) = &model {
+            let live: Vec<String> = data.iter().map(|d| d.customer.id.clone()).collect();
+            let orders = value_model_store::customer_orders(db, merchant_id, &live).await?;
+            let predictions: Vec<_> = live
+                .into_iter()
+                .map(|id| {
+                    let history = orders.get(&id).map_or(&[][..], Vec::as_slice);
+                    let p = model.predict(history, predict_as_of, DEFAULT_HORIZON_DAYS);
+                    (id, p)
+                })
+                .collect();
+            value_model_store::write_profile_predictions(db, merchant_id, &predictions).await?;
+        }
+        done += chunk.len() as u64;
+        progress(done);
+    }
+    Ok(outcome)
+}
+
+/// Rebuilds `ids` and then the merchant's RFM scores.
+pub async fn refresh_merchant(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    ids: &[String],
+) -> Result<RefreshOutcome, ProfilingError> {
+    let outcome = rebuild_customers(db, merchant_id, ids, |_| {}).await?;
+    if let Some(ctx) = merchant_context(db, merchant_id).await? {
+        refresh_rfm(db, merchant_id, ctx.as_of).await?;
+    }
+    Ok(outcome)
+}

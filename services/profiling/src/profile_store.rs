@@ -1,0 +1,386 @@
+//! Storage of profiles: loading what a portrait is built from, saving portraits with
+//! their rule tags, and the merchant-wide refresh of RFM scores.
+//!
+//! `profiles.dimensions` holds `{"v":1,"pb":"<hex>"}`, the protobuf encoding of the built
+//! `Profile` without personal data, merchant-relative facts (RFM, influence rank,
+//! predicted value) or tags; those live in columns and tables and are merged on read.
+
+use std::collections::{HashMap, HashSet};
+
+use caravan_proto::caravan::profiling::v1 as pb;
+use caravan_proto::stored_event::decode_payload;
+use caravan_store::UtcDateTime;
+use caravan_store::entity::{
+    customer_contacts, customers, events, exchange_rates, merchants, order_lines, orders, products,
+    profiles,
+};
+use caravan_store::sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use caravan_store::sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set, TransactionTrait,
+};
+use chrono::Utc;
+use prost::Message;
+
+use crate::error::ProfilingError;
+use crate::profile_builder::{
+    BuildContext, BuiltProfile, CustomerData, OrderFacts, ProductInfo, StoredEvent,
+};
+use crate::tag_store;
+
+/// Rows per `IN (...)` lookup.
+const CHUNK: usize = 500;
+
+/// The stored form of a built profile.
+pub fn encode_profile(p: &pb::Profile) -> serde_json::Value {
+    serde_json::json!({ "v": 1, "pb": hex::encode(p.encode_to_vec()) })
+}
+
+/// The profile of a stored row's `dimensions`, `None` if unreadable.
+pub fn decode_profile(json: &serde_json::Value) -> Option<pb::Profile> {
+    let bytes = hex::decode(json.get("pb")?.as_str()?).ok()?;
+    pb::Profile::decode(bytes.as_slice()).ok()
+}
+
+/// The merchant's build context, or `None` if the merchant does not exist.
+pub async fn merchant_context(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+) -> Result<Option<BuildContext>, ProfilingError> {
+    let Some(merchant) = merchants::Entity::find_by_id(merchant_id.to_owned())
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let mut rates_to_base = HashMap::new();
+    let rows = exchange_rates::Entity::find()
+        .filter(exchange_rates::Column::MerchantId.eq(merchant_id))
+        .order_by_asc(exchange_rates::Column::EffectiveDate)
+        .all(db)
+        .await?;
+    for r in rows {
+        if let Ok(rate) = r.rate.parse::<f64>() {
+            rates_to_base.insert(r.currency, rate);
+        }
+    }
+    let latest: Option<UtcDateTime> = events::Entity::find()
+        .select_only()
+        .column_as(events::Column::OccurTime.max(), "latest")
+        .filter(events::Column::MerchantId.eq(merchant_id))
+        .into_tuple::<Option<UtcDateTime>>()
+        .one(db)
+        .await?
+        .flatten();
+    let now = Utc::now();
+    Ok(Some(BuildContext {
+        as_of: latest.map_or(now, |t| Ord::min(t.get(), now)),
+        base_currency: merchant.base_currency,
+        rates_to_base,
+    }))
+}
+
+/// Everything stored about each of `ids` (merged and erased customers are left out).
+pub async fn load_customers(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    ids: &[String],
+) -> Result<Vec<CustomerData>, ProfilingError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(CHUNK) {
+        out.extend(load_chunk(db, merchant_id, chunk).await?);
+    }
+    Ok(out)
+}
+
+async fn load_chunk(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    ids: &[String],
+) -> Result<Vec<CustomerData>, ProfilingError> {
+    let rows = customers::Entity::find()
+        .filter(customers::Column::MerchantId.eq(merchant_id))
+        .filter(customers::Column::Id.is_in(ids.iter().cloned()))
+        .filter(customers::Column::MergedInto.is_null())
+        .filter(customers::Column::DeletedAt.is_null())
+        .all(db)
+        .await?;
+    let live: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    let mut contacts: HashMap<String, Vec<customer_contacts::Model>> = HashMap::new();
+    for c in customer_contacts::Entity::find()
+        .filter(customer_contacts::Column::MerchantId.eq(merchant_id))
+        .filter(customer_contacts::Column::CustomerId.is_in(live.iter().cloned()))
+        .order_by_asc(customer_contacts::Column::Id)
+        .all(db)
+        .await?
+    {
+        contacts.entry(c.customer_id.clone()).or_default().push(c);
+    }
+    let mut stored: HashMap<String, Vec<StoredEvent>> = HashMap::new();
+    for e in events::Entity::find()
+        .filter(events::Column::MerchantId.eq(merchant_id))
+        .filter(events::Column::CustomerId.is_in(live.iter().cloned()))
+        .order_by_asc(events::Column::OccurTime)
+        .order_by_asc(events::Column::Id)
+        .all(db)
+        .await?
+    {
+        let Some(payload) = decode_payload(&e.payload) else {
+            tracing::warn!(event_id = %e.event_id, "skipping an event with an unreadable payload");
+            continue;
+        };
+        stored.entry(e.customer_id).or_default().push(StoredEvent {
+            event_id: e.event_id,
+            occur_time: e.occur_time.get(),
+            session_id: e.session_id,
+            payload,
+        });
+    }
+    let orders = load_orders(db, merchant_id, &live).await?;
+    let products = load_products(db, merchant_id, &stored, &orders).await?;
+    let converted = converted_referrals(db, merchant_id, &stored).await?;
+    let mut orders = orders;
+    Ok(rows
+        .into_iter()
+        .map(|customer| {
+            let id = customer.id.clone();
+            CustomerData {
+                contacts: contacts.remove(&id).unwrap_or_default(),
+                events: stored.remove(&id).unwrap_or_default(),
+                orders: orders.remove(&id).unwrap_or_default(),
+                products: products.clone(),
+                converted_referrals: converted.clone(),
+                customer,
+            }
+        })
+        .collect())
+}
+
+async fn load_orders(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    customer_ids: &[String],
+) -> Result<HashMap<String, Vec<OrderFacts>>, ProfilingError> {
+    let rows = orders::Entity::find()
+        .filter(orders::Column::MerchantId.eq(merchant_id))
+        .filter(orders::Column::CustomerId.is_in(customer_ids.iter().cloned()))
+        .order_by_asc(orders::Column::PlacedAt)
+        .all(db)
+        .await?;
+    let mut lines: HashMap<String, Vec<order_lines::Model>> = HashMap::new();
+    let order_ids: Vec<String> = rows.iter().map(|o| o.order_id.clone()).collect();
+    for chunk in order_ids.chunks(CHUNK) {
+        for l in order_lines::Entity::find()
+            .filter(order_lines::Column::MerchantId.eq(merchant_id))
+            .filter(order_lines::Column::OrderId.is_in(chunk.iter().cloned()))
+            .all(db)
+            .await?
+        {
+            lines.entry(l.order_id.clone()).or_default().push(l);
+        }
+    }
+    let mut out: HashMap<String, Vec<OrderFacts>> = HashMap::new();
+    for order in rows {
+        let own = lines.remove(&order.order_id).unwrap_or_default();
+        out.entry(order.customer_id.clone())
+            .or_default()
+            .push(OrderFacts {
+                units: own.iter().map(|l| i64::from(l.quantity)).sum(),
+                products: own
+                    .iter()
+                    .map(|l| format!("merchants/{merchant_id}/products/{}", l.sku))
+                    .collect(),
+                order,
+            });
+    }
+    Ok(out)
+}
+
+fn referenced_products(events: &HashMap<String, Vec<StoredEvent>>) -> HashSet<String> {
+    use caravan_proto::caravan::ingestion::v1::event::Payload;
+    let mut names = HashSet::new();
+    for e in events.values().flatten() {
+        let p = match &e.payload {
+            Payload::ProductView(v) => &v.product,
+            Payload::CartAdd(c) | Payload::CartRemove(c) => &c.product,
+            Payload::Favourite(f) => &f.product,
+            Payload::Inquiry(i) => &i.product,
+            Payload::Rfq(r) => &r.product,
+            _ => continue,
+        };
+        names.insert(p.clone());
+    }
+    names
+}
+
+async fn load_products(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    events: &HashMap<String, Vec<StoredEvent>>,
+    orders: &HashMap<String, Vec<OrderFacts>>,
+) -> Result<HashMap<String, ProductInfo>, ProfilingError> {
+    let prefix = format!("merchants/{merchant_id}/products/");
+    let mut names = referenced_products(events);
+    names.extend(
+        orders
+            .values()
+            .flatten()
+            .flat_map(|o| o.products.iter().cloned()),
+    );
+    let skus: Vec<String> = names
+        .iter()
+        .filter_map(|n| n.strip_prefix(&prefix).map(str::to_owned))
+        .collect();
+    let mut out = HashMap::new();
+    for chunk in skus.chunks(CHUNK) {
+        for p in products::Entity::find()
+            .filter(products::Column::MerchantId.eq(merchant_id))
+            .filter(products::Column::Sku.is_in(chunk.iter().cloned()))
+            .all(db)
+            .await?
+        {
+            out.insert(
+                format!("{prefix}{}", p.sku),
+                ProductInfo {
+                    category_path: p.category_path,
+                    brand: p.brand,
+                },
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Resource names of referred customers (from social referral events) who have ordered.
+async fn converted_referrals(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    events: &HashMap<String, Vec<StoredEvent>>,
+) -> Result<HashSet<String>, ProfilingError> {
+    use caravan_proto::caravan::ingestion::v1::event::Payload;
+    let prefix = format!("merchants/{merchant_id}/customers/");
+    let referred: Vec<String> = events
+        .values()
+        .flatten()
+        .filter_map(|e| match &e.payload {
+            Payload::SocialAction(s) => {
+                s.referred_customer.strip_prefix(&prefix).map(str::to_owned)
+            }
+            _ => None,
+        })
+        .collect();
+    let mut out = HashSet::new();
+    for chunk in referred.chunks(CHUNK) {
+        let buyers: Vec<String> = orders::Entity::find()
+            .select_only()
+            .column(orders::Column::CustomerId)
+            .distinct()
+            .filter(orders::Column::MerchantId.eq(merchant_id))
+            .filter(orders::Column::CustomerId.is_in(chunk.iter().cloned()))
+            .filter(orders::Column::Status.ne("CANCELLED"))
+            .into_tuple()
+            .all(db)
+            .await?;
+        out.extend(buyers.into_iter().map(|b| format!("{prefix}{b}")));
+    }
+    Ok(out)
+}
+
+fn profile_row(
+    merchant_id: &str,
+    customer: &customers::Model,
+    built: &BuiltProfile,
+    now: UtcDateTime,
+) -> profiles::ActiveModel {
+    let p = &built.profile;
+    let country = match &p.basic {
+        Some(pb::profile::Basic::Person(b)) => b.country_code.clone(),
+        Some(pb::profile::Basic::Enterprise(b)) => b.country_code.clone(),
+        None => String::new(),
+    };
+    let stage = p.decision_stage.as_ref().map_or(0, |s| s.stage);
+    profiles::ActiveModel {
+        merchant_id: Set(merchant_id.to_owned()),
+        customer_id: Set(customer.id.clone()),
+        kind: Set(customer.kind.clone()),
+        country: Set((!country.is_empty()).then_some(country)),
+        dimensions: Set(encode_profile(p)),
+        completeness: Set(p.completeness),
+        rfm_recency: Set(None),
+        rfm_frequency: Set(None),
+        rfm_monetary: Set(None),
+        rfm_segment: Set(None),
+        decision_stage: Set(crate::codes::decision_stage_code(stage)),
+        stage_evidence: Set(None),
+        p_alive: Set(None),
+        expected_purchases: Set(None),
+        expected_spend_minor: Set(None),
+        clv_minor: Set(None),
+        currency: Set(None),
+        version: Set(1),
+        updated_at: Set(now),
+        influence_raw: Set(Some(built.influence_raw)),
+    }
+}
+
+/// Saves built profiles and reconciles their rule and import tags, all in one transaction
+/// (one commit per batch, not per customer). Merchant-relative columns (RFM, predicted
+/// value) of existing rows are kept as they are.
+pub async fn save_many(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    items: &[(&customers::Model, BuiltProfile)],
+) -> Result<(), ProfilingError> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let now = UtcDateTime::now();
+    let txn = db.begin().await?;
+    for chunk in items.chunks(CHUNK / 5) {
+        profiles::Entity::insert_many(
+            chunk
+                .iter()
+                .map(|(c, b)| profile_row(merchant_id, c, b, now)),
+        )
+        .on_conflict(
+            OnConflict::columns([profiles::Column::MerchantId, profiles::Column::CustomerId])
+                .update_columns([
+                    profiles::Column::Kind,
+                    profiles::Column::Country,
+                    profiles::Column::Dimensions,
+                    profiles::Column::Completeness,
+                    profiles::Column::DecisionStage,
+                    profiles::Column::UpdatedAt,
+                    profiles::Column::InfluenceRaw,
+                ])
+                .value(
+                    profiles::Column::Version,
+                    Expr::col((profiles::Entity, profiles::Column::Version)).add(1),
+                )
+                .to_owned(),
+        )
+        .exec_without_returning(&txn)
+        .await?;
+    }
+    let tags: Vec<(&customers::Model, &[crate::profile_builder::RuleTag])> = items
+        .iter()
+        .map(|(c, b)| (*c, b.rule_tags.as_slice()))
+        .collect();
+    tag_store::reconcile_derived(&txn, merchant_id, &tags, now).await?;
+    txn.commit().await?;
+    Ok(())
+}
+
+/// Removes everything derived about a customer (erased, or merged into another).
+pub async fn delete_derived<C: ConnectionTrait>(
+    db: &C,
+    merchant_id: &str,
+    customer_id: &str,
+) -> Result<(), ProfilingError> {
+    profiles::Entity::delete_many()
+        .filter(profiles::Column::MerchantId.eq(merchant_id))
+        .filter(profiles::Column::CustomerId.eq(customer_id))
+        .exec(db)
+        .await?;
+    tag_store::delete_all(db, merchant_id, customer_id).await
+}

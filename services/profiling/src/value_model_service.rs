@@ -1,0 +1,242 @@
+//! Fitting value models in the background, switching the merchant's current model, writing
+//! its predictions into profiles and predicting for given customers. Orchestration only:
+//! the math is in [`crate::fitted_value_model`], the SQL in [`crate::value_model_store`].
+
+use std::collections::HashMap;
+
+use caravan_store::sea_orm::DatabaseConnection;
+use chrono::{DateTime, Utc};
+use tracing::Instrument;
+
+use crate::error::ProfilingError;
+use crate::fitted_value_model::{
+    DEFAULT_HORIZON_DAYS, FitSettings, FittedValueModel, ModelState, OrderHistory, PredictedValue,
+    StoredParams, ValueModelRecord, fit,
+};
+use crate::value_model_store as store;
+
+/// A server-assigned id: `vm-YYYYMMDD-HHMMSS-ffffff` (matches `[a-z][a-z0-9-]{2,62}`, sorts
+/// by creation time).
+pub fn new_value_model_id(now: DateTime<Utc>) -> String {
+    format!("vm-{}", now.format("%Y%m%d-%H%M%S-%6f"))
+}
+
+/// Stores the model in state FITTING and fits it in the background; returns the stored
+/// model. NOT_FOUND for an unknown merchant, ALREADY_EXISTS for a taken id.
+pub async fn start_fit(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    id: Option<String>,
+    settings: FitSettings,
+) -> Result<ValueModelRecord, ProfilingError> {
+    let currency = store::merchant_currency(db, merchant_id).await?;
+    let now = Utc::now();
+    let server_assigned = id.is_none();
+    let mut record = ValueModelRecord {
+        merchant_id: merchant_id.to_owned(),
+        id: id.unwrap_or_else(|| new_value_model_id(now)),
+        kind: settings.frequency_model,
+        state: ModelState::Fitting,
+        is_current: false,
+        calibration_end: settings.calibration_end,
+        holdout_end: settings.holdout_end,
+        params: StoredParams {
+            time_unit: settings.time_unit,
+            annual_discount_rate: settings.annual_discount_rate,
+            clv_horizon_months: settings.clv_horizon_months,
+            skip_monetary_model: settings.skip_monetary_model,
+            make_current: settings.make_current,
+            currency,
+            fit: None,
+        },
+        error_message: None,
+        created_at: caravan_store::UtcDateTime::new(now).get(),
+        fit_time: None,
+    };
+    match store::insert(db, &record).await {
+        // Two fits in the same microsecond: a server-assigned id simply moves on.
+        Err(ProfilingError::AlreadyExists(_)) if server_assigned => {
+            record.id = format!("{}-{}", record.id, std::process::id());
+            store::insert(db, &record).await?;
+        }
+        other => other?,
+    }
+    let span = tracing::info_span!("value_model.fit", value_model = %record.name());
+    tokio::spawn(run_fit(db.clone(), record.clone(), settings).instrument(span));
+    Ok(record)
+}
+
+/// The background part of a fit: never returns an error, the model ends READY or FAILED.
+async fn run_fit(db: DatabaseConnection, record: ValueModelRecord, settings: FitSettings) {
+    let started = std::time::Instant::now();
+    match fit_and_store(&db, &record, settings).await {
+        Ok(written) => tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            profiles_written = written,
+            "value model READY"
+        ),
+        Err(message) => {
+            tracing::warn!(error = %message, "value model FAILED");
+            if let Err(err) =
+                store::finish_failed(&db, &record.merchant_id, &record.id, &message).await
+            {
+                tracing::error!(error = %err, "could not mark the value model FAILED");
+            }
+        }
+    }
+}
+
+/// Loads the orders, fits off the async runtime, stores the result and, for a model made
+/// current, writes its predictions into the profiles. The error is the FAILED message.
+async fn fit_and_store(
+    db: &DatabaseConnection,
+    record: &ValueModelRecord,
+    settings: FitSettings,
+) -> Result<u64, String> {
+    let store_failed = |e: ProfilingError| format!("internal error: {e}");
+    let orders = store::merchant_orders(db, &record.merchant_id)
+        .await
+        .map_err(store_failed)?;
+    let histories: Vec<OrderHistory> = orders.values().cloned().collect();
+    let make_current = settings.make_current;
+    let result = tokio::task::spawn_blocking(move || fit(&settings, &histories))
+        .await
+        .map_err(|e| format!("internal error: the fit did not finish: {e}"))?
+        .map_err(|e| e.to_string())?;
+    store::finish_ready(db, record, result.clone(), make_current)
+        .await
+        .map_err(store_failed)?;
+    if !make_current {
+        return Ok(0);
+    }
+    let mut ready = record.clone();
+    ready.state = ModelState::Ready;
+    ready.params.fit = Some(result);
+    let Some(model) = ready.fitted() else {
+        return Ok(0);
+    };
+    // The model is READY and current; a failure to refresh profiles is logged, not a fit
+    // failure (the profile builder uses the model from now on anyway).
+    match write_profiles(db, &record.merchant_id, &record.id, &model, &orders).await {
+        Ok(written) => Ok(written),
+        Err(err) => {
+            tracing::error!(error = %err, "writing predictions into profiles failed");
+            Ok(0)
+        }
+    }
+}
+
+/// The instant predictions are made as of: the merchant's latest order (see the README),
+/// or now when it has none.
+fn as_of(orders: &HashMap<String, OrderHistory>) -> DateTime<Utc> {
+    orders
+        .values()
+        .flat_map(|h| h.iter().map(|(at, _)| *at))
+        .max()
+        .unwrap_or_else(Utc::now)
+}
+
+/// Writes the model's predictions (horizon [`DEFAULT_HORIZON_DAYS`]) into every existing
+/// profile row of the merchant, batch by batch; stops if another model became current
+/// meanwhile (that model's fit writes its own predictions).
+async fn write_profiles(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    id: &str,
+    model: &FittedValueModel,
+    orders: &HashMap<String, OrderHistory>,
+) -> Result<u64, ProfilingError> {
+    let as_of = as_of(orders);
+    let customers = store::profile_customer_ids(db, merchant_id).await?;
+    let mut written = 0;
+    for chunk in customers.chunks(store::PROFILE_BATCH) {
+        if !store::is_current(db, merchant_id, id).await? {
+            tracing::info!("another value model became current; stopped writing profiles");
+            break;
+        }
+        let predictions: Vec<(String, PredictedValue)> = chunk
+            .iter()
+            .map(|c| {
+                let history = orders.get(c).map_or(&[][..], Vec::as_slice);
+                (
+                    c.clone(),
+                    model.predict(history, as_of, DEFAULT_HORIZON_DAYS),
+                )
+            })
+            .collect();
+        written += store::write_profile_predictions(db, merchant_id, &predictions).await?;
+    }
+    Ok(written)
+}
+
+/// Predictions for `customer_ids` (in that order) with the named model (`Some(id)`) or the
+/// merchant's current one; FAILED_PRECONDITION when there is none or the named one is not
+/// READY.
+pub async fn predict(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    value_model_id: Option<&str>,
+    customer_ids: &[String],
+    horizon_days: i32,
+) -> Result<(FittedValueModel, Vec<PredictedValue>), ProfilingError> {
+    let model = match value_model_id {
+        Some(id) => {
+            let record = store::get(db, merchant_id, id).await?;
+            record.fitted().ok_or_else(|| {
+                ProfilingError::FailedPrecondition(format!(
+                    "{} is {}, not READY",
+                    record.name(),
+                    record.state.code()
+                ))
+            })?
+        }
+        None => store::load_current(db, merchant_id).await?.ok_or_else(|| {
+            ProfilingError::FailedPrecondition(format!(
+                "merchants/{merchant_id} has no current value model: fit one with \
+                 make_current, or name one in value_model"
+            ))
+        })?,
+    };
+    let mut unique: Vec<String> = customer_ids.to_vec();
+    unique.sort();
+    unique.dedup();
+    let orders = store::customer_orders(db, merchant_id, &unique).await?;
+    let as_of = store::observation_end(db, merchant_id)
+        .await?
+        .unwrap_or_else(Utc::now);
+    let predictions = customer_ids
+        .iter()
+        .map(|c| {
+            let history = orders.get(c).map_or(&[][..], Vec::as_slice);
+            model.predict(history, as_of, horizon_days)
+        })
+        .collect();
+    Ok((model, predictions))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn server_assigned_ids_match_the_id_pattern() {
+        let at = Utc
+            .with_ymd_and_hms(2026, 11, 23, 22, 30, 5)
+            .single()
+            .expect("valid");
+        let id = new_value_model_id(at);
+        assert_eq!(id, "vm-20261123-223005-000000");
+        assert_eq!(crate::fitted_value_model::check_value_model_id(&id), Ok(()));
+    }
+
+    #[test]
+    fn predictions_are_as_of_the_latest_order() {
+        let t = |s| Utc.timestamp_opt(s, 0).single().expect("valid");
+        let orders = HashMap::from([
+            ("a".to_owned(), vec![(t(100), 1), (t(500), 1)]),
+            ("b".to_owned(), vec![(t(300), 1)]),
+        ]);
+        assert_eq!(as_of(&orders), t(500));
+    }
+}

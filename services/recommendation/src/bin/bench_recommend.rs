@@ -1,0 +1,306 @@
+//! `caravan-bench-recommend`: serving benchmark of a running recommendation service.
+//!
+//! Optionally trains first (`--train KIND`: StartTraining, then GetTrainingJob until it
+//! finishes; the wall time is reported). Then `--concurrency` callers, each with its own
+//! HTTP/2 connection, call `Recommend` back to back for `--seconds` after a `--warmup`,
+//! cycling through the customer ids of `--customers` (one per line; each caller starts at a
+//! different offset). Reports p50/p90/p99/max latency, throughput and errors, and the
+//! server's RSS (`--pid`: VmRSS and VmHWM from /proc). Bounded in time and calls; loopback
+//! only by default.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use caravan_proto::caravan::recommendation::v1 as pb;
+use caravan_proto::caravan::recommendation::v1::recommendation_service_client::RecommendationServiceClient;
+use clap::Parser;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "caravan-bench-recommend",
+    about = "Recommend latency and throughput"
+)]
+struct Args {
+    #[arg(long, default_value = "http://127.0.0.1:50063")]
+    target: String,
+    #[arg(long)]
+    merchant: String,
+    /// Customer ids, one per line.
+    #[arg(long)]
+    customers: PathBuf,
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    #[arg(long, default_value_t = 20)]
+    seconds: u64,
+    #[arg(long, default_value_t = 3)]
+    warmup: u64,
+    /// Open loop: total requests per second over all callers (0 = closed loop, back to back).
+    /// Latency is then measured from each call's scheduled time, so a stalled server is not
+    /// hidden by the callers waiting for it.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Items per Recommend call.
+    #[arg(long, default_value_t = 10)]
+    count: i32,
+    /// Train a model of this kind first (ITEM_CF, ALS, EASE, POPULARITY, CONTENT, BLEND).
+    #[arg(long)]
+    train: Option<String>,
+    /// Server process id, for its memory.
+    #[arg(long)]
+    pid: Option<u32>,
+    /// Also run Evaluate with the offline benchmark's split (train < 2011-09-01, test to
+    /// 2011-12-10, k = 10) for EASE, ALS, ITEM_CF, POPULARITY and BLEND.
+    #[arg(long)]
+    evaluate: bool,
+}
+
+async fn evaluate(args: &Args) -> anyhow::Result<()> {
+    let mut client = RecommendationServiceClient::connect(args.target.clone()).await?;
+    let ts = |seconds| Some(prost_types::Timestamp { seconds, nanos: 0 });
+    let configs = [
+        pb::ModelKind::Ease,
+        pb::ModelKind::Als,
+        pb::ModelKind::ItemCf,
+        pb::ModelKind::Popularity,
+        pb::ModelKind::Blend,
+    ]
+    .into_iter()
+    .map(|k| pb::TrainingConfig {
+        kind: k as i32,
+        ..Default::default()
+    })
+    .collect();
+    let started = Instant::now();
+    let response = client
+        .evaluate(pb::EvaluateRequest {
+            parent: format!("merchants/{}", args.merchant),
+            configs,
+            cutoff_time: ts(1_314_835_200),   // 2011-09-01
+            test_end_time: ts(1_323_475_200), // 2011-12-10
+            k: 10,
+            max_customers: 0,
+        })
+        .await?
+        .into_inner();
+    println!(
+        "Evaluate ({:.0} s): | kind | P@10 | R@10 | NDCG@10 | HR@10 | coverage@10 | customers |",
+        started.elapsed().as_secs_f64()
+    );
+    for e in response.evaluations {
+        let (c, m) = (e.config.unwrap_or_default(), e.metrics.unwrap_or_default());
+        println!(
+            "| {:?} | {:.4} | {:.4} | {:.4} | {:.4} | {:.4} | {} |",
+            pb::ModelKind::try_from(c.kind).unwrap_or_default(),
+            m.precision,
+            m.recall,
+            m.ndcg,
+            m.hit_rate,
+            m.coverage,
+            m.evaluated_customer_count
+        );
+    }
+    Ok(())
+}
+
+fn rss(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map_or("?".to_owned(), |kb| format!("{:.0} MiB", kb / 1024.0))
+    };
+    format!("RSS {} (peak {})", field("VmRSS:"), field("VmHWM:"))
+}
+
+async fn train(args: &Args, kind: &str) -> anyhow::Result<()> {
+    let kind = pb::ModelKind::from_str_name(&format!("MODEL_KIND_{kind}"))
+        .with_context(|| format!("unknown kind {kind}"))?;
+    let mut client = RecommendationServiceClient::connect(args.target.clone()).await?;
+    let started = Instant::now();
+    let job = client
+        .start_training(pb::StartTrainingRequest {
+            parent: format!("merchants/{}", args.merchant),
+            config: Some(pb::TrainingConfig {
+                kind: kind as i32,
+                // The whole Online Retail file (Dec 2010 - Dec 2011), decay seen from its end.
+                training_window_start_time: Some(prost_types::Timestamp {
+                    seconds: 1_262_304_000, // 2010-01-01
+                    nanos: 0,
+                }),
+                training_window_end_time: Some(prost_types::Timestamp {
+                    seconds: 1_323_475_200, // 2011-12-10
+                    nanos: 0,
+                }),
+                ..Default::default()
+            }),
+        })
+        .await?
+        .into_inner();
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let j = client
+            .get_training_job(pb::GetTrainingJobRequest {
+                name: job.name.clone(),
+            })
+            .await?
+            .into_inner();
+        match pb::TrainingJobState::try_from(j.state) {
+            Ok(pb::TrainingJobState::Succeeded) => {
+                let model = client
+                    .get_model(pb::GetModelRequest {
+                        name: j.model.clone(),
+                    })
+                    .await?
+                    .into_inner();
+                println!(
+                    "training {kind:?}: {:.1} s wall (StartTraining to SUCCEEDED), model {} ({} interactions, {} customers, {} products, {:.1} MiB blob), deployed={}",
+                    started.elapsed().as_secs_f64(),
+                    j.model,
+                    model.interaction_count,
+                    model.customer_count,
+                    model.product_count,
+                    model.size_bytes as f64 / 1048576.0,
+                    j.deployed,
+                );
+                return Ok(());
+            }
+            Ok(pb::TrainingJobState::Failed) => bail!("training failed: {}", j.error_message),
+            _ if started.elapsed() > Duration::from_secs(1800) => bail!("training took > 30 min"),
+            _ => {}
+        }
+    }
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    f64::from(sorted[i]) / 1000.0
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let customers: Arc<Vec<String>> = Arc::new(
+        std::fs::read_to_string(&args.customers)
+            .with_context(|| format!("read {}", args.customers.display()))?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(|c| format!("merchants/{}/customers/{c}", args.merchant))
+            .collect(),
+    );
+    if customers.is_empty() {
+        bail!("no customers in {}", args.customers.display());
+    }
+    if let Some(pid) = args.pid {
+        println!("server before: {}", rss(pid));
+    }
+    if let Some(kind) = &args.train {
+        train(&args, kind).await?;
+        if let Some(pid) = args.pid {
+            println!("server after training: {}", rss(pid));
+        }
+    }
+    if args.evaluate {
+        evaluate(&args).await?;
+    }
+    let recording = Arc::new(AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for caller in 0..args.concurrency {
+        let mut client = RecommendationServiceClient::connect(args.target.clone()).await?;
+        let (customers, recording, stop) = (customers.clone(), recording.clone(), stop.clone());
+        let parent = format!("merchants/{}", args.merchant);
+        let count = args.count;
+        // Each caller's share of the open-loop rate.
+        let period = (args.rate > 0)
+            .then(|| Duration::from_secs_f64(args.concurrency as f64 / args.rate as f64));
+        tasks.push(tokio::spawn(async move {
+            let mut ticker = period.map(|p| {
+                let mut t = tokio::time::interval(p);
+                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+                t
+            });
+            let mut lat: Vec<u32> = Vec::with_capacity(1 << 16);
+            let (mut errors, mut fallbacks, mut empty) = (0u64, 0u64, 0u64);
+            let mut i = caller * 7919;
+            while !stop.load(Ordering::Relaxed) {
+                let customer = customers[i % customers.len()].clone();
+                i += 1;
+                let t = match ticker.as_mut() {
+                    Some(tick) => tick.tick().await.into_std(),
+                    None => Instant::now(),
+                };
+                let r = client
+                    .recommend(pb::RecommendRequest {
+                        parent: parent.clone(),
+                        customer,
+                        count,
+                        ..Default::default()
+                    })
+                    .await;
+                let us = t.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+                if recording.load(Ordering::Relaxed) {
+                    match r {
+                        Ok(r) => {
+                            let r = r.into_inner();
+                            lat.push(us);
+                            fallbacks += u64::from(r.fallback);
+                            empty += u64::from(r.items.is_empty());
+                        }
+                        Err(_) => errors += 1,
+                    }
+                }
+            }
+            (lat, errors, fallbacks, empty)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(args.warmup)).await;
+    recording.store(true, Ordering::Relaxed);
+    let t0 = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.seconds)).await;
+    recording.store(false, Ordering::Relaxed);
+    let elapsed = t0.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    let (mut all, mut errors, mut fallbacks, mut empty) = (Vec::new(), 0, 0, 0);
+    for t in tasks {
+        let (l, e, f, m) = t.await?;
+        all.extend(l);
+        errors += e;
+        fallbacks += f;
+        empty += m;
+    }
+    all.sort_unstable();
+    println!(
+        "Recommend x {} callers{}, {:.0} s: {} ok, {} errors, {:.0} req/s; latency ms p50 {:.2} p90 {:.2} p99 {:.2} max {:.2}; {} fallback, {} empty lists; {} distinct customers",
+        args.concurrency,
+        if args.rate > 0 {
+            format!(" (open loop, {} req/s offered)", args.rate)
+        } else {
+            String::new()
+        },
+        elapsed,
+        all.len(),
+        errors,
+        all.len() as f64 / elapsed,
+        percentile(&all, 0.5),
+        percentile(&all, 0.9),
+        percentile(&all, 0.99),
+        percentile(&all, 1.0),
+        fallbacks,
+        empty,
+        customers.len()
+    );
+    if let Some(pid) = args.pid {
+        println!("server after load: {}", rss(pid));
+    }
+    Ok(())
+}

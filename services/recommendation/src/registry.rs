@@ -1,0 +1,250 @@
+//! The models in memory: per merchant, the serving version with its catalogue view, behind
+//! an atomic swap.
+//!
+//! A request takes an `Arc` of the merchant's current [`Loaded`] (a read lock held for one
+//! clone) and works on it to the end; installing a new version replaces the `Arc` in the
+//! map, so calls in flight finish on the version they started with and no call ever sees a
+//! half-built model or waits for a load. Loading (read blob, inflate, decode, index) runs
+//! before the swap, on a blocking thread.
+//!
+//! Every replica runs [`Registry::poll`]: at start and then every `model_poll_ms` it reads
+//! the serving version of every merchant (one grouped query) and loads any that differs
+//! from its own, and reloads a merchant's catalogue view when the products' fingerprint or
+//! the country exclusions changed. So replicas converge on the same version within one poll
+//! interval of a deploy.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use caravan_store::UtcDateTime;
+use caravan_store::sea_orm::DatabaseConnection;
+
+use crate::engine::model_codec;
+use crate::engine::serving::{CatalogView, Exclusions, ServingModel};
+use crate::error::RecommendationError;
+use crate::{exclusion_store, interaction_store, model_store};
+
+/// One model version ready to serve, with the catalogue it is filtered against.
+#[derive(Debug)]
+pub struct Loaded {
+    pub merchant: String,
+    pub version: i64,
+    pub model: Arc<ServingModel>,
+    pub catalog: Arc<CatalogView>,
+    catalogue_stamp: (i64, Option<UtcDateTime>),
+    exclusions: Exclusions,
+}
+
+/// Versions requested explicitly (`Recommend.model`) kept besides the serving ones.
+const PINNED_CAPACITY: usize = 8;
+
+pub struct Registry {
+    db: DatabaseConnection,
+    serving: RwLock<HashMap<String, Arc<Loaded>>>,
+    pinned: RwLock<HashMap<(String, i64), Arc<Loaded>>>,
+    /// Serialises loads so that a poll and a request do not decode the same blob twice.
+    load_lock: tokio::sync::Mutex<()>,
+}
+
+fn read<T: Clone, K: std::hash::Hash + Eq>(map: &RwLock<HashMap<K, T>>, key: &K) -> Option<T> {
+    // A poisoned lock only means a panic elsewhere while holding it; the map is still whole
+    // (every write is a single insert).
+    let guard = map.read().unwrap_or_else(|e| e.into_inner());
+    guard.get(key).cloned()
+}
+
+impl Registry {
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self {
+            db,
+            serving: RwLock::new(HashMap::new()),
+            pinned: RwLock::new(HashMap::new()),
+            load_lock: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The merchant's serving model as currently loaded (no I/O).
+    pub fn current(&self, merchant: &str) -> Option<Arc<Loaded>> {
+        read(&self.serving, &merchant.to_owned())
+    }
+
+    fn install(&self, loaded: Arc<Loaded>) {
+        let mut guard = self.serving.write().unwrap_or_else(|e| e.into_inner());
+        guard.insert(loaded.merchant.clone(), loaded);
+    }
+
+    /// The serving model, loading it from the store if this replica has none yet.
+    pub async fn serving(
+        &self,
+        merchant: &str,
+    ) -> Result<Option<Arc<Loaded>>, RecommendationError> {
+        if let Some(l) = self.current(merchant) {
+            return Ok(Some(l));
+        }
+        let _guard = self.load_lock.lock().await;
+        if let Some(l) = self.current(merchant) {
+            return Ok(Some(l));
+        }
+        let Some(version) = model_store::serving_version(&self.db, merchant).await? else {
+            return Ok(None);
+        };
+        let loaded = self.load(merchant, version).await?;
+        if let Some(l) = &loaded {
+            self.install(l.clone());
+        }
+        Ok(loaded)
+    }
+
+    /// A specific version (A/B tests), cached in a small side table.
+    pub async fn version(
+        &self,
+        merchant: &str,
+        version: i64,
+    ) -> Result<Option<Arc<Loaded>>, RecommendationError> {
+        if let Some(l) = self.current(merchant).filter(|l| l.version == version) {
+            return Ok(Some(l));
+        }
+        let key = (merchant.to_owned(), version);
+        if let Some(l) = read(&self.pinned, &key) {
+            return Ok(Some(l));
+        }
+        let _guard = self.load_lock.lock().await;
+        let loaded = self.load(merchant, version).await?;
+        if let Some(l) = &loaded {
+            let mut guard = self.pinned.write().unwrap_or_else(|e| e.into_inner());
+            if guard.len() >= PINNED_CAPACITY {
+                guard.clear();
+            }
+            guard.insert(key, l.clone());
+        }
+        Ok(loaded)
+    }
+
+    /// Reads, decodes and indexes a version with the current catalogue.
+    async fn load(
+        &self,
+        merchant: &str,
+        version: i64,
+    ) -> Result<Option<Arc<Loaded>>, RecommendationError> {
+        let Some(blob) = model_store::get_params(&self.db, merchant, version).await? else {
+            return Ok(None);
+        };
+        let catalogue_stamp = interaction_store::catalogue_stamp(&self.db, merchant).await?;
+        let catalogue = interaction_store::load_catalogue(&self.db, merchant).await?;
+        let exclusions = exclusion_store::load(&self.db, merchant).await?;
+        let merchant = merchant.to_owned();
+        let loaded = tokio::task::spawn_blocking(move || {
+            let trained = model_codec::decode(&blob)?;
+            let model = Arc::new(ServingModel::new(Arc::new(trained)));
+            let catalog = Arc::new(CatalogView::build(&model.model, &catalogue, &exclusions));
+            Ok::<_, RecommendationError>(Loaded {
+                merchant,
+                version,
+                model,
+                catalog,
+                catalogue_stamp,
+                exclusions,
+            })
+        })
+        .await
+        .map_err(|e| RecommendationError::Internal(format!("model load task: {e}")))??;
+        tracing::info!(
+            merchant = loaded.merchant,
+            version,
+            items = loaded.model.model.n_items(),
+            "model version loaded"
+        );
+        Ok(Some(Arc::new(loaded)))
+    }
+
+    /// Installs `version` as the merchant's serving model now (after a deploy on this
+    /// replica; the others pick it up on their next poll).
+    pub async fn activate(&self, merchant: &str, version: i64) -> Result<(), RecommendationError> {
+        let _guard = self.load_lock.lock().await;
+        if self.current(merchant).is_some_and(|l| l.version == version) {
+            return Ok(());
+        }
+        if let Some(l) = self.load(merchant, version).await? {
+            self.install(l);
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the merchant's catalogue view now (after a change of exclusions here).
+    pub async fn refresh_catalogue(&self, merchant: &str) -> Result<(), RecommendationError> {
+        let Some(current) = self.current(merchant) else {
+            return Ok(());
+        };
+        let _guard = self.load_lock.lock().await;
+        self.refresh_view(&current, true).await
+    }
+
+    async fn refresh_view(&self, current: &Loaded, force: bool) -> Result<(), RecommendationError> {
+        let merchant = current.merchant.as_str();
+        let stamp = interaction_store::catalogue_stamp(&self.db, merchant).await?;
+        let exclusions = exclusion_store::load(&self.db, merchant).await?;
+        if !force && stamp == current.catalogue_stamp && exclusions == current.exclusions {
+            return Ok(());
+        }
+        let catalogue = interaction_store::load_catalogue(&self.db, merchant).await?;
+        let model = current.model.clone();
+        let excl = exclusions.clone();
+        let catalog = tokio::task::spawn_blocking(move || {
+            Arc::new(CatalogView::build(&model.model, &catalogue, &excl))
+        })
+        .await
+        .map_err(|e| RecommendationError::Internal(format!("catalogue task: {e}")))?;
+        // Only swap if the version did not change meanwhile.
+        if self
+            .current(merchant)
+            .is_some_and(|l| l.version == current.version)
+        {
+            self.install(Arc::new(Loaded {
+                merchant: merchant.to_owned(),
+                version: current.version,
+                model: current.model.clone(),
+                catalog,
+                catalogue_stamp: stamp,
+                exclusions,
+            }));
+        }
+        Ok(())
+    }
+
+    /// One poll: newer serving versions and changed catalogues.
+    pub async fn poll_once(&self) -> Result<(), RecommendationError> {
+        let versions = model_store::serving_versions(&self.db).await?;
+        for (merchant, version) in versions {
+            let current = self.current(&merchant);
+            if current.as_ref().is_some_and(|l| l.version == version) {
+                continue;
+            }
+            let _guard = self.load_lock.lock().await;
+            if let Some(l) = self.load(&merchant, version).await? {
+                self.install(l);
+            }
+        }
+        let merchants: Vec<Arc<Loaded>> = {
+            let guard = self.serving.read().unwrap_or_else(|e| e.into_inner());
+            guard.values().cloned().collect()
+        };
+        for current in merchants {
+            let _guard = self.load_lock.lock().await;
+            self.refresh_view(&current, false).await?;
+        }
+        Ok(())
+    }
+
+    /// Polls forever (spawned at start-up); errors are logged and retried next tick.
+    pub async fn poll(self: Arc<Self>, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.poll_once().await {
+                tracing::warn!(error = %e, "model poll failed; retrying next interval");
+            }
+        }
+    }
+}
