@@ -279,7 +279,7 @@ async fn campaign_results_feed_reports_tests_and_posteriors() -> Result<()> {
                 strategy: "merchants/acme/strategies/tracking".to_owned(),
                 variant: variant.to_owned(),
                 channel: pb::MarketingChannel::Email as i32,
-                segment: "merchants/acme/segments/rfm-at-risk".to_owned(),
+                segment: "merchants/acme/segments/at-risk".to_owned(),
                 ..Default::default()
             }),
         })
@@ -360,7 +360,7 @@ async fn campaign_results_feed_reports_tests_and_posteriors() -> Result<()> {
         .posteriors;
     let segment = posteriors
         .iter()
-        .find(|p| p.segment == "merchants/acme/segments/rfm-at-risk")
+        .find(|p| p.segment == "merchants/acme/segments/at-risk")
         .context("segment posterior")?;
     ensure!(
         (segment.alpha - 112.0).abs() < 1e-9 && (segment.beta - 3988.0).abs() < 1e-9,
@@ -390,7 +390,7 @@ async fn campaign_results_feed_reports_tests_and_posteriors() -> Result<()> {
     let rebuilt = c
         .list_strategy_posteriors(pb::ListStrategyPosteriorsRequest {
             parent: M.to_owned(),
-            filter: "segment = \"merchants/acme/segments/rfm-at-risk\"".to_owned(),
+            filter: "segment = \"merchants/acme/segments/at-risk\"".to_owned(),
             ..Default::default()
         })
         .await?

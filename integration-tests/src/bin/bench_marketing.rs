@@ -58,8 +58,8 @@ fn synthetic_customer(g: &mut Gen, i: usize) -> CustomerFacts {
         } else {
             vec![]
         },
-        segments: vec!["rfm-loyal".to_owned()],
-        rfm_segment: Some("rfm-loyal".to_owned()),
+        segments: vec!["loyal".to_owned()],
+        rfm_segment: Some("loyal".to_owned()),
         recency_days: Some((g.unit() * 400.0) as i32),
         order_count: 1 + (g.unit() * 10.0) as i64,
         average_order_value: 2_000.0 + g.unit() * 20_000.0,

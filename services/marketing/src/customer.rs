@@ -77,10 +77,10 @@ pub struct CustomerFacts {
     /// ISO 3166-1 alpha-2, if known.
     pub country: Option<String>,
     pub consented: Vec<Channel>,
-    /// Segment ids the customer is known to be in (`rfm-champions`, and the segment being
+    /// Segment ids the customer is known to be in (`champions`, and the segment being
     /// scored, if any).
     pub segments: Vec<String>,
-    /// The RFM segment's id, e.g. `rfm-at-risk`; posteriors are kept per segment.
+    /// The RFM segment's id, e.g. `at-risk`; posteriors are kept per segment.
     pub rfm_segment: Option<String>,
     pub recency_days: Option<i32>,
     pub order_count: i64,

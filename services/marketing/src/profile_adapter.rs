@@ -28,21 +28,21 @@ pub fn channel_to_proto(channel: Channel) -> common::ConsentChannel {
     }
 }
 
-/// Segment id of a built-in RFM segment, as profiling names it (`rfm-champions`).
+/// Segment id of a built-in RFM segment, as profiling names it (`champions`, the RFM segment name in kebab case).
 pub fn rfm_segment_id(value: i32) -> Option<&'static str> {
     use common::RfmSegment as R;
     Some(match R::try_from(value).ok()? {
-        R::Champions => "rfm-champions",
-        R::Loyal => "rfm-loyal",
-        R::PotentialLoyalist => "rfm-potential-loyalists",
-        R::New => "rfm-new",
-        R::Promising => "rfm-promising",
-        R::NeedAttention => "rfm-need-attention",
-        R::AboutToSleep => "rfm-about-to-sleep",
-        R::AtRisk => "rfm-at-risk",
-        R::CantLose => "rfm-cant-lose",
-        R::Hibernating => "rfm-hibernating",
-        R::Lost => "rfm-lost",
+        R::Champions => "champions",
+        R::Loyal => "loyal",
+        R::PotentialLoyalist => "potential-loyalists",
+        R::New => "new",
+        R::Promising => "promising",
+        R::NeedAttention => "need-attention",
+        R::AboutToSleep => "about-to-sleep",
+        R::AtRisk => "at-risk",
+        R::CantLose => "cant-lose",
+        R::Hibernating => "hibernating",
+        R::Lost => "lost",
         R::Unspecified => return None,
     })
 }
@@ -198,7 +198,7 @@ mod tests {
             vec![Channel::Email],
             "unknown channel values are dropped"
         );
-        assert_eq!(f.segments, vec!["rfm-at-risk".to_owned(), "vip".to_owned()]);
+        assert_eq!(f.segments, vec!["at-risk".to_owned(), "vip".to_owned()]);
         assert_eq!(f.recency_days, Some(40));
         assert_eq!(
             f.order_value(),
