@@ -571,6 +571,73 @@ async fn list_filter_segments_tags_analytics_rebuild_and_merge() -> Result<()> {
         .await
         .expect_err("built-in");
     ensure!(readonly.code() == Code::FailedPrecondition);
+    // A custom segment: get, update (masked), delete.
+    let got = client
+        .get_segment(pb::GetSegmentRequest {
+            name: custom.name.clone(),
+        })
+        .await?
+        .into_inner();
+    ensure!(got.filter == "person.country_code = \"DE\"" && got.member_count == 1);
+    let builtin = client
+        .get_segment(pb::GetSegmentRequest {
+            name: format!("{M}/segments/at-risk"),
+        })
+        .await?
+        .into_inner();
+    ensure!(
+        builtin.kind == pb::SegmentKind::BuiltInRfm as i32
+            && builtin.filter == "transactions.rfm.segment = AT_RISK"
+    );
+    let updated = client
+        .update_segment(pb::UpdateSegmentRequest {
+            segment: Some(pb::Segment {
+                name: custom.name.clone(),
+                display_name: "ignored".to_owned(),
+                filter: "person.country_code = \"FR\"".to_owned(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["filter".to_owned()],
+            }),
+        })
+        .await?
+        .into_inner();
+    ensure!(
+        updated.display_name == "Germany" && updated.member_count == 1,
+        "only the masked field changes: {updated:?}"
+    );
+    let members = client
+        .list_segment_members(pb::ListSegmentMembersRequest {
+            parent: custom.name.clone(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    ensure!(
+        members.members.len() == 1
+            && members.members[0].customer == customer("bob")
+            && members.members[0].profile.is_none()
+    );
+    client
+        .delete_segment(pb::DeleteSegmentRequest {
+            name: custom.name.clone(),
+        })
+        .await?;
+    let gone = client
+        .get_segment(pb::GetSegmentRequest {
+            name: custom.name.clone(),
+        })
+        .await
+        .expect_err("deleted");
+    ensure!(gone.code() == Code::NotFound);
+    let builtin_delete = client
+        .delete_segment(pb::DeleteSegmentRequest {
+            name: format!("{M}/segments/lost"),
+        })
+        .await
+        .expect_err("built-in");
+    ensure!(builtin_delete.code() == Code::FailedPrecondition);
     let clash = client
         .create_segment(pb::CreateSegmentRequest {
             parent: M.to_owned(),
