@@ -277,6 +277,7 @@ async fn campaign_results_feed_reports_tests_and_posteriors() -> Result<()> {
             campaign: Some(pb::Campaign {
                 display_name: format!("Tracking {variant}"),
                 strategy: "merchants/acme/strategies/tracking".to_owned(),
+                experiment: "tracking-ab".to_owned(),
                 variant: variant.to_owned(),
                 channel: pb::MarketingChannel::Email as i32,
                 segment: "merchants/acme/segments/at-risk".to_owned(),
@@ -433,6 +434,205 @@ async fn campaign_results_feed_reports_tests_and_posteriors() -> Result<()> {
         .await?
         .into_inner();
     ensure!((recorded.recorded_count, recorded.duplicate_count) == (1, 1));
+    Ok(())
+}
+
+fn campaign(experiment: &str, variant: &str, segment: &str) -> pb::Campaign {
+    pb::Campaign {
+        display_name: format!("Tracking {experiment} {variant}"),
+        strategy: "merchants/acme/strategies/tracking".to_owned(),
+        experiment: experiment.to_owned(),
+        variant: variant.to_owned(),
+        channel: pb::MarketingChannel::Email as i32,
+        segment: segment.to_owned(),
+        ..Default::default()
+    }
+}
+
+fn in_segment(segment: &str, result: pb::CampaignResult) -> pb::CampaignResult {
+    pb::CampaignResult {
+        segment: format!("merchants/acme/segments/{segment}"),
+        ..result
+    }
+}
+
+/// A campaign sent to everyone reports per segment; each segment's response rate is
+/// learned from its own rows; experiments group variants and keep comparisons honest.
+#[tokio::test(flavor = "multi_thread")]
+async fn results_by_segment_and_experiments() -> Result<()> {
+    let Some(mut env) = start().await? else {
+        return Ok(());
+    };
+    let c = &mut env.client;
+    c.create_strategy(pb::CreateStrategyRequest {
+        parent: M.to_owned(),
+        strategy_id: "tracking".to_owned(),
+        strategy: Some(tracking()),
+    })
+    .await?;
+    let create = |id: &str, campaign: pb::Campaign| pb::CreateCampaignRequest {
+        parent: M.to_owned(),
+        campaign_id: id.to_owned(),
+        campaign: Some(campaign),
+    };
+    c.create_campaign(create("all-a", campaign("spring", "A", "")))
+        .await?;
+    c.create_campaign(create("all-b", campaign("spring", "B", "")))
+        .await?;
+    c.create_campaign(create("other", campaign("autumn", "A", "")))
+        .await?;
+    let missing_variant = c
+        .create_campaign(create("no-variant", campaign("spring", "", "")))
+        .await
+        .expect_err("a variant is required in an experiment");
+    ensure!(violated_fields(&missing_variant) == vec!["campaign.variant".to_owned()]);
+    let bad_id = c
+        .create_campaign(create("bad-experiment", campaign("Spring 2027", "A", "")))
+        .await
+        .expect_err("experiment ids are resource ids");
+    ensure!(violated_fields(&bad_id) == vec!["campaign.experiment".to_owned()]);
+
+    let variants = c
+        .list_campaigns(pb::ListCampaignsRequest {
+            parent: M.to_owned(),
+            filter: "experiment = \"spring\"".to_owned(),
+            order_by: "name".to_owned(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .campaigns;
+    ensure!(
+        variants
+            .iter()
+            .map(|c| (c.name.as_str(), c.experiment.as_str(), c.variant.as_str()))
+            .collect::<Vec<_>>()
+            == vec![
+                ("merchants/acme/campaigns/all-a", "spring", "A"),
+                ("merchants/acme/campaigns/all-b", "spring", "B"),
+            ],
+        "{variants:?}"
+    );
+
+    // Day 0 broken down: at-risk 1000 impressions / 30 orders, champions 500 / 40.
+    let recorded = c
+        .record_campaign_results(pb::RecordCampaignResultsRequest {
+            campaign: "merchants/acme/campaigns/all-a".to_owned(),
+            results: vec![
+                in_segment("at-risk", bucket(0, 1000, 100, 30)),
+                in_segment("champions", bucket(0, 500, 100, 40)),
+            ],
+        })
+        .await?
+        .into_inner();
+    ensure!((recorded.inserted_count, recorded.replaced_count) == (2, 0));
+    // Re-sending one segment's row replaces only that row.
+    let again = c
+        .record_campaign_results(pb::RecordCampaignResultsRequest {
+            campaign: "merchants/acme/campaigns/all-a".to_owned(),
+            results: vec![in_segment("champions", bucket(0, 500, 100, 50))],
+        })
+        .await?
+        .into_inner();
+    ensure!((again.inserted_count, again.replaced_count) == (0, 1));
+    let duplicate = c
+        .record_campaign_results(pb::RecordCampaignResultsRequest {
+            campaign: "merchants/acme/campaigns/all-a".to_owned(),
+            results: vec![
+                in_segment("lost", bucket(1, 10, 1, 0)),
+                in_segment("lost", bucket(1, 10, 1, 0)),
+            ],
+        })
+        .await
+        .expect_err("the same segment and bucket twice");
+    ensure!(violated_fields(&duplicate) == vec!["results[1].bucket_start_time".to_owned()]);
+
+    let whole = c
+        .get_campaign_report(pb::GetCampaignReportRequest {
+            name: "merchants/acme/campaigns/all-a/report".to_owned(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    ensure!((whole.impressions, whole.clicks, whole.conversions) == (1500, 200, 80));
+    let champions = c
+        .get_campaign_report(pb::GetCampaignReportRequest {
+            name: "merchants/acme/campaigns/all-a/report".to_owned(),
+            segment: "merchants/acme/segments/champions".to_owned(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    ensure!((champions.impressions, champions.conversions) == (500, 50));
+
+    // Prior Beta(2, 98): at-risk + 30 of 1000, champions + 50 of 500, merchant-wide both.
+    let posteriors = c
+        .list_strategy_posteriors(pb::ListStrategyPosteriorsRequest {
+            parent: M.to_owned(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .posteriors;
+    let ab = |segment: &str| {
+        posteriors
+            .iter()
+            .find(|p| p.segment == segment)
+            .map(|p| (p.alpha, p.beta))
+    };
+    ensure!(
+        ab("merchants/acme/segments/at-risk") == Some((32.0, 1068.0)),
+        "{posteriors:?}"
+    );
+    ensure!(
+        ab("merchants/acme/segments/champions") == Some((52.0, 548.0)),
+        "{posteriors:?}"
+    );
+    ensure!(ab("") == Some((82.0, 1518.0)), "{posteriors:?}");
+
+    c.record_campaign_results(pb::RecordCampaignResultsRequest {
+        campaign: "merchants/acme/campaigns/all-b".to_owned(),
+        results: vec![bucket(0, 1500, 200, 60)],
+    })
+    .await?;
+    let cmp = c
+        .compare_variants(pb::CompareVariantsRequest {
+            parent: M.to_owned(),
+            campaign_a: "merchants/acme/campaigns/all-a".to_owned(),
+            campaign_b: "merchants/acme/campaigns/all-b".to_owned(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    ensure!(
+        (cmp.rate_a.context("a")?.value - 0.4).abs() < 1e-12,
+        "80 / 200 clicks"
+    );
+    let across = c
+        .compare_variants(pb::CompareVariantsRequest {
+            parent: M.to_owned(),
+            campaign_a: "merchants/acme/campaigns/all-a".to_owned(),
+            campaign_b: "merchants/acme/campaigns/other".to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("different experiments");
+    ensure!(violated_fields(&across) == vec!["campaign_b".to_owned()]);
+
+    // A segment campaign reaches only its segment: results for another are refused.
+    c.create_campaign(create(
+        "risk-only",
+        campaign("", "", "merchants/acme/segments/at-risk"),
+    ))
+    .await?;
+    let outside = c
+        .record_campaign_results(pb::RecordCampaignResultsRequest {
+            campaign: "merchants/acme/campaigns/risk-only".to_owned(),
+            results: vec![in_segment("champions", bucket(0, 10, 1, 0))],
+        })
+        .await
+        .expect_err("not the campaign's segment");
+    ensure!(violated_fields(&outside) == vec!["results[0].segment".to_owned()]);
     Ok(())
 }
 

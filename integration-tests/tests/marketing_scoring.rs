@@ -478,9 +478,86 @@ async fn ingestion_to_profiling_to_scoring_in_one_trace() -> Result<()> {
         "tracking capped, SMS not consented: only expedited competes"
     );
 
+    custom_segment_eligibility(&mut profiling_client, &mut client).await?;
+
     let _ = stop_marketing.send(());
     let _ = stop_profiling.send(());
     marketing.await??;
     profiling.await??;
+    Ok(())
+}
+
+/// A strategy reserved for a merchant-defined segment is scored for its members only:
+/// profiling lists the customer's custom segments on the profile and marketing uses them.
+async fn custom_segment_eligibility(
+    profiling: &mut ProfilingServiceClient<tonic::transport::Channel>,
+    client: &mut StrategyScoringServiceClient<tonic::transport::Channel>,
+) -> Result<()> {
+    profiling
+        .create_segment(prof::CreateSegmentRequest {
+            parent: M.to_owned(),
+            segment_id: "frequent-buyers".to_owned(),
+            segment: Some(prof::Segment {
+                display_name: "Frequent buyers".to_owned(),
+                filter: "transactions.order_count >= 3".to_owned(),
+                ..Default::default()
+            }),
+        })
+        .await?;
+    let c1 = wait_for_profile(profiling, "merchants/acme/customers/c1", 3).await?;
+    ensure!(
+        c1.segments
+            .contains(&"merchants/acme/segments/frequent-buyers".to_owned()),
+        "{:?}",
+        c1.segments
+    );
+    let mut vip = strategy(
+        pb::StrategyKind::ExpeditedDelivery,
+        pb::strategy::Parameters::ExpeditedDelivery(pb::ExpeditedDeliveryParameters {
+            days_saved: 3,
+            carrier: "UPS".to_owned(),
+        }),
+    );
+    vip.eligibility = Some(pb::Eligibility {
+        segments: vec!["merchants/acme/segments/frequent-buyers".to_owned()],
+        ..Default::default()
+    });
+    client
+        .create_strategy(pb::CreateStrategyRequest {
+            parent: M.to_owned(),
+            strategy_id: "frequent-express".to_owned(),
+            strategy: Some(vip),
+        })
+        .await?;
+    let score = |customer: &str| pb::ScoreStrategiesRequest {
+        parent: M.to_owned(),
+        customer: format!("merchants/acme/customers/{customer}"),
+        strategies: vec!["merchants/acme/strategies/frequent-express".to_owned()],
+        ..Default::default()
+    };
+    let member = client
+        .score_strategies(score("c1"))
+        .await?
+        .into_inner()
+        .customer_scores
+        .context("scores")?;
+    ensure!(
+        member.scores.len() == 1 && member.skipped.is_empty(),
+        "c1 has 3 orders, so it is in the segment: {member:?}"
+    );
+    let outsider = client
+        .score_strategies(score("c2"))
+        .await?
+        .into_inner()
+        .customer_scores
+        .context("scores")?;
+    ensure!(
+        outsider.scores.is_empty()
+            && outsider
+                .skipped
+                .iter()
+                .any(|s| s.reason.contains("frequent-buyers")),
+        "c2 has 1 order: {outsider:?}"
+    );
     Ok(())
 }

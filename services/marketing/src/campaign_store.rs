@@ -16,6 +16,7 @@ use crate::report::Bucket;
 pub struct CampaignFields {
     pub display_name: String,
     pub strategy_id: String,
+    pub experiment: Option<String>,
     pub variant: Option<String>,
     pub channel: String,
     pub segment_id: Option<String>,
@@ -42,6 +43,7 @@ pub async fn insert(
         id: Set(id.to_owned()),
         display_name: Set(f.display_name.clone()),
         strategy_id: Set(f.strategy_id.clone()),
+        experiment: Set(f.experiment.clone()),
         variant: Set(f.variant.clone()),
         channel: Set(f.channel.clone()),
         segment_id: Set(f.segment_id.clone()),
@@ -96,6 +98,7 @@ pub async fn update_mutable(
 #[derive(Debug, Clone, Default)]
 pub struct CampaignFilter {
     pub strategy_id: Option<String>,
+    pub experiment: Option<String>,
     pub variant: Option<String>,
     pub channel: Option<String>,
     pub segment_id: Option<String>,
@@ -113,6 +116,7 @@ pub async fn list(
     let mut cond = Condition::all().add(campaigns::Column::MerchantId.eq(merchant_id));
     let pairs = [
         (campaigns::Column::StrategyId, &filter.strategy_id),
+        (campaigns::Column::Experiment, &filter.experiment),
         (campaigns::Column::Variant, &filter.variant),
         (campaigns::Column::Channel, &filter.channel),
         (campaigns::Column::SegmentId, &filter.segment_id),
@@ -140,22 +144,25 @@ pub async fn list(
 }
 
 /// One result row to store.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ResultRow {
+    /// The segment the counts are for; `""` is the campaign's own target.
+    pub segment_id: String,
     pub bucket_start: UtcDateTime,
     pub bucket_seconds: i32,
     pub bucket: Bucket,
 }
 
-/// Stores rows, replacing existing buckets; returns (inserted, replaced).
+/// Stores rows, replacing existing (segment, bucket) rows; returns (inserted, replaced).
 pub async fn record_results(
     db: &DatabaseConnection,
     campaign: &campaigns::Model,
     rows: &[ResultRow],
 ) -> Result<(i32, i32), MarketingError> {
     let txn = db.begin().await?;
-    let existing: Vec<UtcDateTime> = campaign_results::Entity::find()
+    let existing: Vec<(String, UtcDateTime)> = campaign_results::Entity::find()
         .select_only()
+        .column(campaign_results::Column::SegmentId)
         .column(campaign_results::Column::BucketStart)
         .filter(campaign_results::Column::MerchantId.eq(campaign.merchant_id.as_str()))
         .filter(campaign_results::Column::CampaignId.eq(campaign.id.as_str()))
@@ -166,7 +173,10 @@ pub async fn record_results(
     let t = now();
     let (mut inserted, mut replaced) = (0, 0);
     for row in rows {
-        if existing.contains(&row.bucket_start) {
+        if existing
+            .iter()
+            .any(|(s, b)| *s == row.segment_id && *b == row.bucket_start)
+        {
             replaced += 1;
         } else {
             inserted += 1;
@@ -174,6 +184,7 @@ pub async fn record_results(
         let model = campaign_results::ActiveModel {
             merchant_id: Set(campaign.merchant_id.clone()),
             campaign_id: Set(campaign.id.clone()),
+            segment_id: Set(row.segment_id.clone()),
             bucket_start: Set(row.bucket_start),
             bucket_seconds: Set(row.bucket_seconds),
             impressions: Set(row.bucket.impressions as i64),
@@ -189,6 +200,7 @@ pub async fn record_results(
                 OnConflict::columns([
                     campaign_results::Column::MerchantId,
                     campaign_results::Column::CampaignId,
+                    campaign_results::Column::SegmentId,
                     campaign_results::Column::BucketStart,
                 ])
                 .update_columns([
@@ -232,6 +244,21 @@ pub async fn results(
         .await?)
 }
 
+/// Rows ordered by bucket start, summed per time bucket across segments.
+pub fn per_time_bucket(rows: &[campaign_results::Model]) -> Vec<Bucket> {
+    let mut out: Vec<(UtcDateTime, Bucket)> = Vec::new();
+    for row in rows {
+        let b = bucket_of(row);
+        match out.last_mut() {
+            Some((start, sum)) if *start == row.bucket_start => {
+                *sum = crate::report::sum(&[*sum, b]);
+            }
+            _ => out.push((row.bucket_start, b)),
+        }
+    }
+    out.into_iter().map(|(_, b)| b).collect()
+}
+
 pub fn bucket_of(row: &campaign_results::Model) -> Bucket {
     Bucket {
         impressions: row.impressions.max(0) as u64,
@@ -242,8 +269,8 @@ pub fn bucket_of(row: &campaign_results::Model) -> Bucket {
     }
 }
 
-/// Impressions and conversions of every campaign of `strategy_id`, per segment id ("" for
-/// campaigns without a segment).
+/// Impressions and conversions of every campaign of `strategy_id`, per segment id: a
+/// row's own segment, else its campaign's ("" for campaigns sent to everyone).
 pub async fn observations_by_segment(
     db: &DatabaseConnection,
     merchant_id: &str,
@@ -256,20 +283,20 @@ pub async fn observations_by_segment(
         .await?;
     let mut out: Vec<(String, u64, u64)> = Vec::new();
     for c in campaigns {
-        let totals = crate::report::sum(
-            &results(db, merchant_id, &c.id, None, None)
-                .await?
-                .iter()
-                .map(bucket_of)
-                .collect::<Vec<_>>(),
-        );
-        let segment = c.segment_id.unwrap_or_default();
-        match out.iter_mut().find(|(s, _, _)| *s == segment) {
-            Some(entry) => {
-                entry.1 += totals.impressions;
-                entry.2 += totals.conversions;
+        for row in results(db, merchant_id, &c.id, None, None).await? {
+            let segment = if row.segment_id.is_empty() {
+                c.segment_id.clone().unwrap_or_default()
+            } else {
+                row.segment_id.clone()
+            };
+            let b = bucket_of(&row);
+            match out.iter_mut().find(|(s, _, _)| *s == segment) {
+                Some(entry) => {
+                    entry.1 += b.impressions;
+                    entry.2 += b.conversions;
+                }
+                None => out.push((segment, b.impressions, b.conversions)),
             }
-            None => out.push((segment, totals.impressions, totals.conversions)),
         }
     }
     Ok(out)

@@ -185,18 +185,22 @@ pub fn index(posteriors: Vec<Posterior>) -> PosteriorIndex {
         .collect()
 }
 
-/// The posterior a customer's score uses: the segment's if it has observations, else the
-/// merchant-wide one, else the prior.
+/// The posterior a customer's score uses: among the customer's segments (built-in and
+/// custom) with observations, the one with the most impressions (the best-measured
+/// response rate that applies to this customer), else the merchant-wide one, else the
+/// prior.
 pub fn posterior_for(
     index: &PosteriorIndex,
     priors: &Priors,
     strategy_id: &str,
-    segment: Option<&str>,
+    segments: &[&str],
 ) -> Posterior {
     let key = |s: &str| (strategy_id.to_owned(), s.to_owned());
-    segment
-        .and_then(|s| index.get(&key(s)))
+    segments
+        .iter()
+        .filter_map(|s| index.get(&key(s)))
         .filter(|p| p.impressions > 0)
+        .max_by_key(|p| p.impressions)
         .or_else(|| index.get(&key("")).filter(|p| p.impressions > 0))
         .cloned()
         .unwrap_or_else(|| Posterior {
@@ -206,6 +210,50 @@ pub fn posterior_for(
             impressions: 0,
             conversions: 0,
         })
+}
+
+#[cfg(test)]
+mod posterior_choice_tests {
+    use super::*;
+
+    fn observed(segment: &str, impressions: u64) -> Posterior {
+        Posterior {
+            strategy_id: "s".to_owned(),
+            segment_id: segment.to_owned(),
+            posterior: BetaPosterior::prior(0.02, 10.0).updated(impressions, impressions / 10),
+            impressions,
+            conversions: impressions / 10,
+        }
+    }
+
+    #[test]
+    fn the_best_measured_segment_of_the_customer_wins() {
+        let index = index(vec![
+            observed("", 5_000),
+            observed("at-risk", 200),
+            observed("big-spenders", 900),
+            observed("champions", 3_000),
+        ]);
+        let priors = Priors::default();
+        let pick = |segments: &[&str]| posterior_for(&index, &priors, "s", segments).segment_id;
+        assert_eq!(pick(&["at-risk", "big-spenders"]), "big-spenders");
+        assert_eq!(pick(&["at-risk"]), "at-risk");
+        assert_eq!(
+            pick(&["lost"]),
+            "",
+            "merchant-wide when no segment is observed"
+        );
+        let empty = index_of_nothing();
+        assert_eq!(
+            posterior_for(&empty, &priors, "s", &["at-risk"]).impressions,
+            0,
+            "the prior when nothing is observed"
+        );
+    }
+
+    fn index_of_nothing() -> PosteriorIndex {
+        index(Vec::new())
+    }
 }
 
 /// One contact to record.

@@ -94,9 +94,17 @@ pub fn facts_from_profile(p: &profiling::Profile, extra_segment: Option<&str>) -
     let tx = p.transactions.clone().unwrap_or_default();
     let rfm = tx.rfm.unwrap_or_default();
     let rfm_segment = rfm_segment_id(rfm.segment).map(str::to_owned);
-    let mut segments: Vec<String> = rfm_segment.iter().cloned().collect();
-    if let Some(extra) = extra_segment {
-        segments.push(extra.to_owned());
+    // Profiling lists every segment the customer is in (built-in and custom) by resource
+    // name; older profiling versions did not, so the RFM segment is added if missing.
+    let mut segments: Vec<String> = p
+        .segments
+        .iter()
+        .filter_map(|name| name.rsplit_once("/segments/").map(|(_, id)| id.to_owned()))
+        .collect();
+    for id in rfm_segment.iter().map(String::as_str).chain(extra_segment) {
+        if !segments.iter().any(|s| s == id) {
+            segments.push(id.to_owned());
+        }
     }
     let logistics = tx.logistics.unwrap_or_default();
     let post_delay = logistics.post_delay_behaviour.unwrap_or_default();
@@ -199,6 +207,18 @@ mod tests {
             "unknown channel values are dropped"
         );
         assert_eq!(f.segments, vec!["at-risk".to_owned(), "vip".to_owned()]);
+        let listed = profiling::Profile {
+            segments: vec![
+                "merchants/m/segments/at-risk".to_owned(),
+                "merchants/m/segments/big-spenders".to_owned(),
+            ],
+            ..p.clone()
+        };
+        assert_eq!(
+            facts_from_profile(&listed, Some("vip")).segments,
+            vec!["at-risk", "big-spenders", "vip"],
+            "segments profiling lists, then the scored one; no duplicates"
+        );
         assert_eq!(f.recency_days, Some(40));
         assert_eq!(
             f.order_value(),

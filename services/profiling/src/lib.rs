@@ -15,6 +15,7 @@ pub mod profile_refresh;
 pub mod profile_store;
 pub mod profile_view;
 pub mod rfm;
+pub mod segment_membership;
 pub mod sentiment;
 pub mod tag_store;
 pub mod value_model;

@@ -36,6 +36,19 @@ async fn migrations_are_idempotent_reversible_and_usable() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn campaign_results_survive_the_breakdown_migration() {
+    let Some(server) = server() else { return };
+    testing::with_empty_mysql_database(&server, |db, _url| async move {
+        caravan_store::migrate(&db).await.expect("migrate");
+        checks::assert_campaign_results_survive_breakdown_migration(&db)
+            .await
+            .expect("breakdown migration keeps results");
+    })
+    .await
+    .expect("test database");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn entities_match_migrations() {
     let Some(server) = server() else { return };
     let (twin, twin_name, _) = testing::create_mysql_database(&server)

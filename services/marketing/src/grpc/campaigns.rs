@@ -69,7 +69,7 @@ fn campaign_out(row: &campaigns::Model) -> pb::Campaign {
         name: campaign_store::name(m, &row.id),
         display_name: row.display_name.clone(),
         strategy: format!("merchants/{m}/strategies/{}", row.strategy_id),
-        experiment: String::new(),
+        experiment: row.experiment.clone().unwrap_or_default(),
         variant: row.variant.clone().unwrap_or_default(),
         channel: pb::MarketingChannel::from_str_name(&format!("MARKETING_CHANNEL_{}", row.channel))
             .unwrap_or_default() as i32,
@@ -152,10 +152,11 @@ pub async fn create(
         Err(e) => return Err(e),
     };
     if !c.experiment.is_empty() {
-        v.add(
-            "campaign.experiment",
-            "experiments are not stored yet; compare campaigns by name with CompareVariants",
-        );
+        if let Err(why) = check_resource_id(&c.experiment) {
+            v.add("campaign.experiment", why);
+        } else if c.variant.is_empty() {
+            v.add("campaign.variant", "is required in an experiment");
+        }
     }
     if c.variant.chars().count() > 64 {
         v.add("campaign.variant", "at most 64 characters");
@@ -179,6 +180,7 @@ pub async fn create(
     let fields = CampaignFields {
         display_name,
         strategy_id,
+        experiment: (!c.experiment.is_empty()).then(|| c.experiment.clone()),
         variant: (!c.variant.is_empty()).then(|| c.variant.clone()),
         channel: channel.unwrap_or_default().to_owned(),
         segment_id: segment,
@@ -241,6 +243,7 @@ pub async fn update(
     let fields = CampaignFields {
         display_name,
         strategy_id: current.strategy_id.clone(),
+        experiment: current.experiment.clone(),
         variant: current.variant.clone(),
         channel: current.channel.clone(),
         segment_id: current.segment_id.clone(),
@@ -275,6 +278,7 @@ pub async fn list(
         let mut v = FieldViolations::new();
         match field {
             "strategy" => filter.strategy_id = Some(strategy_ids(&value, "filter")?.1),
+            "experiment" => filter.experiment = Some(value),
             "variant" => filter.variant = Some(value),
             "channel" => {
                 filter.channel = Some(value.trim_start_matches("MARKETING_CHANNEL_").to_owned())
@@ -287,7 +291,7 @@ pub async fn list(
                 return Err(MarketingError::invalid(
                     "filter",
                     format!(
-                        "{other:?}: supported are strategy, variant, channel, segment, state (=)"
+                        "{other:?}: supported are strategy, experiment, variant, channel, segment, state (=)"
                     ),
                 ));
             }
@@ -329,6 +333,32 @@ pub async fn list(
     })
 }
 
+/// The stored segment of a result row: `""` for the campaign's own target (an empty
+/// segment or the campaign's segment); another segment only when the campaign was sent
+/// to everyone, since a segment campaign reaches no one outside its segment.
+fn result_segment(
+    name: &str,
+    campaign: &campaigns::Model,
+    field: &str,
+    v: &mut FieldViolations,
+) -> String {
+    if name.is_empty() {
+        return String::new();
+    }
+    let id = segment_id(name, &campaign.merchant_id, field, v);
+    match &campaign.segment_id {
+        Some(own) if *own == id => String::new(),
+        Some(_) => {
+            v.add(
+                field,
+                "must be empty or the campaign's segment (the campaign targets one segment)",
+            );
+            String::new()
+        }
+        None => id,
+    }
+}
+
 pub async fn record_results(
     api: &ScoringApi,
     r: pb::RecordCampaignResultsRequest,
@@ -345,7 +375,7 @@ pub async fn record_results(
     let mut rows = Vec::with_capacity(r.results.len());
     for (i, row) in r.results.iter().enumerate() {
         let f = |name: &str| format!("results[{i}].{name}");
-        // Results are stored per campaign and bucket; a different breakdown would be lost.
+        // A campaign is one variant on one channel; results break down by segment only.
         if !row.variant.is_empty() && Some(&row.variant) != campaign.variant.as_ref() {
             v.add(
                 f("variant"),
@@ -355,12 +385,7 @@ pub async fn record_results(
         if row.channel != 0 && channel_code(row.channel) != Some(campaign.channel.as_str()) {
             v.add(f("channel"), "must be unset or the campaign's channel");
         }
-        if !row.segment.is_empty() {
-            let seg = segment_id(&row.segment, &merchant_id, &f("segment"), &mut v);
-            if Some(&seg) != campaign.segment_id.as_ref() {
-                v.add(f("segment"), "must be empty or the campaign's segment");
-            }
-        }
+        let segment = result_segment(&row.segment, &campaign, &f("segment"), &mut v);
         let start = time_in(
             row.bucket_start_time.as_ref(),
             &f("bucket_start_time"),
@@ -394,10 +419,17 @@ pub async fn record_results(
         );
         let spend = money_in(row.spend.as_ref(), &campaign.currency, &f("spend"), &mut v);
         if let Some(start) = start {
-            if rows.iter().any(|r: &ResultRow| r.bucket_start == start) {
-                v.add(f("bucket_start_time"), "duplicate bucket in this request");
+            if rows
+                .iter()
+                .any(|r: &ResultRow| r.bucket_start == start && r.segment_id == segment)
+            {
+                v.add(
+                    f("bucket_start_time"),
+                    "duplicate segment and bucket in this request",
+                );
             }
             rows.push(ResultRow {
+                segment_id: segment,
                 bucket_start: start,
                 bucket_seconds: seconds as i32,
                 bucket: Bucket {
@@ -444,11 +476,16 @@ pub async fn report(
     let mut v = FieldViolations::new();
     let start = time_in(r.start_time.as_ref(), "start_time", &mut v);
     let end = time_in(r.end_time.as_ref(), "end_time", &mut v);
-    v.into_result()?;
     let campaign = campaign_store::get(&api.db, &merchant_id, &id).await?;
-    let rows = campaign_store::results(&api.db, &merchant_id, &id, start, end).await?;
+    let segment = result_segment(&r.segment, &campaign, "segment", &mut v);
+    v.into_result()?;
+    let mut rows = campaign_store::results(&api.db, &merchant_id, &id, start, end).await?;
+    if !r.segment.is_empty() {
+        rows.retain(|row| row.segment_id == segment);
+    }
     let (priors, _) = learning_store::priors(&api.db, &merchant_id).await?;
-    let buckets: Vec<Bucket> = rows.iter().map(bucket_of).collect();
+    // The time bucket is the unit the intervals resample, whatever the segment breakdown.
+    let buckets = campaign_store::per_time_bucket(&rows);
     let rep = report::report(&buckets, level, priors.gross_margin_rate);
     let cur = &campaign.currency;
     let ratio = |i: crate::stats::Interval| pb::RatioEstimate {
@@ -511,8 +548,24 @@ pub async fn compare(
         pb::VariantTest::ChiSquared => Test::ChiSquared,
         pb::VariantTest::BayesianBetaBinomial => Test::Bayesian,
     };
-    campaign_store::get(&api.db, &merchant_id, &a).await?;
-    campaign_store::get(&api.db, &merchant_id, &b).await?;
+    if a == b {
+        return Err(MarketingError::invalid(
+            "campaign_b",
+            "must differ from campaign_a",
+        ));
+    }
+    let ca = campaign_store::get(&api.db, &merchant_id, &a).await?;
+    let cb = campaign_store::get(&api.db, &merchant_id, &b).await?;
+    if ca.experiment != cb.experiment {
+        return Err(MarketingError::invalid(
+            "campaign_b",
+            format!(
+                "is in experiment {:?}, campaign_a in {:?}: variants of one experiment are compared",
+                cb.experiment.unwrap_or_default(),
+                ca.experiment.unwrap_or_default()
+            ),
+        ));
+    }
     let totals = |rows: Vec<caravan_store::entity::campaign_results::Model>| {
         report::sum(&rows.iter().map(bucket_of).collect::<Vec<_>>())
     };

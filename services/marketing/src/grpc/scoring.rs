@@ -116,6 +116,7 @@ impl ScoringContext {
     fn candidates(&self, facts: &CustomerFacts) -> Vec<Candidate<'_>> {
         let now = chrono::Utc::now();
         let customer = customer_id(&facts.customer);
+        let segments: Vec<&str> = facts.segments.iter().map(String::as_str).collect();
         self.strategies
             .iter()
             .map(|s| {
@@ -123,7 +124,7 @@ impl ScoringContext {
                     &self.posteriors,
                     &self.priors,
                     &s.spec.id,
-                    facts.rfm_segment.as_deref(),
+                    &segments,
                 );
                 let contacts_in_period = s.spec.frequency_cap.map_or(0, |cap| {
                     let since = now - chrono::Duration::seconds(cap.period_seconds);
@@ -477,6 +478,7 @@ pub async fn sample_strategy(
             let facts = facts_from_profile(&profile, None);
             let scores = ctx.score(&facts);
             let v = facts.order_value();
+            let segments: Vec<&str> = facts.segments.iter().map(String::as_str).collect();
             scores
                 .scores
                 .iter()
@@ -486,7 +488,7 @@ pub async fn sample_strategy(
                         &ctx.posteriors,
                         &ctx.priors,
                         &spec.id,
-                        facts.rfm_segment.as_deref(),
+                        &segments,
                     );
                     // Margin of one conversion: order value x margin rate minus the cost
                     // model's per-conversion costs.
@@ -510,7 +512,7 @@ pub async fn sample_strategy(
                             &ctx.posteriors,
                             &ctx.priors,
                             &ctx.strategies[i].spec.id,
-                            Some(&seg),
+                            &[seg.as_str()],
                         ),
                         1.0,
                     )

@@ -56,6 +56,7 @@ pub async fn get(
     let Some(mut profile) = load_one(&api.db, &merchant, &customer, as_of).await? else {
         return Err(ProfilingError::NotFound(request.name).into());
     };
+    super::segments::fill_memberships(api, &merchant, std::slice::from_mut(&mut profile)).await?;
     if !full {
         to_basic_view(&mut profile);
     }
@@ -83,6 +84,7 @@ pub async fn list(
     sort_profiles(&mut profiles, &order);
     let total_size = i64::try_from(profiles.len()).unwrap_or(i64::MAX);
     let (mut profiles, next_page_token) = page(profiles, offset, size, fingerprint);
+    super::segments::fill_memberships(api, &merchant, &mut profiles).await?;
     if !full {
         profiles.iter_mut().for_each(to_basic_view);
     }

@@ -24,6 +24,7 @@ use crate::error::ProfilingError;
 use crate::filter::{self, FieldType, FieldValue};
 use crate::profile_view::{fill_personal_data, to_basic_view};
 use crate::rfm::RfmSegment;
+use crate::segment_membership::{CustomSegment, memberships};
 
 const MAX_NAME: usize = 255;
 const MAX_DESCRIPTION: usize = 2000;
@@ -108,6 +109,34 @@ pub(crate) async fn segment_filter(
     let segment = find(api, &merchant, &id).await?;
     let parsed = parse_profile_filter(&segment.filter, field)?;
     Ok((merchant, parsed))
+}
+
+/// Sets `segments` on each profile (built-in and matching custom segments). Call it on
+/// full profiles, before any view trims them: filters may read any field.
+pub(crate) async fn fill_memberships(
+    api: &ProfilingApi,
+    merchant: &str,
+    profiles: &mut [pb::Profile],
+) -> Result<(), ProfilingError> {
+    if profiles.is_empty() {
+        return Ok(());
+    }
+    let custom: Vec<CustomSegment> = segments::Entity::find()
+        .filter(segments::Column::MerchantId.eq(merchant))
+        .order_by_asc(segments::Column::Id)
+        .all(&api.db)
+        .await?
+        .into_iter()
+        // A stored filter that no longer parses matches nobody (as in the counts).
+        .filter_map(|row| {
+            let filter = parse_profile_filter(&row.filter, "filter").ok()?;
+            Some(CustomSegment { id: row.id, filter })
+        })
+        .collect();
+    for p in profiles {
+        p.segments = memberships(merchant, p, &custom);
+    }
+    Ok(())
 }
 
 async fn with_counts(
@@ -368,6 +397,9 @@ pub async fn members(
     sort_profiles(&mut profiles, &order);
     let total_size = i64::try_from(profiles.len()).unwrap_or(i64::MAX);
     let (mut profiles, next_page_token) = page(profiles, offset, size, fingerprint);
+    if view != pb::ProfileView::Unspecified {
+        fill_memberships(api, &merchant, &mut profiles).await?;
+    }
     let members = if view == pb::ProfileView::Unspecified {
         profiles
             .into_iter()

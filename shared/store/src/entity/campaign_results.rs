@@ -1,4 +1,4 @@
-//! Campaign results aggregated per time bucket starting at `bucket_start`.
+//! Campaign results aggregated per segment and time bucket starting at `bucket_start`.
 
 use sea_orm::entity::prelude::*;
 
@@ -20,6 +20,13 @@ pub struct Model {
         column_type = "String(StringLen::N(64))"
     )]
     pub campaign_id: String,
+    /// The segment the row is for; `""` is the campaign's own target.
+    #[sea_orm(
+        primary_key,
+        auto_increment = false,
+        column_type = "String(StringLen::N(64))"
+    )]
+    pub segment_id: String,
     #[sea_orm(primary_key, auto_increment = false)]
     pub bucket_start: UtcDateTime,
     pub bucket_seconds: i32,

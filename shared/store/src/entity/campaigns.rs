@@ -39,6 +39,9 @@ pub struct Model {
     pub ended_at: Option<UtcDateTime>,
     pub created_at: UtcDateTime,
     pub updated_at: UtcDateTime,
+    /// The experiment whose variant this campaign is (added by a later migration, so last).
+    #[sea_orm(column_type = "String(StringLen::N(64))")]
+    pub experiment: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

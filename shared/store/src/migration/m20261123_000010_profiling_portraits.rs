@@ -171,23 +171,3 @@ impl MigrationTrait for Migration {
         super::m20261123_000004_profiling::create_tag_tables(manager).await
     }
 }
-
-async fn add_column<T: IntoIden + 'static>(
-    manager: &SchemaManager<'_>,
-    table: T,
-    mut column: ColumnDef,
-) -> Result<(), DbErr> {
-    manager
-        .alter_table(Table::alter().table(table).add_column(&mut column).take())
-        .await
-}
-
-async fn drop_column<T: IntoIden + 'static, C: IntoIden + 'static>(
-    manager: &SchemaManager<'_>,
-    table: T,
-    column: C,
-) -> Result<(), DbErr> {
-    manager
-        .alter_table(Table::alter().table(table).drop_column(column).take())
-        .await
-}

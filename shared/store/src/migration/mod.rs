@@ -15,6 +15,7 @@ mod m20261123_000005_recommendation;
 mod m20261123_000006_marketing;
 mod m20261123_000007_profiling_value_models;
 mod m20261123_000010_profiling_portraits;
+mod m20261124_000011_campaign_breakdowns;
 mod schema;
 
 /// The Caravan migrator; records applied migrations in `seaql_migrations`.
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000006_marketing::Migration),
             Box::new(m20261123_000010_profiling_portraits::Migration),
             Box::new(m20261123_000007_profiling_value_models::Migration),
+            Box::new(m20261124_000011_campaign_breakdowns::Migration),
         ]
     }
 }

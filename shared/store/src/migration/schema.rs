@@ -298,3 +298,25 @@ where
     }
     Ok(())
 }
+
+/// Adds one column (SQLite's ALTER TABLE adds one at a time).
+pub(crate) async fn add_column<T: IntoIden + 'static>(
+    manager: &SchemaManager<'_>,
+    table: T,
+    mut column: ColumnDef,
+) -> Result<(), DbErr> {
+    manager
+        .alter_table(Table::alter().table(table).add_column(&mut column).take())
+        .await
+}
+
+/// Drops one column.
+pub(crate) async fn drop_column<T: IntoIden + 'static, C: IntoIden + 'static>(
+    manager: &SchemaManager<'_>,
+    table: T,
+    column: C,
+) -> Result<(), DbErr> {
+    manager
+        .alter_table(Table::alter().table(table).drop_column(column).take())
+        .await
+}

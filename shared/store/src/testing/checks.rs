@@ -487,3 +487,76 @@ pub async fn assert_unique_violations(db: &DatabaseConnection) -> Result<(), Sto
     assert!(!err.is_unique_violation(), "misclassified: {err}");
     Ok(())
 }
+
+/// Results recorded before `m20261124_000011_campaign_breakdowns` survive it (as the
+/// campaign's own segment, `""`) and its rollback (summed per bucket again).
+pub async fn assert_campaign_results_survive_breakdown_migration(
+    db: &DatabaseConnection,
+) -> Result<(), StoreError> {
+    use crate::entity::campaign_results;
+    use sea_orm::{ConnectionTrait, Statement};
+
+    Migrator::down(db, None).await?;
+    // The migrations before the breakdown one (it is the ninth in the list).
+    Migrator::up(db, Some(8)).await?;
+    merchants::Entity::insert(merchant().into_active_model())
+        .exec(db)
+        .await?;
+    let t = at(2026, 5, 1, 0, 0, 0, 0);
+    let backend = db.get_database_backend();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "INSERT INTO campaigns (merchant_id, id, display_name, strategy_id, variant, channel, \
+         segment_id, state, budget_minor, currency, started_at, ended_at, created_at, \
+         updated_at) VALUES (?, 'spring', 'Spring', 'tracking', 'A', 'EMAIL', NULL, 'RUNNING', \
+         NULL, 'EUR', NULL, NULL, ?, ?)",
+        [MERCHANT.into(), t.into(), t.into()],
+    ))
+    .await?;
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "INSERT INTO campaign_results (merchant_id, campaign_id, bucket_start, bucket_seconds, \
+         impressions, clicks, conversions, revenue_minor, spend_minor, currency, updated_at) \
+         VALUES (?, 'spring', ?, 86400, 1000, 100, 10, 50000, 9000, 'EUR', ?)",
+        [MERCHANT.into(), t.into(), t.into()],
+    ))
+    .await?;
+    crate::migrate(db).await?;
+    let rows = campaign_results::Entity::find().all(db).await?;
+    assert_eq!(
+        rows.len(),
+        1,
+        "the stored result survives the table rebuild"
+    );
+    assert_eq!(
+        (
+            rows[0].segment_id.as_str(),
+            rows[0].bucket_start,
+            rows[0].impressions
+        ),
+        ("", t, 1000)
+    );
+    // Two segments of the same bucket, then back to one row per bucket.
+    let mut other = rows[0].clone().into_active_model();
+    other.segment_id = Set("champions".to_owned());
+    other.impressions = Set(500);
+    other.insert(db).await?;
+    Migrator::down(db, Some(1)).await?;
+    let impressions: Vec<i64> = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT impressions FROM campaign_results",
+        ))
+        .await?
+        .iter()
+        .map(|row| row.try_get::<i64>("", "impressions"))
+        .collect::<Result<_, _>>()?;
+    let (total, n) = (impressions.iter().sum::<i64>(), impressions.len());
+    assert_eq!(
+        (total, n),
+        (1500, 1),
+        "rollback sums the segments of a bucket"
+    );
+    crate::migrate(db).await?;
+    Ok(())
+}

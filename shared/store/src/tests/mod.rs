@@ -48,6 +48,15 @@ async fn migrations_apply_and_rerun_is_noop() {
 }
 
 #[tokio::test]
+async fn campaign_results_survive_the_breakdown_migration() {
+    let (db, _dir) = sqlite_db(4).await;
+    crate::migrate(&db).await.expect("migrate");
+    checks::assert_campaign_results_survive_breakdown_migration(&db)
+        .await
+        .expect("breakdown migration keeps results");
+}
+
+#[tokio::test]
 async fn down_all_then_up_again() {
     let (db, _dir) = sqlite_db(4).await;
     crate::migrate(&db).await.expect("migrate");
