@@ -367,12 +367,24 @@ async fn trains_from_ingested_data_serves_under_the_rules_and_swaps_without_fail
     let server = start_recommendation(&env, dir.path())?;
     let mut client = RecommendationServiceClient::connect(server.endpoint()).await?;
 
-    // Before any training: a clear precondition error, not an empty list.
+    // Before any training: popularity built from the stored interactions, marked as a
+    // fallback without a model name, and still under the cross-border rules.
     let early = client
         .recommend(recommend_request("jane", "DE"))
-        .await
-        .expect_err("no model yet");
-    ensure!(early.code() == Code::FailedPrecondition, "{early:?}");
+        .await?
+        .into_inner();
+    ensure!(
+        early.fallback && early.model.is_empty() && !early.items.is_empty(),
+        "{early:?}"
+    );
+    let early_skus: Vec<&str> = early.items.iter().map(|i| sku_of(&i.product)).collect();
+    for banned in ["NOSHIP", "OOS", "A1"] {
+        ensure!(!early_skus.contains(&banned), "{banned} in {early_skus:?}");
+    }
+    ensure!(
+        early.items.iter().all(|i| !i.reasons.is_empty()),
+        "{early:?}"
+    );
 
     let job = train(&mut client, rec::ModelKind::Ease, false).await?;
     ensure!(job.deployed, "the first model is deployed: {job:?}");
@@ -412,12 +424,47 @@ async fn trains_from_ingested_data_serves_under_the_rules_and_swaps_without_fail
             exclusions: vec![rec::CountryExclusion {
                 country_code: "SA".into(),
                 category_prefix: "Drinks".into(),
+                reason: "alcohol import ban".into(),
                 ..Default::default()
             }],
         })
         .await?
         .into_inner();
     ensure!(set.exclusions.len() == 1);
+    ensure!(set.exclusions[0].reason == "alcohol import ban", "{set:?}");
+    client
+        .set_country_exclusions(rec::SetCountryExclusionsRequest {
+            parent: M.to_owned(),
+            country_codes: vec!["CN".into()],
+            exclusions: vec![rec::CountryExclusion {
+                country_code: "CN".into(),
+                category_prefix: "Books".into(),
+                ..Default::default()
+            }],
+        })
+        .await?;
+    let saudi = client
+        .list_country_exclusions(rec::ListCountryExclusionsRequest {
+            parent: M.to_owned(),
+            filter: "country_code = \"SA\"".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .exclusions;
+    ensure!(
+        saudi.len() == 1 && saudi[0].reason == "alcohol import ban",
+        "the stored reason, only Saudi Arabia's: {saudi:?}"
+    );
+    let bad_filter = client
+        .list_country_exclusions(rec::ListCountryExclusionsRequest {
+            parent: M.to_owned(),
+            filter: "category_prefix = Drinks".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("unsupported filter field");
+    ensure!(violated_fields(&bad_filter) == ["filter"], "{bad_filter:?}");
     let omar = skus(&mut client, recommend_request("omar", "")).await?;
     ensure!(
         !omar.is_empty() && !omar.contains(&"WINE".to_owned()),
@@ -604,6 +651,39 @@ async fn trains_from_ingested_data_serves_under_the_rules_and_swaps_without_fail
         listed.models.len() == 2 && listed.serving_model == second.model,
         "{listed:?}"
     );
+    let blends = client
+        .list_models(rec::ListModelsRequest {
+            parent: M.to_owned(),
+            filter: "kind = BLEND".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .models;
+    ensure!(
+        blends.len() == 1 && blends[0].name == second.model,
+        "{blends:?}"
+    );
+    let succeeded = client
+        .list_training_jobs(rec::ListTrainingJobsRequest {
+            parent: M.to_owned(),
+            filter: "state = SUCCEEDED".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .training_jobs;
+    ensure!(succeeded.len() == 2, "{succeeded:?}");
+    let failed_jobs = client
+        .list_training_jobs(rec::ListTrainingJobsRequest {
+            parent: M.to_owned(),
+            filter: "state = TRAINING_JOB_STATE_FAILED".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .training_jobs;
+    ensure!(failed_jobs.is_empty(), "{failed_jobs:?}");
 
     // Roll back with DeployModel.
     let back = client

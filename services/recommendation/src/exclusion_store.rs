@@ -9,13 +9,16 @@ use caravan_store::sea_orm::{
 
 use crate::engine::serving::Exclusions;
 
-/// Replaces the exclusions of `countries` with `rows` (country, prefix) in one transaction;
-/// returns the rows now in force for those countries.
+/// One exclusion to store: country, category prefix and the optional reason.
+pub type NewExclusion = (String, String, Option<String>);
+
+/// Replaces the exclusions of `countries` with `rows` in one transaction; returns the rows
+/// now in force for those countries.
 pub async fn replace(
     db: &DatabaseConnection,
     merchant: &str,
     countries: Vec<String>,
-    rows: Vec<(String, String)>,
+    rows: Vec<NewExclusion>,
 ) -> Result<Vec<country_exclusions::Model>, StoreError> {
     let m = merchant.to_owned();
     let cs = countries.clone();
@@ -28,12 +31,13 @@ pub async fn replace(
                 .await?;
             if !rows.is_empty() {
                 let now = caravan_store::now();
-                country_exclusions::Entity::insert_many(rows.into_iter().map(|(c, p)| {
+                country_exclusions::Entity::insert_many(rows.into_iter().map(|(c, p, r)| {
                     country_exclusions::ActiveModel {
                         merchant_id: Set(m.clone()),
                         country: Set(c),
                         category_prefix: Set(p),
                         created_at: Set(now),
+                        reason: Set(r),
                     }
                 }))
                 .exec(txn)
@@ -52,15 +56,20 @@ pub async fn replace(
         .await?)
 }
 
-/// Exclusions by country then prefix, after `(country, prefix)` when paging.
+/// Exclusions by country then prefix, after `(country, prefix)` when paging, of one
+/// country when `country` is given.
 pub async fn list(
     db: &DatabaseConnection,
     merchant: &str,
+    country: Option<&str>,
     after: Option<(String, String)>,
     limit: u64,
 ) -> Result<Vec<country_exclusions::Model>, StoreError> {
     use country_exclusions::Column as C;
     let mut q = country_exclusions::Entity::find().filter(C::MerchantId.eq(merchant));
+    if let Some(c) = country {
+        q = q.filter(C::Country.eq(c));
+    }
     if let Some((country, prefix)) = after {
         q = q.filter(
             Condition::any().add(C::Country.gt(country.clone())).add(

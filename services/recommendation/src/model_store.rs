@@ -8,8 +8,8 @@
 use caravan_store::entity::{rec_models, training_jobs};
 use caravan_store::sea_orm::sea_query::Expr;
 use caravan_store::sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use caravan_store::{StoreError, UtcDateTime};
 
@@ -208,14 +208,19 @@ pub async fn get_model(
     Ok(row.map(meta))
 }
 
-/// Models newest first, below `before` (exclusive) when paging.
+/// Models newest first, below `before` (exclusive) when paging, of one kind (stored
+/// code) when `kind` is given.
 pub async fn list_models(
     db: &DatabaseConnection,
     merchant: &str,
+    kind: Option<&str>,
     before: Option<i64>,
     limit: u64,
 ) -> Result<Vec<ModelMeta>, StoreError> {
     let mut q = meta_query().filter(rec_models::Column::MerchantId.eq(merchant));
+    if let Some(k) = kind {
+        q = q.filter(rec_models::Column::Kind.eq(k));
+    }
     if let Some(b) = before {
         q = q.filter(rec_models::Column::Version.lt(b));
     }
@@ -324,15 +329,32 @@ pub async fn get_job(
     )
 }
 
-/// Jobs newest first (ids are time-ordered UUIDv7), below `before` when paging.
+/// Jobs newest first (ids are time-ordered UUIDv7), below `before` when paging, in one
+/// reported state when `state` is given (see [`is_stale`]: a stale QUEUED or RUNNING job
+/// is reported, and so filtered, as FAILED).
 pub async fn list_jobs(
     db: &DatabaseConnection,
     merchant: &str,
+    state: Option<(&str, UtcDateTime)>,
     before: Option<&str>,
     limit: u64,
 ) -> Result<Vec<training_jobs::Model>, StoreError> {
-    let mut q =
-        training_jobs::Entity::find().filter(training_jobs::Column::MerchantId.eq(merchant));
+    use training_jobs::Column as C;
+    let mut q = training_jobs::Entity::find().filter(C::MerchantId.eq(merchant));
+    if let Some((state, stale_before)) = state {
+        let live = || C::State.is_in(["QUEUED", "RUNNING"]);
+        q = q.filter(match state {
+            "FAILED" => Condition::any().add(C::State.eq("FAILED")).add(
+                Condition::all()
+                    .add(live())
+                    .add(C::UpdatedAt.lt(stale_before)),
+            ),
+            "QUEUED" | "RUNNING" => Condition::all()
+                .add(C::State.eq(state))
+                .add(C::UpdatedAt.gte(stale_before)),
+            other => Condition::all().add(C::State.eq(other)),
+        });
+    }
     if let Some(b) = before {
         q = q.filter(training_jobs::Column::Id.lt(b));
     }

@@ -15,13 +15,15 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use caravan_store::UtcDateTime;
 use caravan_store::sea_orm::DatabaseConnection;
 
+use crate::engine::model::ModelKind;
 use crate::engine::model_codec;
 use crate::engine::serving::{CatalogView, Exclusions, ServingModel};
+use crate::engine::training::{TrainSpec, TrainingData, train};
 use crate::error::RecommendationError;
 use crate::{exclusion_store, interaction_store, model_store};
 
@@ -36,6 +38,14 @@ pub struct Loaded {
     exclusions: Exclusions,
 }
 
+/// Version number of a cold-start model: built in memory, never stored.
+pub const COLD_START_VERSION: i64 = 0;
+/// Interactions a cold-start model is built from: the last year, as training defaults to.
+const COLD_START_WINDOW: chrono::Duration = chrono::Duration::days(365);
+
+/// A merchant's cold-start model (`None`: no interactions at all) and when it was built.
+type ColdStart = (Instant, Option<Arc<Loaded>>);
+
 /// Versions requested explicitly (`Recommend.model`) kept besides the serving ones.
 const PINNED_CAPACITY: usize = 8;
 
@@ -45,6 +55,10 @@ pub struct Registry {
     pinned: RwLock<HashMap<(String, i64), Arc<Loaded>>>,
     /// Serialises loads so that a poll and a request do not decode the same blob twice.
     load_lock: tokio::sync::Mutex<()>,
+    /// Popularity models of merchants that have never trained, rebuilt after `cold_ttl`.
+    cold: RwLock<HashMap<String, ColdStart>>,
+    cold_lock: tokio::sync::Mutex<()>,
+    cold_ttl: Duration,
 }
 
 fn read<T: Clone, K: std::hash::Hash + Eq>(map: &RwLock<HashMap<K, T>>, key: &K) -> Option<T> {
@@ -55,13 +69,94 @@ fn read<T: Clone, K: std::hash::Hash + Eq>(map: &RwLock<HashMap<K, T>>, key: &K)
 }
 
 impl Registry {
-    pub fn new(db: DatabaseConnection) -> Self {
+    /// `cold_ttl`: how long a cold-start model is served before it is rebuilt.
+    pub fn new(db: DatabaseConnection, cold_ttl: Duration) -> Self {
         Self {
             db,
             serving: RwLock::new(HashMap::new()),
             pinned: RwLock::new(HashMap::new()),
             load_lock: tokio::sync::Mutex::new(()),
+            cold: RwLock::new(HashMap::new()),
+            cold_lock: tokio::sync::Mutex::new(()),
+            cold_ttl,
         }
+    }
+
+    /// For a merchant without a trained model: a POPULARITY model (country and global
+    /// popularity, plus bought-together neighbours for context) built in memory from the
+    /// stored interactions of the last year, cached for `cold_ttl`. `None` when the
+    /// merchant has no interactions at all.
+    pub async fn cold_start(
+        &self,
+        merchant: &str,
+    ) -> Result<Option<Arc<Loaded>>, RecommendationError> {
+        let fresh = |map: &RwLock<HashMap<String, ColdStart>>| {
+            let guard = map.read().unwrap_or_else(|e| e.into_inner());
+            guard
+                .get(merchant)
+                .filter(|(built, _)| built.elapsed() < self.cold_ttl)
+                .map(|(_, l)| l.clone())
+        };
+        if let Some(l) = fresh(&self.cold) {
+            return Ok(l);
+        }
+        // One build per merchant at a time; the others wait and take its result.
+        let _guard = self.cold_lock.lock().await;
+        if let Some(l) = fresh(&self.cold) {
+            return Ok(l);
+        }
+        let built = self.build_cold_start(merchant).await?;
+        let mut guard = self.cold.write().unwrap_or_else(|e| e.into_inner());
+        guard.insert(merchant.to_owned(), (Instant::now(), built.clone()));
+        Ok(built)
+    }
+
+    async fn build_cold_start(
+        &self,
+        merchant: &str,
+    ) -> Result<Option<Arc<Loaded>>, RecommendationError> {
+        let end = chrono::Utc::now();
+        let interactions =
+            interaction_store::load_interactions(&self.db, merchant, end - COLD_START_WINDOW, end)
+                .await?;
+        if interactions.is_empty() {
+            return Ok(None);
+        }
+        let countries = interaction_store::load_countries(&self.db, merchant).await?;
+        let catalogue_stamp = interaction_store::catalogue_stamp(&self.db, merchant).await?;
+        let catalogue = interaction_store::load_catalogue(&self.db, merchant).await?;
+        let exclusions = exclusion_store::load(&self.db, merchant).await?;
+        let merchant = merchant.to_owned();
+        let loaded = tokio::task::spawn_blocking(move || {
+            let spec = TrainSpec {
+                kind: ModelKind::Popularity,
+                ..TrainSpec::default()
+            };
+            let data = TrainingData {
+                interactions: &interactions,
+                countries: &countries,
+                attributes: &HashMap::new(),
+                now: end.timestamp(),
+            };
+            let model = Arc::new(ServingModel::new(Arc::new(train(&data, &spec, &|_| {}))));
+            let catalog = Arc::new(CatalogView::build(&model.model, &catalogue, &exclusions));
+            Loaded {
+                merchant,
+                version: COLD_START_VERSION,
+                model,
+                catalog,
+                catalogue_stamp,
+                exclusions,
+            }
+        })
+        .await
+        .map_err(|e| RecommendationError::Internal(format!("cold-start build task: {e}")))?;
+        tracing::info!(
+            merchant = loaded.merchant,
+            items = loaded.model.model.n_items(),
+            "cold-start popularity model built (no trained model yet)"
+        );
+        Ok(Some(Arc::new(loaded)))
     }
 
     /// The merchant's serving model as currently loaded (no I/O).
@@ -70,6 +165,11 @@ impl Registry {
     }
 
     fn install(&self, loaded: Arc<Loaded>) {
+        // A trained model replaces the merchant's cold-start model for good.
+        self.cold
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&loaded.merchant);
         let mut guard = self.serving.write().unwrap_or_else(|e| e.into_inner());
         guard.insert(loaded.merchant.clone(), loaded);
     }

@@ -1,6 +1,8 @@
 //! Caravan's shared vocabulary, free of gRPC and SQL: ISO country and currency codes
-//! ([`iso`]), AIP-122 resource names ([`names`]) and AIP-158 page tokens ([`paging`]).
+//! ([`iso`]), AIP-122 resource names ([`names`]), AIP-158 page tokens ([`paging`]) and the
+//! equality subset of AIP-160 filters ([`equality_filter`]).
 
+pub mod equality_filter;
 pub mod iso;
 mod iso_codes;
 pub mod names;

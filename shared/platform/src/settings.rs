@@ -141,6 +141,9 @@ pub struct RecommendationSettings {
     /// Deadline of the profile read that gives `Recommend` its content affinities; on
     /// expiry (or any profiling error) the call goes on without the content signal.
     pub profile_timeout_ms: u64,
+    /// How long the popularity model of a merchant that has never trained (built from its
+    /// stored interactions on first use) is served before it is rebuilt.
+    pub cold_start_ttl_ms: u64,
 }
 
 impl Default for RecommendationSettings {
@@ -148,6 +151,7 @@ impl Default for RecommendationSettings {
         Self {
             model_poll_ms: 5_000,
             profile_timeout_ms: 100,
+            cold_start_ttl_ms: 300_000,
         }
     }
 }

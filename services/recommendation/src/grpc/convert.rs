@@ -242,8 +242,7 @@ pub fn exclusion_to_proto(e: &country_exclusions::Model) -> pb::CountryExclusion
     pb::CountryExclusion {
         country_code: e.country.clone(),
         category_prefix: e.category_prefix.clone(),
-        // Not stored: the table has no reason column yet.
-        reason: String::new(),
+        reason: e.reason.clone().unwrap_or_default(),
         create_time: Some(to_timestamp(e.created_at.get())),
     }
 }

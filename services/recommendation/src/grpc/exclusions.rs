@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use caravan_core::paging;
+use caravan_core::{equality_filter, paging};
 use caravan_platform::FieldViolations;
 use caravan_proto::caravan::recommendation::v1 as pb;
 
@@ -13,6 +13,7 @@ use crate::error::RecommendationError;
 use crate::exclusion_store;
 
 const MAX_PREFIX: usize = 512;
+const MAX_REASON: usize = 255;
 
 pub async fn set(
     api: &RecommendationApi,
@@ -34,7 +35,8 @@ pub async fn set(
             v.add(format!("country_codes[{i}]"), "must not be empty");
         }
     }
-    let mut rows = BTreeSet::new();
+    // (country, prefix) → reason; an exact repeat of a pair keeps the first reason.
+    let mut rows = std::collections::BTreeMap::new();
     for (i, e) in r.exclusions.iter().enumerate() {
         let f = |n: &str| format!("exclusions[{i}].{n}");
         match validate::country(&e.country_code, &f("country_code"), &mut v) {
@@ -48,8 +50,12 @@ pub async fn set(
                         f("category_prefix"),
                         format!("must have 1 to {MAX_PREFIX} characters"),
                     );
+                } else if e.reason.chars().count() > MAX_REASON {
+                    v.add(f("reason"), format!("at most {MAX_REASON} characters"));
                 } else {
-                    rows.insert((c, prefix.to_owned()));
+                    let reason = e.reason.trim();
+                    rows.entry((c, prefix.to_owned()))
+                        .or_insert_with(|| (!reason.is_empty()).then(|| reason.to_owned()));
                 }
             }
             None if e.country_code.is_empty() => v.add(f("country_code"), "is required"),
@@ -64,7 +70,7 @@ pub async fn set(
         &api.db,
         &merchant,
         countries.into_iter().collect(),
-        rows.into_iter().collect(),
+        rows.into_iter().map(|((c, p), r)| (c, p, r)).collect(),
     )
     .await?;
     // This replica applies them now; the others on their next poll.
@@ -80,12 +86,13 @@ pub async fn list(
 ) -> Result<pb::ListCountryExclusionsResponse, RecommendationError> {
     let mut v = FieldViolations::new();
     let merchant = validate::merchant(&r.parent, "parent", &mut v);
-    if !r.filter.is_empty() {
-        v.add(
-            "filter",
-            "filtering exclusions is not supported yet; leave it empty",
-        );
-    }
+    let country = match equality_filter::parse(&r.filter, &["country_code"]) {
+        Ok(clauses) => clauses.into_iter().map(|(_, c)| c).next(),
+        Err(why) => {
+            v.add("filter", why);
+            None
+        }
+    };
     let size = match paging::page_size(r.page_size) {
         Ok(s) => s.min(1000),
         Err(e) => {
@@ -112,7 +119,8 @@ pub async fn list(
     let (Some(merchant), true) = (merchant, v.is_empty()) else {
         return Err(v.into());
     };
-    let mut rows = exclusion_store::list(&api.db, &merchant, after, size + 1).await?;
+    let mut rows =
+        exclusion_store::list(&api.db, &merchant, country.as_deref(), after, size + 1).await?;
     let next = if rows.len() as u64 > size {
         rows.truncate(size as usize);
         rows.last()

@@ -49,7 +49,10 @@ impl RecommendationApi {
         profiling: ProfilingServiceClient<TracedChannel>,
         settings: &RecommendationSettings,
     ) -> Self {
-        let registry = Arc::new(Registry::new(db.clone()));
+        let registry = Arc::new(Registry::new(
+            db.clone(),
+            Duration::from_millis(settings.cold_start_ttl_ms),
+        ));
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(
                 registry

@@ -1,11 +1,12 @@
 //! ListModels, GetModel (with the `serving` alias) and DeployModel.
 
-use caravan_core::paging;
+use caravan_core::{equality_filter, paging};
 use caravan_platform::FieldViolations;
 use caravan_proto::caravan::recommendation::v1 as pb;
 
 use super::convert::{model_name, model_to_proto};
 use super::{RecommendationApi, validate};
+use crate::engine::model::ModelKind;
 use crate::error::RecommendationError;
 use crate::model_store;
 
@@ -18,12 +19,20 @@ pub async fn list(
 ) -> Result<pb::ListModelsResponse, RecommendationError> {
     let mut v = FieldViolations::new();
     let merchant = validate::merchant(&r.parent, "parent", &mut v);
-    if !r.filter.is_empty() {
-        v.add(
-            "filter",
-            "filtering models is not supported yet; leave it empty",
-        );
-    }
+    let kind = match equality_filter::parse(&r.filter, &["kind"]) {
+        Ok(clauses) => clauses.into_iter().next().and_then(|(_, k)| {
+            let code = k.trim_start_matches("MODEL_KIND_");
+            let known = ModelKind::from_code(code).map(ModelKind::code);
+            if known.is_none() {
+                v.add("filter", format!("{k:?} is not a ModelKind, e.g. EASE"));
+            }
+            known
+        }),
+        Err(why) => {
+            v.add("filter", why);
+            None
+        }
+    };
     let size = match r.page_size {
         n if n < 0 => {
             v.add("page_size", "must not be negative");
@@ -50,7 +59,7 @@ pub async fn list(
     let (Some(merchant), true) = (merchant, v.is_empty()) else {
         return Err(v.into());
     };
-    let mut rows = model_store::list_models(&api.db, &merchant, before, size + 1).await?;
+    let mut rows = model_store::list_models(&api.db, &merchant, kind, before, size + 1).await?;
     let next = if rows.len() as u64 > size {
         rows.truncate(size as usize);
         rows.last()

@@ -10,27 +10,36 @@ use super::{RecommendationApi, validate};
 use crate::engine::serving::Query;
 use crate::error::RecommendationError;
 use crate::interaction_store;
-use crate::registry::Loaded;
+use crate::registry::{COLD_START_VERSION, Loaded};
 
-/// The serving model, or the requested version.
+/// The requested version, else the serving model, else the merchant's cold-start
+/// popularity model (never trained). `None`: never trained and no interactions at all.
 async fn model_for(
     api: &RecommendationApi,
     merchant: &str,
     requested: Option<Option<i64>>,
-    field: &str,
     name: &str,
-) -> Result<Arc<Loaded>, RecommendationError> {
+) -> Result<Option<Arc<Loaded>>, RecommendationError> {
     match requested.flatten() {
         Some(version) => api
             .registry
             .version(merchant, version)
             .await?
-            .ok_or_else(|| RecommendationError::NotFound(name.to_owned())),
-        None => api.registry.serving(merchant).await?.ok_or_else(|| {
-            RecommendationError::FailedPrecondition(format!(
-                "no model serves merchants/{merchant} yet (field {field}): run StartTraining first"
-            ))
-        }),
+            .ok_or_else(|| RecommendationError::NotFound(name.to_owned()))
+            .map(Some),
+        None => match api.registry.serving(merchant).await? {
+            Some(l) => Ok(Some(l)),
+            None => api.registry.cold_start(merchant).await,
+        },
+    }
+}
+
+/// The `model` of a response: empty for a cold-start model, which is not stored.
+fn served_by(merchant: &str, loaded: &Loaded) -> String {
+    if loaded.version == COLD_START_VERSION {
+        String::new()
+    } else {
+        model_name(merchant, loaded.version)
     }
 }
 
@@ -93,7 +102,15 @@ pub async fn recommend(
     let (Some(merchant), true) = (merchant, v.is_empty()) else {
         return Err(v.into());
     };
-    let loaded = model_for(api, &merchant, requested, "model", &r.model).await?;
+    let Some(loaded) = model_for(api, &merchant, requested, &r.model).await? else {
+        // Never trained and nothing ever interacted with: nothing to rank by.
+        return Ok(pb::RecommendResponse {
+            items: Vec::new(),
+            model: String::new(),
+            recommendation_id: recommendation_id(),
+            fallback: true,
+        });
+    };
     // The country: the request's, else the customer's at training time, else the store's.
     let country = match (country, customer.as_deref()) {
         (Some(c), _) => Some(c),
@@ -132,9 +149,9 @@ pub async fn recommend(
             .iter()
             .map(|i| item_to_proto(&merchant, i))
             .collect(),
-        model: model_name(&merchant, loaded.version),
+        model: served_by(&merchant, &loaded),
         recommendation_id: recommendation_id(),
-        fallback: served.fallback,
+        fallback: served.fallback || loaded.version == COLD_START_VERSION,
     })
 }
 
@@ -160,7 +177,12 @@ pub async fn similar_items(
     let (Some(merchant), Some(product), true) = (merchant, product, v.is_empty()) else {
         return Err(v.into());
     };
-    let loaded = model_for(api, &merchant, requested, "model", &r.model).await?;
+    let Some(loaded) = model_for(api, &merchant, requested, &r.model).await? else {
+        return Ok(pb::SimilarItemsResponse {
+            items: Vec::new(),
+            model: String::new(),
+        });
+    };
     let items = match loaded
         .model
         .similar(&loaded.catalog, &product, count, country.as_deref())
@@ -172,6 +194,6 @@ pub async fn similar_items(
     };
     Ok(pb::SimilarItemsResponse {
         items: items.iter().map(|i| item_to_proto(&merchant, i)).collect(),
-        model: model_name(&merchant, loaded.version),
+        model: served_by(&merchant, &loaded),
     })
 }

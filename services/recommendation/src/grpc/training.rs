@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use caravan_core::paging;
+use caravan_core::{equality_filter, paging};
 use caravan_platform::FieldViolations;
 use caravan_proto::caravan::recommendation::v1 as pb;
 use caravan_store::entity::merchants;
@@ -338,12 +338,23 @@ pub async fn list(
 ) -> Result<pb::ListTrainingJobsResponse, RecommendationError> {
     let mut v = FieldViolations::new();
     let merchant = validate::merchant(&r.parent, "parent", &mut v);
-    if !r.filter.is_empty() {
-        v.add(
-            "filter",
-            "filtering training jobs is not supported yet; leave it empty",
-        );
-    }
+    let state = match equality_filter::parse(&r.filter, &["state"]) {
+        Ok(clauses) => clauses.into_iter().next().and_then(|(_, s)| {
+            let code = s.trim_start_matches("TRAINING_JOB_STATE_").to_owned();
+            let known = ["QUEUED", "RUNNING", "SUCCEEDED", "FAILED"].contains(&code.as_str());
+            if !known {
+                v.add(
+                    "filter",
+                    format!("{s:?} is not a state: QUEUED, RUNNING, SUCCEEDED or FAILED"),
+                );
+            }
+            known.then_some(code)
+        }),
+        Err(why) => {
+            v.add("filter", why);
+            None
+        }
+    };
     let size = match r.page_size {
         n if n < 0 => {
             v.add("page_size", "must not be negative");
@@ -360,7 +371,15 @@ pub async fn list(
     let (Some(merchant), true) = (merchant, v.is_empty()) else {
         return Err(v.into());
     };
-    let mut rows = model_store::list_jobs(&api.db, &merchant, after.as_deref(), size + 1).await?;
+    let stale_before = caravan_store::UtcDateTime::new(Utc::now() - STALE_AFTER);
+    let mut rows = model_store::list_jobs(
+        &api.db,
+        &merchant,
+        state.as_deref().map(|s| (s, stale_before)),
+        after.as_deref(),
+        size + 1,
+    )
+    .await?;
     let next = if rows.len() as u64 > size {
         rows.truncate(size as usize);
         rows.last()

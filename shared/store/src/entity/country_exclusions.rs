@@ -23,6 +23,9 @@ pub struct Model {
     )]
     pub category_prefix: String,
     pub created_at: UtcDateTime,
+    /// Why the category is excluded, e.g. "import ban".
+    #[sea_orm(column_type = "String(StringLen::N(255))")]
+    pub reason: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

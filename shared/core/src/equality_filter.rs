@@ -1,0 +1,89 @@
+//! The small AIP-160 subset the List RPCs over stored columns accept: `field = value`
+//! clauses joined by `AND`, values bare or double-quoted. Anything else is refused with a
+//! message naming what is supported, never silently ignored.
+
+/// The `(field, value)` clauses of `filter`, in order; empty for an empty filter.
+/// `fields` are the names allowed on the left-hand side.
+pub fn parse(filter: &str, fields: &[&str]) -> Result<Vec<(String, String)>, String> {
+    let supported = || {
+        format!(
+            "supported: `field = value` clauses joined by AND, on {}",
+            fields.join(", ")
+        )
+    };
+    let mut out = Vec::new();
+    for clause in filter.split(" AND ").map(str::trim) {
+        if clause.is_empty() {
+            if filter.trim().is_empty() {
+                continue;
+            }
+            return Err(format!("empty clause in {filter:?}; {}", supported()));
+        }
+        let Some((field, value)) = clause.split_once('=') else {
+            return Err(format!(
+                "{clause:?} is not `field = value`; {}",
+                supported()
+            ));
+        };
+        let (field, value) = (field.trim(), value.trim());
+        if !fields.contains(&field) {
+            return Err(format!("unknown field {field:?}; {}", supported()));
+        }
+        if out.iter().any(|(f, _): &(String, String)| f == field) {
+            return Err(format!("{field:?} appears twice; give it once"));
+        }
+        let value = match value.strip_prefix('"') {
+            Some(rest) => rest
+                .strip_suffix('"')
+                .ok_or_else(|| format!("unterminated string in {clause:?}"))?,
+            None => value,
+        };
+        if value.is_empty() || value.contains(['"', '=', '<', '>', '!']) {
+            return Err(format!(
+                "{clause:?}: the value must be one plain word or string"
+            ));
+        }
+        out.push((field.to_owned(), value.to_owned()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clauses_with_bare_and_quoted_values() {
+        assert_eq!(parse("", &["kind"]), Ok(vec![]));
+        assert_eq!(
+            parse(
+                r#"kind = EASE AND country_code = "DE""#,
+                &["kind", "country_code"]
+            ),
+            Ok(vec![
+                ("kind".to_owned(), "EASE".to_owned()),
+                ("country_code".to_owned(), "DE".to_owned())
+            ])
+        );
+    }
+
+    #[test]
+    fn anything_else_is_refused_with_what_is_supported() {
+        let fields = ["state"];
+        for bad in [
+            "colour = red",
+            "state != RUNNING",
+            "state > 1",
+            "state = ",
+            r#"state = "open"#,
+            "state = A AND ",
+            "state",
+            "state = A AND state = B",
+        ] {
+            let err = parse(bad, &fields).expect_err(bad);
+            assert!(!err.is_empty(), "{bad}");
+        }
+        let unknown = parse("colour = red", &fields).expect_err("unknown field");
+        assert!(unknown.contains("on state"), "{unknown}");
+    }
+}
