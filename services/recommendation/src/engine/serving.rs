@@ -16,7 +16,7 @@
 //! filled. The reason of an item is that of the component contributing most to its score.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use super::content::{ContentAffinity, ItemAttributes, Preferences};
 use super::model::{Component, TrainedModel};
@@ -49,6 +49,9 @@ pub type Catalogue = HashMap<String, CatalogItem>;
 /// Country (alpha-2) → excluded category prefixes.
 pub type Exclusions = HashMap<String, Vec<String>>;
 
+/// An item's weighted neighbours (item-to-item or EASE row).
+type Neighbours = Vec<(u32, f32)>;
+
 /// A model version ready to score: the trained model plus its lookup indices.
 #[derive(Debug)]
 pub struct ServingModel {
@@ -65,6 +68,9 @@ pub struct CatalogView {
     content: ContentAffinity,
     /// SKUs in the catalogue (for telling "unknown product" from "not in the model").
     known: std::collections::HashSet<String>,
+    /// Per country (`None`: no country), the items the rules allow before anything
+    /// customer-specific: built on first use, then shared by every request of the view.
+    static_masks: RwLock<HashMap<Option<String>, Arc<[bool]>>>,
 }
 
 impl CatalogView {
@@ -112,7 +118,56 @@ impl CatalogView {
             titles,
             content: ContentAffinity::new(attributes),
             known: catalogue.keys().cloned().collect(),
+            static_masks: RwLock::new(HashMap::new()),
         }
+    }
+
+    /// Items allowed in `country` by the rules that do not depend on the customer
+    /// (active, ships there, in stock, not excluded there).
+    fn static_mask(&self, country: Option<&str>) -> Arc<[bool]> {
+        let key = country.map(str::to_owned);
+        if let Some(m) = self
+            .static_masks
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return m.clone();
+        }
+        let mask: Arc<[bool]> = (0..self.rules.facts.len() as u32)
+            .map(|i| self.rules.allows(i, country, &[]))
+            .collect();
+        self.static_masks
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, mask.clone());
+        mask
+    }
+
+    /// The items `q` may be shown: the country's static mask minus the context items,
+    /// items outside the requested category and non-replenishable items already bought
+    /// (`purchased`, sorted). The same as [`Rules::allows`] item by item.
+    fn request_mask(&self, q: &Query<'_>, context: &[u32], purchased: &[u32]) -> Vec<bool> {
+        let mut mask = self.static_mask(q.country).to_vec();
+        for &i in context.iter().chain(purchased.iter().filter(|&&i| {
+            self.rules
+                .facts
+                .get(i as usize)
+                .is_some_and(|f| !f.replenishable)
+        })) {
+            if let Some(m) = mask.get_mut(i as usize) {
+                *m = false;
+            }
+        }
+        if let Some(prefix) = q.category_prefix {
+            for (m, f) in mask.iter_mut().zip(&self.rules.facts) {
+                *m = *m
+                    && f.category
+                        .as_deref()
+                        .is_some_and(|c| category_matches(prefix, c));
+            }
+        }
+        mask
     }
 
     pub fn knows(&self, sku: &str) -> bool {
@@ -273,17 +328,7 @@ impl ServingModel {
             .preferences
             .is_some_and(|p| !p.categories.is_empty() || !p.brands.is_empty());
         let purchased: &[u32] = if q.include_purchased { &[] } else { items };
-        let allowed = |i: u32| {
-            context.binary_search(&i).is_err()
-                && q.category_prefix.is_none_or(|p| {
-                    view.rules.facts[i as usize]
-                        .category
-                        .as_deref()
-                        .is_some_and(|c| category_matches(p, c))
-                })
-                && view.rules.allows(i, q.country, purchased)
-        };
-        let mask: Vec<bool> = (0..n as u32).map(allowed).collect();
+        let mask = view.request_mask(q, &context, purchased);
 
         let mut sources: Vec<(Source, f32)> = self
             .model
@@ -339,20 +384,26 @@ impl ServingModel {
             parts.push(s);
         }
         let top = top_k(&total, q.count, |i| mask[i as usize]);
-        let served = top
+        let best: Vec<(u32, Source)> = top
             .into_iter()
             .map(|i| {
-                let best = sources
+                let source = sources
                     .iter()
                     .zip(&parts)
                     .map(|(&(src, w), s)| (src, w * s[i as usize]))
                     .max_by(|a, b| a.1.total_cmp(&b.1))
                     .map_or(Source::Fill, |b| b.0);
-                ServedItem {
-                    sku: self.model.items[i as usize].clone(),
-                    score: total[i as usize],
-                    reason: self.explain(view, q, best, i, items, values, &context),
-                }
+                (i, source)
+            })
+            .collect();
+        let seeds = self.reason_seeds(&best, items, values, &context);
+        let served = best
+            .iter()
+            .zip(seeds)
+            .map(|(&(i, source), seed)| ServedItem {
+                sku: self.model.items[i as usize].clone(),
+                score: total[i as usize],
+                reason: self.explain(view, q, source, i, items, seed),
             })
             .collect();
         Served {
@@ -361,25 +412,67 @@ impl ServingModel {
         }
     }
 
-    /// The seed (history or context item) contributing most to `item` through `lists`.
-    fn strongest_seed(
+    /// For each target item, the seed (history or context item) contributing most to it
+    /// through `lists` (on ties the later seed), in one pass over the seeds' lists.
+    fn strongest_seeds(
         lists: &[Vec<(u32, f32)>],
         seeds: &[u32],
         values: &[f32],
-        item: u32,
-    ) -> Option<u32> {
-        seeds
-            .iter()
-            .zip(values)
-            .filter_map(|(&s, &x)| {
-                lists[s as usize]
-                    .iter()
-                    .find(|&&(j, _)| j == item)
-                    .map(|&(_, w)| (s, x * w))
-            })
-            .filter(|&(_, c)| c > 0.0)
-            .max_by(|a, b| a.1.total_cmp(&b.1))
-            .map(|(s, _)| s)
+        targets: &[u32],
+    ) -> Vec<Option<u32>> {
+        let mut by_item: Vec<(u32, usize)> =
+            targets.iter().enumerate().map(|(k, &t)| (t, k)).collect();
+        by_item.sort_unstable();
+        let mut best: Vec<Option<(u32, f32)>> = vec![None; targets.len()];
+        for (&s, &x) in seeds.iter().zip(values) {
+            for &(j, w) in &lists[s as usize] {
+                let Ok(pos) = by_item.binary_search_by_key(&j, |&(t, _)| t) else {
+                    continue;
+                };
+                let c = x * w;
+                let slot = &mut best[by_item[pos].1];
+                if c > 0.0 && slot.is_none_or(|(_, b)| c >= b) {
+                    *slot = Some((s, c));
+                }
+            }
+        }
+        best.into_iter().map(|b| b.map(|(s, _)| s)).collect()
+    }
+
+    /// The seed behind each item's reason, for the sources whose reason names one.
+    fn reason_seeds(
+        &self,
+        best: &[(u32, Source)],
+        items: &[u32],
+        values: &[f32],
+        context: &[u32],
+    ) -> Vec<Option<u32>> {
+        let m = &self.model;
+        let ones = vec![1f32; context.len()];
+        let mut out = vec![None; best.len()];
+        let mut fill = |source: Source, lists: &[Neighbours], seeds: &[u32], weights: &[f32]| {
+            let at: Vec<usize> = (0..best.len()).filter(|&k| best[k].1 == source).collect();
+            if at.is_empty() {
+                return;
+            }
+            let targets: Vec<u32> = at.iter().map(|&k| best[k].0).collect();
+            for (k, seed) in at
+                .into_iter()
+                .zip(Self::strongest_seeds(lists, seeds, weights, &targets))
+            {
+                out[k] = seed;
+            }
+        };
+        fill(Source::Context, &m.neighbours, context, &ones);
+        fill(
+            Source::Model(Component::ItemCf),
+            &m.neighbours,
+            items,
+            values,
+        );
+        let ease = m.ease.as_deref().unwrap_or(&m.neighbours);
+        fill(Source::Model(Component::Ease), ease, items, values);
+        out
     }
 
     fn product_reason(&self, view: &CatalogView, kind: ReasonKind, related: u32) -> Reason {
@@ -394,7 +487,8 @@ impl ServingModel {
         reason
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// The reason of `item`, produced mostly by `source`; `seed` is the history or context
+    /// item behind it for the neighbour-based sources ([`Self::reason_seeds`]).
     fn explain(
         &self,
         view: &CatalogView,
@@ -402,34 +496,20 @@ impl ServingModel {
         source: Source,
         item: u32,
         items: &[u32],
-        values: &[f32],
-        context: &[u32],
+        seed: Option<u32>,
     ) -> Reason {
         if items.binary_search(&item).is_ok() {
             return self.product_reason(view, ReasonKind::Replenishment, item);
         }
-        let m = &self.model;
         match source {
-            Source::Context => {
-                let ones = vec![1f32; context.len()];
-                match Self::strongest_seed(&m.neighbours, context, &ones, item) {
-                    Some(s) => self.product_reason(view, ReasonKind::Complement, s),
-                    None => Reason::popular_overall(),
-                }
-            }
-            Source::Model(Component::ItemCf) => {
-                match Self::strongest_seed(&m.neighbours, items, values, item) {
-                    Some(s) => self.product_reason(view, ReasonKind::BoughtTogether, s),
-                    None => Reason::similar_customers(None),
-                }
-            }
-            Source::Model(Component::Ease) => {
-                let lists = m.ease.as_deref().unwrap_or(&m.neighbours);
-                match Self::strongest_seed(lists, items, values, item) {
-                    Some(s) => self.product_reason(view, ReasonKind::BoughtTogether, s),
-                    None => Reason::similar_customers(None),
-                }
-            }
+            Source::Context => match seed {
+                Some(s) => self.product_reason(view, ReasonKind::Complement, s),
+                None => Reason::popular_overall(),
+            },
+            Source::Model(Component::ItemCf | Component::Ease) => match seed {
+                Some(s) => self.product_reason(view, ReasonKind::BoughtTogether, s),
+                None => Reason::similar_customers(None),
+            },
             Source::Model(Component::Als) => Reason::similar_customers(None),
             Source::Model(Component::PopularityCountry) => {
                 match (q.country, self.popularity_counts(q.country)) {
@@ -709,5 +789,62 @@ mod tests {
         let sim = m.similar(&view, "a1", 5, Some("DE")).expect("known");
         assert_eq!(sim.len(), 1);
         assert!(m.similar(&view, "zzz", 5, None).is_none());
+    }
+
+    #[test]
+    fn the_request_mask_is_the_rules_item_by_item() {
+        let m = model(ModelKind::ItemCf);
+        let mut cat = catalogue();
+        cat.get_mut("a2").expect("a2").ships_to = Some(vec!["FR".into()]);
+        cat.get_mut("b1").expect("b1").in_stock = false;
+        cat.get_mut("a3").expect("a3").replenishable = true;
+        let exclusions = Exclusions::from([("DE".to_string(), vec!["Garden".to_string()])]);
+        let view = CatalogView::build(&m.model, &cat, &exclusions);
+        let a1 = m.item("a1").expect("a1");
+        let a3 = m.item("a3").expect("a3");
+        let b2 = m.item("b2").expect("b2");
+        let mut purchased = vec![a1, a3];
+        purchased.sort_unstable();
+        for country in [None, Some("DE"), Some("FR")] {
+            for prefix in [None, Some("Home")] {
+                let q = Query {
+                    country,
+                    category_prefix: prefix,
+                    ..Query::default()
+                };
+                let context = [b2];
+                let mask = view.request_mask(&q, &context, &purchased);
+                for i in 0..m.model.n_items() as u32 {
+                    let expected = i != b2
+                        && prefix.is_none_or(|p| {
+                            view.rules.facts[i as usize]
+                                .category
+                                .as_deref()
+                                .is_some_and(|c| category_matches(p, c))
+                        })
+                        && view.rules.allows(i, country, &purchased);
+                    assert_eq!(
+                        mask[i as usize], expected,
+                        "item {i} in {country:?}, {prefix:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn strongest_seeds_pick_the_largest_contribution_later_seed_on_ties() {
+        let lists = vec![
+            vec![(2, 0.5), (3, 0.1)],
+            vec![(2, 0.25), (3, 0.4)],
+            vec![(3, 0.2)],
+        ];
+        // Seed 0 gives item 2: 0.5, item 3: 0.1; seed 1 (weight 2): item 2 0.5, item 3 0.8.
+        let seeds = [0, 1];
+        let values = [1.0, 2.0];
+        assert_eq!(
+            ServingModel::strongest_seeds(&lists, &seeds, &values, &[3, 2, 4]),
+            vec![Some(1), Some(1), None]
+        );
     }
 }
