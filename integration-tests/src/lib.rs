@@ -16,6 +16,7 @@ use anyhow::{Context, Result, bail};
 
 pub mod ingestion_env;
 pub mod mysql;
+pub mod online_retail;
 
 /// The repository root (this crate lives in `integration-tests/`).
 pub fn repo_root() -> PathBuf {

@@ -6,11 +6,11 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, Result, bail, ensure};
 use caravan_integration_tests::mysql::TestDatabase;
-use caravan_integration_tests::{ServerProcess, binary_path, repo_root};
+use caravan_integration_tests::online_retail;
+use caravan_integration_tests::ServerProcess;
 use caravan_store::entity::{customers, events, order_lines, orders, products};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 
@@ -32,10 +32,6 @@ const EVENTS: u64 = ORDERS + CANCELLATIONS;
 /// Four rows priced 0.001 GBP, rounded to 0 pence and reported as `rounded`.
 const ROUNDED: u64 = 4;
 
-fn data_file() -> PathBuf {
-    repo_root().join("../shared/data/online_retail/online_retail.csv.gz")
-}
-
 struct Import<'a> {
     endpoint: String,
     workdir: &'a Path,
@@ -43,42 +39,16 @@ struct Import<'a> {
 
 impl Import<'_> {
     fn rejects(&self) -> PathBuf {
-        self.workdir.join("rejects.csv")
+        online_retail::rejects_file(self.workdir)
     }
 
     fn checkpoint(&self) -> PathBuf {
-        self.workdir.join("import.checkpoint.json")
+        online_retail::checkpoint_file(self.workdir)
     }
 
     /// Runs `caravan import online-retail` to completion; returns the summary lines.
     fn run(&self, extra: &[&str]) -> Result<BTreeMap<String, String>> {
-        let file = data_file();
-        let rejects = self.rejects();
-        let checkpoint = self.checkpoint();
-        let mut args = vec![
-            "import",
-            "online-retail",
-            "--merchant",
-            MERCHANT,
-            "--file",
-            file.to_str().context("path")?,
-            "--target",
-            &self.endpoint,
-            "--rejects",
-            rejects.to_str().context("path")?,
-            "--checkpoint",
-            checkpoint.to_str().context("path")?,
-            "--create-merchant",
-            "--base-currency",
-            "GBP",
-        ];
-        args.extend_from_slice(extra);
-        let output = Command::new(binary_path("caravan")?)
-            .args(&args)
-            .current_dir(self.workdir)
-            .env("CARAVAN__TELEMETRY__LOG_FORMAT", "json")
-            .output()
-            .context("run caravan import")?;
+        let output = online_retail::run_import(MERCHANT, &self.endpoint, self.workdir, extra)?;
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         if !output.status.success() {
             bail!(
@@ -237,9 +207,9 @@ async fn importing_online_retail_gives_the_known_totals_and_reruns_as_duplicates
         return Ok(());
     };
     ensure!(
-        data_file().is_file(),
+        online_retail::data_file().is_file(),
         "{} is missing",
-        data_file().display()
+        online_retail::data_file().display()
     );
     let workdir = tempfile::tempdir()?;
     let server = ServerProcess::start(

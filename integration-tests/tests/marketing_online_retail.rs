@@ -4,13 +4,12 @@
 //! them stays within the budget, with `budget_used` exactly the sum of the assignments.
 
 use std::collections::HashSet;
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Result, bail, ensure};
 use caravan_integration_tests::mysql::TestDatabase;
-use caravan_integration_tests::{ServerProcess, binary_path, repo_root};
+use caravan_integration_tests::online_retail;
+use caravan_integration_tests::ServerProcess;
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::marketing::v1 as pb;
 use caravan_proto::caravan::marketing::v1::strategy_scoring_service_client::StrategyScoringServiceClient;
@@ -20,10 +19,6 @@ use tokio_stream::StreamExt;
 
 const MERCHANT: &str = "uci-retail";
 const PARENT: &str = "merchants/uci-retail";
-
-fn data_file() -> PathBuf {
-    repo_root().join("../shared/data/online_retail/online_retail.csv.gz")
-}
 
 fn gbp(amount: i64) -> Option<common::Money> {
     Some(common::Money {
@@ -88,9 +83,9 @@ async fn score_segment_and_budget_plan_over_all_online_retail_customers() -> Res
         return Ok(());
     };
     ensure!(
-        data_file().is_file(),
+        online_retail::data_file().is_file(),
         "{} is missing",
-        data_file().display()
+        online_retail::data_file().display()
     );
     let workdir = tempfile::tempdir()?;
     let server = ServerProcess::start(
@@ -99,36 +94,7 @@ async fn score_segment_and_budget_plan_over_all_online_retail_customers() -> Res
         &[("CARAVAN__DATABASE__URL", db.url.as_str())],
         workdir.path(),
     )?;
-    let file = data_file();
-    let output = Command::new(binary_path("caravan")?)
-        .args([
-            "import",
-            "online-retail",
-            "--merchant",
-            MERCHANT,
-            "--file",
-            file.to_str().context("path")?,
-            "--target",
-            &server.endpoint(),
-            "--rejects",
-            workdir
-                .path()
-                .join("rejects.csv")
-                .to_str()
-                .context("path")?,
-            "--checkpoint",
-            workdir
-                .path()
-                .join("checkpoint.json")
-                .to_str()
-                .context("path")?,
-            "--create-merchant",
-            "--base-currency",
-            "GBP",
-        ])
-        .current_dir(workdir.path())
-        .output()
-        .context("run caravan import")?;
+    let output = online_retail::run_import(MERCHANT, &server.endpoint(), workdir.path(), &[])?;
     ensure!(
         output.status.success(),
         "import failed: {}",

@@ -5,12 +5,12 @@
 //! holds them.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use caravan_integration_tests::mysql::TestDatabase;
-use caravan_integration_tests::{ServerProcess, binary_path, repo_root};
+use caravan_integration_tests::online_retail;
+use caravan_integration_tests::ServerProcess;
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::profiling::v1 as pb;
 use caravan_proto::caravan::profiling::v1::profiling_service_client::ProfilingServiceClient;
@@ -21,28 +21,7 @@ const MERCHANT: &str = "uci-retail";
 const CUSTOMERS: i64 = 4_372;
 
 fn import(endpoint: &str, workdir: &std::path::Path) -> Result<()> {
-    let file = repo_root().join("../shared/data/online_retail/online_retail.csv.gz");
-    let output = Command::new(binary_path("caravan")?)
-        .args([
-            "import",
-            "online-retail",
-            "--merchant",
-            MERCHANT,
-            "--file",
-            file.to_str().context("path")?,
-            "--target",
-            endpoint,
-            "--rejects",
-            workdir.join("rejects.csv").to_str().context("path")?,
-            "--checkpoint",
-            workdir.join("checkpoint.json").to_str().context("path")?,
-            "--create-merchant",
-            "--base-currency",
-            "GBP",
-        ])
-        .current_dir(workdir)
-        .env("CARAVAN__TELEMETRY__LOG_FORMAT", "json")
-        .output()?;
+    let output = online_retail::run_import(MERCHANT, endpoint, workdir, &[])?;
     ensure!(
         output.status.success(),
         "import failed: {}",

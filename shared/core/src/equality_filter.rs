@@ -32,13 +32,16 @@ pub fn parse(filter: &str, fields: &[&str]) -> Result<Vec<(String, String)>, Str
         if out.iter().any(|(f, _): &(String, String)| f == field) {
             return Err(format!("{field:?} appears twice; give it once"));
         }
-        let value = match value.strip_prefix('"') {
-            Some(rest) => rest
-                .strip_suffix('"')
-                .ok_or_else(|| format!("unterminated string in {clause:?}"))?,
-            None => value,
+        // A quoted value may be empty (`segment = ""`: the rows without a segment).
+        let (value, quoted) = match value.strip_prefix('"') {
+            Some(rest) => (
+                rest.strip_suffix('"')
+                    .ok_or_else(|| format!("unterminated string in {clause:?}"))?,
+                true,
+            ),
+            None => (value, false),
         };
-        if value.is_empty() || value.contains(['"', '=', '<', '>', '!']) {
+        if (value.is_empty() && !quoted) || value.contains(['"', '=', '<', '>', '!']) {
             return Err(format!(
                 "{clause:?}: the value must be one plain word or string"
             ));
@@ -55,6 +58,10 @@ mod tests {
     #[test]
     fn clauses_with_bare_and_quoted_values() {
         assert_eq!(parse("", &["kind"]), Ok(vec![]));
+        assert_eq!(
+            parse("segment = \"\"", &["segment"]),
+            Ok(vec![("segment".to_owned(), String::new())])
+        );
         assert_eq!(
             parse(
                 r#"kind = EASE AND country_code = "DE""#,

@@ -1,6 +1,7 @@
 //! Campaigns, their results and reports, variant comparison, the contact log and the
 //! strategy posteriors.
 
+use caravan_core::equality_filter;
 use caravan_core::names::parse_child_name;
 use caravan_platform::FieldViolations;
 use caravan_platform::proto_time::{from_timestamp, to_timestamp};
@@ -263,20 +264,19 @@ pub async fn list(
 ) -> Result<pb::ListCampaignsResponse, MarketingError> {
     let merchant_id = merchant_id_from_name(&r.parent, "parent")?;
     let mut filter = CampaignFilter::default();
-    for clause in r
-        .filter
-        .split(" AND ")
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-    {
-        let (field, value) = clause
-            .split_once('=')
-            .map(|(f, v)| (f.trim(), v.trim().trim_matches('"').to_owned()))
-            .ok_or_else(|| {
-                MarketingError::invalid("filter", format!("{clause:?}: expected field = value"))
-            })?;
-        let mut v = FieldViolations::new();
-        match field {
+    let fields = [
+        "strategy",
+        "experiment",
+        "variant",
+        "channel",
+        "segment",
+        "state",
+    ];
+    let clauses = equality_filter::parse(&r.filter, &fields)
+        .map_err(|why| MarketingError::invalid("filter", why))?;
+    let mut v = FieldViolations::new();
+    for (field, value) in clauses {
+        match field.as_str() {
             "strategy" => filter.strategy_id = Some(strategy_ids(&value, "filter")?.1),
             "experiment" => filter.experiment = Some(value),
             "variant" => filter.variant = Some(value),
@@ -286,18 +286,10 @@ pub async fn list(
             "segment" => {
                 filter.segment_id = Some(segment_id(&value, &merchant_id, "filter", &mut v))
             }
-            "state" => filter.state = Some(value.trim_start_matches("CAMPAIGN_STATE_").to_owned()),
-            other => {
-                return Err(MarketingError::invalid(
-                    "filter",
-                    format!(
-                        "{other:?}: supported are strategy, experiment, variant, channel, segment, state (=)"
-                    ),
-                ));
-            }
+            _ => filter.state = Some(value.trim_start_matches("CAMPAIGN_STATE_").to_owned()),
         }
-        v.into_result()?;
     }
+    v.into_result()?;
     let order = match r.order_by.trim() {
         "" | "create_time desc" => (campaigns::Column::CreatedAt, true),
         "create_time" | "create_time asc" => (campaigns::Column::CreatedAt, false),
@@ -675,32 +667,17 @@ pub async fn list_posteriors(
 ) -> Result<pb::ListStrategyPosteriorsResponse, MarketingError> {
     let merchant_id = merchant_id_from_name(&r.parent, "parent")?;
     let (mut strategy, mut segment) = (None, None);
-    for clause in r
-        .filter
-        .split(" AND ")
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-    {
-        let (field, value) = clause
-            .split_once('=')
-            .map(|(f, v)| (f.trim(), v.trim().trim_matches('"').to_owned()))
-            .ok_or_else(|| {
-                MarketingError::invalid("filter", format!("{clause:?}: expected field = value"))
-            })?;
-        let mut v = FieldViolations::new();
-        match field {
+    let clauses = equality_filter::parse(&r.filter, &["strategy", "segment"])
+        .map_err(|why| MarketingError::invalid("filter", why))?;
+    let mut v = FieldViolations::new();
+    for (field, value) in clauses {
+        match field.as_str() {
             "strategy" => strategy = Some(strategy_ids(&value, "filter")?.1),
-            "segment" if value.is_empty() => segment = Some(String::new()),
-            "segment" => segment = Some(segment_id(&value, &merchant_id, "filter", &mut v)),
-            other => {
-                return Err(MarketingError::invalid(
-                    "filter",
-                    format!("{other:?}: supported are strategy and segment (=)"),
-                ));
-            }
+            _ if value.is_empty() => segment = Some(String::new()),
+            _ => segment = Some(segment_id(&value, &merchant_id, "filter", &mut v)),
         }
-        v.into_result()?;
     }
+    v.into_result()?;
     let page = offset_page(
         if r.page_size == 0 { 100 } else { r.page_size },
         1000,

@@ -1,5 +1,6 @@
 //! Strategy catalogue RPCs: create, get, update (field mask), list, archive.
 
+use caravan_core::equality_filter;
 use caravan_core::names::parse_child_name;
 use caravan_platform::FieldViolations;
 use caravan_proto::caravan::marketing::v1 as pb;
@@ -153,47 +154,29 @@ pub async fn list(
         kind: None,
         state: Some(ACTIVE.to_owned()),
     };
-    for clause in r
-        .filter
-        .split(" AND ")
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-    {
-        let (field, value) = clause
-            .split_once('=')
-            .map(|(f, v)| (f.trim(), v.trim().trim_matches('"')))
-            .ok_or_else(|| {
-                MarketingError::invalid("filter", format!("{clause:?}: expected field = value"))
-            })?;
-        match field {
-            "kind" => {
-                let code = value.trim_start_matches("STRATEGY_KIND_");
-                if super::convert::kind_from_code(code) == pb::StrategyKind::Unspecified {
-                    return Err(MarketingError::invalid(
-                        "filter",
-                        format!("{value:?} is not a strategy kind"),
-                    ));
-                }
-                filter.kind = Some(code.to_owned());
-            }
-            "state" => {
-                filter.state = match value.trim_start_matches("STRATEGY_STATE_") {
-                    "ACTIVE" => Some(ACTIVE.to_owned()),
-                    "ARCHIVED" => Some(ARCHIVED.to_owned()),
-                    "*" | "ANY" => None,
-                    other => {
-                        return Err(MarketingError::invalid(
-                            "filter",
-                            format!("{other:?} is not ACTIVE, ARCHIVED or *"),
-                        ));
-                    }
-                }
-            }
-            other => {
+    let clauses = equality_filter::parse(&r.filter, &["kind", "state"])
+        .map_err(|why| MarketingError::invalid("filter", why))?;
+    for (field, value) in clauses {
+        if field == "kind" {
+            let code = value.trim_start_matches("STRATEGY_KIND_");
+            if super::convert::kind_from_code(code) == pb::StrategyKind::Unspecified {
                 return Err(MarketingError::invalid(
                     "filter",
-                    format!("{other:?}: supported are kind and state (=)"),
+                    format!("{value:?} is not a strategy kind"),
                 ));
+            }
+            filter.kind = Some(code.to_owned());
+        } else {
+            filter.state = match value.trim_start_matches("STRATEGY_STATE_") {
+                "ACTIVE" => Some(ACTIVE.to_owned()),
+                "ARCHIVED" => Some(ARCHIVED.to_owned()),
+                "*" | "ANY" => None,
+                other => {
+                    return Err(MarketingError::invalid(
+                        "filter",
+                        format!("{other:?} is not ACTIVE, ARCHIVED or *"),
+                    ));
+                }
             }
         }
     }
