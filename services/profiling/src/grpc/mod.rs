@@ -24,6 +24,9 @@ pub struct ProfilingApi {
     /// Each merchant's reference time (see `selection::as_of`), briefly cached: it costs a
     /// scan of the merchant's event times and moves slowly.
     pub(crate) as_of_cache: selection::AsOfCache,
+    /// Each merchant's custom segment filters, parsed, for the `segments` of every profile
+    /// read; briefly cached, dropped on this replica's segment writes.
+    pub(crate) segment_cache: segments::SegmentCache,
 }
 
 impl ProfilingApi {
@@ -31,6 +34,7 @@ impl ProfilingApi {
         Self {
             db,
             as_of_cache: selection::AsOfCache::default(),
+            segment_cache: segments::SegmentCache::default(),
         }
     }
 

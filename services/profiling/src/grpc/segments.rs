@@ -12,6 +12,9 @@ use caravan_store::sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
 use chrono::Utc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tonic::Response;
 
 use super::selection::{
@@ -111,6 +114,56 @@ pub(crate) async fn segment_filter(
     Ok((merchant, parsed))
 }
 
+/// How long a merchant's parsed custom segments are reused. A segment written on this
+/// replica is seen at once; one written on another replica within this time.
+const SEGMENT_TTL: Duration = Duration::from_secs(5);
+
+/// A merchant's parsed custom segments and when they were read.
+type StampedSegments = (Arc<Vec<CustomSegment>>, Instant);
+
+/// Merchant id -> its custom segments.
+#[derive(Clone, Default)]
+pub(crate) struct SegmentCache(Arc<Mutex<HashMap<String, StampedSegments>>>);
+
+impl SegmentCache {
+    fn forget(&self, merchant: &str) {
+        if let Ok(mut cache) = self.0.lock() {
+            cache.remove(merchant);
+        }
+    }
+}
+
+/// The merchant's custom segments with their filters parsed, sorted by id.
+async fn custom_segments(
+    api: &ProfilingApi,
+    merchant: &str,
+) -> Result<Arc<Vec<CustomSegment>>, ProfilingError> {
+    if let Ok(cache) = api.segment_cache.0.lock()
+        && let Some((list, read)) = cache.get(merchant)
+        && read.elapsed() < SEGMENT_TTL
+    {
+        return Ok(list.clone());
+    }
+    let list: Arc<Vec<CustomSegment>> = Arc::new(
+        segments::Entity::find()
+            .filter(segments::Column::MerchantId.eq(merchant))
+            .order_by_asc(segments::Column::Id)
+            .all(&api.db)
+            .await?
+            .into_iter()
+            // A stored filter that no longer parses matches nobody (as in the counts).
+            .filter_map(|row| {
+                let filter = parse_profile_filter(&row.filter, "filter").ok()?;
+                Some(CustomSegment { id: row.id, filter })
+            })
+            .collect(),
+    );
+    if let Ok(mut cache) = api.segment_cache.0.lock() {
+        cache.insert(merchant.to_owned(), (list.clone(), Instant::now()));
+    }
+    Ok(list)
+}
+
 /// Sets `segments` on each profile (built-in and matching custom segments). Call it on
 /// full profiles, before any view trims them: filters may read any field.
 pub(crate) async fn fill_memberships(
@@ -121,18 +174,7 @@ pub(crate) async fn fill_memberships(
     if profiles.is_empty() {
         return Ok(());
     }
-    let custom: Vec<CustomSegment> = segments::Entity::find()
-        .filter(segments::Column::MerchantId.eq(merchant))
-        .order_by_asc(segments::Column::Id)
-        .all(&api.db)
-        .await?
-        .into_iter()
-        // A stored filter that no longer parses matches nobody (as in the counts).
-        .filter_map(|row| {
-            let filter = parse_profile_filter(&row.filter, "filter").ok()?;
-            Some(CustomSegment { id: row.id, filter })
-        })
-        .collect();
+    let custom = custom_segments(api, merchant).await?;
     for p in profiles {
         p.segments = memberships(merchant, p, &custom);
     }
@@ -247,6 +289,7 @@ pub async fn create(
         }
         Err(e) => return Err(ProfilingError::from(e).into()),
     }
+    api.segment_cache.forget(&merchant);
     let mut out = with_counts(api, &merchant, vec![custom(&row)]).await?;
     Ok(Response::new(out.remove(0)))
 }
@@ -307,6 +350,7 @@ pub async fn update(
     }
     am.updated_at = Set(UtcDateTime::now());
     let saved = am.update(&api.db).await.map_err(ProfilingError::from)?;
+    api.segment_cache.forget(&merchant);
     let mut out = with_counts(api, &merchant, vec![custom(&saved)]).await?;
     Ok(Response::new(out.remove(0)))
 }
@@ -326,6 +370,7 @@ pub async fn delete(api: &ProfilingApi, request: pb::DeleteSegmentRequest) -> Rp
         .exec(&api.db)
         .await
         .map_err(ProfilingError::from)?;
+    api.segment_cache.forget(&merchant);
     if res.rows_affected == 0 {
         return Err(ProfilingError::NotFound(request.name).into());
     }
