@@ -15,7 +15,7 @@
 #      RATE=N makes it open loop: N requests/s in total, latency from the scheduled send time.
 # Loopback only; every loop is bounded in time. Results go to BENCHMARKS.md by hand with the
 # machine line this script prints.
-#   scripts/bench-recommend-serving.sh
+#   scripts/bench-recommend-serving.sh   (PER_CALLER_TIMERS=1: the first open-loop pacing, see the binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BASE_URL="$(scripts/mariadb-test-user.sh)"
@@ -77,4 +77,4 @@ PIDS+=("$REC")
 wait_port 50073
 target/release/caravan-bench-recommend --target http://127.0.0.1:50073 --merchant retail \
     --customers "$OUT/customers.txt" ${KIND:+--train "$KIND"} --pid "$REC" \
-    --concurrency "$CONCURRENCY" --seconds "$BENCH_SECONDS" ${EVALUATE:+--evaluate} ${RATE:+--rate "$RATE"}
+    --concurrency "$CONCURRENCY" --seconds "$BENCH_SECONDS" ${EVALUATE:+--evaluate} ${RATE:+--rate "$RATE"} ${PER_CALLER_TIMERS:+--per-caller-timers}

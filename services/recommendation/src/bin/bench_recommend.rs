@@ -42,6 +42,13 @@ struct Args {
     /// hidden by the callers waiting for it.
     #[arg(long, default_value_t = 0)]
     rate: u64,
+    /// Open loop with one tokio interval per caller (the first method; tokio's timer wheel
+    /// has 1 ms resolution, so every send is late by up to ~1 ms and that lateness counts
+    /// as latency). Default: one pacing thread (`std::thread::sleep`, sub-0.1 ms) hands
+    /// scheduled send times to whichever caller is free; a time waits in the queue (and
+    /// that wait counts as latency) when all callers are busy.
+    #[arg(long)]
+    per_caller_timers: bool,
     /// Items per Recommend call.
     #[arg(long, default_value_t = 10)]
     count: i32,
@@ -55,6 +62,31 @@ struct Args {
     /// 2011-12-10, k = 10) for EASE, ALS, ITEM_CF, POPULARITY and BLEND.
     #[arg(long)]
     evaluate: bool,
+}
+
+/// Scheduled send times, `1/rate` apart, from a thread that sleeps to each one; shared by
+/// the callers (the next free caller takes the next time). Ends when `stop` is set.
+fn pacing_thread(
+    rate: u64,
+    stop: Arc<AtomicBool>,
+) -> Arc<tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Instant>>> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let period = Duration::from_secs_f64(1.0 / rate as f64);
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut k: u32 = 0;
+        while !stop.load(Ordering::Relaxed) {
+            let at = start + period * k;
+            if let Some(wait) = at.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            if tx.send(at).is_err() {
+                break;
+            }
+            k += 1;
+        }
+    });
+    Arc::new(tokio::sync::Mutex::new(rx))
 }
 
 async fn evaluate(args: &Args) -> anyhow::Result<()> {
@@ -214,6 +246,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let recording = Arc::new(AtomicBool::new(false));
     let stop = Arc::new(AtomicBool::new(false));
+    let schedule =
+        (args.rate > 0 && !args.per_caller_timers).then(|| pacing_thread(args.rate, stop.clone()));
     let mut tasks = Vec::new();
     for caller in 0..args.concurrency {
         let mut client = RecommendationServiceClient::connect(args.target.clone()).await?;
@@ -221,8 +255,9 @@ async fn main() -> anyhow::Result<()> {
         let parent = format!("merchants/{}", args.merchant);
         let count = args.count;
         // Each caller's share of the open-loop rate.
-        let period = (args.rate > 0)
+        let period = (args.rate > 0 && args.per_caller_timers)
             .then(|| Duration::from_secs_f64(args.concurrency as f64 / args.rate as f64));
+        let schedule = schedule.clone();
         tasks.push(tokio::spawn(async move {
             let mut ticker = period.map(|p| {
                 let mut t = tokio::time::interval(p);
@@ -235,9 +270,13 @@ async fn main() -> anyhow::Result<()> {
             while !stop.load(Ordering::Relaxed) {
                 let customer = customers[i % customers.len()].clone();
                 i += 1;
-                let t = match ticker.as_mut() {
-                    Some(tick) => tick.tick().await.into_std(),
-                    None => Instant::now(),
+                let t = match (ticker.as_mut(), &schedule) {
+                    (Some(tick), _) => tick.tick().await.into_std(),
+                    (None, Some(queue)) => match queue.lock().await.recv().await {
+                        Some(at) => at,
+                        None => break,
+                    },
+                    (None, None) => Instant::now(),
                 };
                 let r = client
                     .recommend(pb::RecommendRequest {
@@ -283,7 +322,15 @@ async fn main() -> anyhow::Result<()> {
         "Recommend x {} callers{}, {:.0} s: {} ok, {} errors, {:.0} req/s; latency ms p50 {:.2} p90 {:.2} p99 {:.2} max {:.2}; {} fallback, {} empty lists; {} distinct customers",
         args.concurrency,
         if args.rate > 0 {
-            format!(" (open loop, {} req/s offered)", args.rate)
+            format!(
+                " (open loop, {} req/s offered, {})",
+                args.rate,
+                if args.per_caller_timers {
+                    "per-caller tokio intervals"
+                } else {
+                    "one pacing thread"
+                }
+            )
         } else {
             String::new()
         },
