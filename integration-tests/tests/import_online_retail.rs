@@ -8,9 +8,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail, ensure};
+use caravan_integration_tests::ServerProcess;
 use caravan_integration_tests::mysql::TestDatabase;
 use caravan_integration_tests::online_retail;
-use caravan_integration_tests::ServerProcess;
 use caravan_store::entity::{customers, events, order_lines, orders, products};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
 

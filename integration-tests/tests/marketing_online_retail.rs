@@ -7,9 +7,9 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail, ensure};
+use caravan_integration_tests::ServerProcess;
 use caravan_integration_tests::mysql::TestDatabase;
 use caravan_integration_tests::online_retail;
-use caravan_integration_tests::ServerProcess;
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::marketing::v1 as pb;
 use caravan_proto::caravan::marketing::v1::strategy_scoring_service_client::StrategyScoringServiceClient;

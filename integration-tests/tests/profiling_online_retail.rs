@@ -8,9 +8,9 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use caravan_integration_tests::ServerProcess;
 use caravan_integration_tests::mysql::TestDatabase;
 use caravan_integration_tests::online_retail;
-use caravan_integration_tests::ServerProcess;
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::profiling::v1 as pb;
 use caravan_proto::caravan::profiling::v1::profiling_service_client::ProfilingServiceClient;
