@@ -1,9 +1,10 @@
 //! Reads what training and serving need from the store: interactions (order lines and
-//! events, see [`crate::signals`]), customers' countries and the catalogue.
+//! events, see [`crate::signals`]), customers' countries and RFM segments, and the
+//! catalogue.
 
 use std::collections::HashMap;
 
-use caravan_store::entity::{customers, events, order_lines, orders, products};
+use caravan_store::entity::{customers, events, order_lines, orders, products, profiles};
 use caravan_store::sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -117,6 +118,45 @@ pub async fn load_countries(
         .into_iter()
         .filter_map(|(id, c)| c.map(|c| (id, c)))
         .collect())
+}
+
+/// Customer id → segment id of its built-in RFM segment as profiling names it
+/// (`champions`, `potential-loyalists`, ...), for customers profiling has scored.
+pub async fn load_segments(
+    db: &DatabaseConnection,
+    merchant: &str,
+) -> Result<HashMap<String, String>, StoreError> {
+    let rows: Vec<(String, Option<String>)> = profiles::Entity::find()
+        .select_only()
+        .column(profiles::Column::CustomerId)
+        .column(profiles::Column::RfmSegment)
+        .filter(profiles::Column::MerchantId.eq(merchant))
+        .filter(profiles::Column::RfmSegment.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, code)| Some((id, rfm_segment_id(code.as_deref()?)?.to_owned())))
+        .collect())
+}
+
+/// Profiling's segment id of a stored RFM segment code (`AT_RISK` → `at-risk`).
+pub fn rfm_segment_id(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "CHAMPIONS" => "champions",
+        "LOYAL" => "loyal",
+        "POTENTIAL_LOYALIST" => "potential-loyalists",
+        "NEW" => "new",
+        "PROMISING" => "promising",
+        "NEED_ATTENTION" => "need-attention",
+        "ABOUT_TO_SLEEP" => "about-to-sleep",
+        "AT_RISK" => "at-risk",
+        "CANT_LOSE" => "cant-lose",
+        "HIBERNATING" => "hibernating",
+        "LOST" => "lost",
+        _ => return None,
+    })
 }
 
 /// The country of one customer (for customers the serving model has not seen).

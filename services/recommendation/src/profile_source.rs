@@ -1,4 +1,4 @@
-//! Content affinities from the profiling service (`GetProfile`, FULL view).
+//! Content affinities and segments from the profiling service (`GetProfile`, FULL view).
 //!
 //! The profile is an optional signal: any failure (profiling not deployed, not implemented,
 //! no profile yet, slow) yields `None` and `Recommend` goes on without content affinity.
@@ -50,6 +50,26 @@ pub fn preferences(profile: &pb::Profile) -> Preferences {
     p
 }
 
+/// What `Recommend` takes from a profile.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ProfileSignals {
+    pub preferences: Preferences,
+    /// Segment ids (the tails of `Profile.segments`), built-in first.
+    pub segments: Vec<String>,
+}
+
+/// The signals of a profile.
+pub fn signals(profile: &pb::Profile) -> ProfileSignals {
+    ProfileSignals {
+        preferences: preferences(profile),
+        segments: profile
+            .segments
+            .iter()
+            .filter_map(|name| name.rsplit_once("/segments/").map(|(_, id)| id.to_owned()))
+            .collect(),
+    }
+}
+
 impl ProfileSource {
     pub fn new(client: ProfilingServiceClient<TracedChannel>, timeout: Duration) -> Self {
         Self {
@@ -64,8 +84,8 @@ impl ProfileSource {
             .store(now_ms() + BACKOFF.as_millis() as i64, Ordering::Relaxed);
     }
 
-    /// The customer's affinities, or `None` when the profile cannot be had.
-    pub async fn preferences(&self, merchant: &str, customer: &str) -> Option<Preferences> {
+    /// The customer's affinities and segments, or `None` when the profile cannot be had.
+    pub async fn signals(&self, merchant: &str, customer: &str) -> Option<ProfileSignals> {
         if now_ms() < self.skip_until_ms.load(Ordering::Relaxed) {
             return None;
         }
@@ -77,7 +97,7 @@ impl ProfileSource {
         request.set_timeout(self.timeout);
         let mut client = self.client.clone();
         match tokio::time::timeout(self.timeout, client.get_profile(request)).await {
-            Ok(Ok(response)) => Some(preferences(&response.into_inner())),
+            Ok(Ok(response)) => Some(signals(&response.into_inner())),
             Ok(Err(status)) => {
                 if matches!(
                     status.code(),
@@ -144,5 +164,13 @@ mod tests {
         assert_eq!(p.categories["Home > Candles"], 1.0);
         assert_eq!(p.brands["Acme"], 0.25);
         assert_eq!(preferences(&pb::Profile::default()), Preferences::default());
+        let listed = pb::Profile {
+            segments: vec![
+                "merchants/m/segments/at-risk".into(),
+                "merchants/m/segments/vip".into(),
+            ],
+            ..profile
+        };
+        assert_eq!(signals(&listed).segments, vec!["at-risk", "vip"]);
     }
 }

@@ -123,6 +123,7 @@ impl Registry {
             return Ok(None);
         }
         let countries = interaction_store::load_countries(&self.db, merchant).await?;
+        let segments = interaction_store::load_segments(&self.db, merchant).await?;
         let catalogue_stamp = interaction_store::catalogue_stamp(&self.db, merchant).await?;
         let catalogue = interaction_store::load_catalogue(&self.db, merchant).await?;
         let exclusions = exclusion_store::load(&self.db, merchant).await?;
@@ -135,6 +136,7 @@ impl Registry {
             let data = TrainingData {
                 interactions: &interactions,
                 countries: &countries,
+                segments: &segments,
                 attributes: &HashMap::new(),
                 now: end.timestamp(),
             };

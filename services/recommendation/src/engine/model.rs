@@ -119,6 +119,9 @@ pub struct PopularityCounts {
     /// Keyed by ISO 3166-1 alpha-2 country.
     pub by_country: HashMap<String, Vec<f32>>,
     pub recent: Vec<f32>,
+    /// Keyed by segment id as profiling names it (`champions`, `at-risk`, ...): the
+    /// customers' built-in RFM segment when the model was trained.
+    pub by_segment: HashMap<String, Vec<f32>>,
 }
 
 /// What a training run learnt, independent of how it is stored.

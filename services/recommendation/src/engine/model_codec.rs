@@ -5,7 +5,8 @@
 //!
 //! Layout (before deflate): magic `CRM1`, kind code, items, users, user countries, history
 //! CSR, neighbours, optional EASE rows, optional ALS factors, popularity counts, weights,
-//! interaction count, hyper-parameters.
+//! interaction count, hyper-parameters, then (added later, absent from older blobs, which
+//! still decode) popularity by segment.
 
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -92,6 +93,13 @@ pub fn encode(model: &TrainedModel) -> Vec<u8> {
         w.str(k);
         w.str(v);
     }
+    let mut segments: Vec<_> = model.popularity.by_segment.iter().collect();
+    segments.sort_by(|a, b| a.0.cmp(b.0));
+    w.u64(segments.len() as u64);
+    for (s, v) in segments {
+        w.str(s);
+        w.f32s(v);
+    }
     let mut enc = DeflateEncoder::new(Vec::new(), Compression::fast());
     // Writing into a Vec cannot fail.
     let _ = enc.write_all(&w.buf);
@@ -176,6 +184,14 @@ pub fn decode(blob: &[u8]) -> Result<TrainedModel, CodecError> {
     for _ in 0..n {
         hyperparameters.push((r.str()?, r.str()?));
     }
+    let mut by_segment = HashMap::new();
+    if r.pos < raw.len() {
+        let n = r.len()?;
+        for _ in 0..n {
+            let s = r.str()?;
+            by_segment.insert(s, r.f32s()?);
+        }
+    }
     if r.pos != raw.len() {
         return Err(err("trailing bytes"));
     }
@@ -192,6 +208,7 @@ pub fn decode(blob: &[u8]) -> Result<TrainedModel, CodecError> {
             global,
             by_country,
             recent,
+            by_segment,
         },
         weights,
         interaction_count,
@@ -238,6 +255,7 @@ fn check_shapes(m: &TrainedModel) -> Result<(), CodecError> {
     if p.global.len() != n_items
         || p.recent.len() != n_items
         || p.by_country.values().any(|v| v.len() != n_items)
+        || p.by_segment.values().any(|v| v.len() != n_items)
     {
         return Err(err("popularity shape"));
     }
@@ -392,6 +410,7 @@ mod tests {
                 global: vec![2.0, 1.0, 1.0],
                 by_country: HashMap::from([("DE".to_string(), vec![1.0, 1.0, 0.0])]),
                 recent: vec![0.0, 1.0, 0.0],
+                by_segment: HashMap::from([("at-risk".to_string(), vec![0.0, 2.0, 1.0])]),
             },
             weights: vec![(Component::Ease, 0.5), (Component::PopularityCountry, 0.1)],
             interaction_count: 3,
@@ -404,6 +423,23 @@ mod tests {
         let m = sample();
         let blob = encode(&m);
         assert_eq!(decode(&blob), Ok(m));
+    }
+
+    #[test]
+    fn blobs_from_before_segment_popularity_still_decode() {
+        let mut m = sample();
+        m.popularity.by_segment.clear();
+        // The older layout is the current one without the trailing segment section,
+        // which for no segments is its count alone (8 bytes).
+        let mut raw = Vec::new();
+        DeflateDecoder::new(encode(&m).as_slice())
+            .read_to_end(&mut raw)
+            .expect("inflate");
+        raw.truncate(raw.len() - 8);
+        let mut enc = DeflateEncoder::new(Vec::new(), Compression::fast());
+        enc.write_all(&raw).expect("deflate");
+        let old = enc.finish().expect("deflate");
+        assert_eq!(decode(&old), Ok(m));
     }
 
     #[test]

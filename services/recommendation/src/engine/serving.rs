@@ -189,6 +189,8 @@ pub struct Query<'a> {
     pub include_purchased: bool,
     /// Affinities from the customer's profile, when the profile could be read.
     pub preferences: Option<&'a Preferences>,
+    /// The customer's segment ids from the profile (built-in first), when it could be read.
+    pub segments: &'a [String],
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -210,6 +212,8 @@ pub struct Served {
 enum Source {
     Model(Component),
     Context,
+    /// Popularity in the first of the customer's segments the model has counts for.
+    Segment,
     Fill,
 }
 
@@ -256,6 +260,27 @@ impl ServingModel {
         }
     }
 
+    /// The first of `segments` with popularity counts in the model, and those counts.
+    fn segment_counts<'q>(&self, segments: &'q [String]) -> Option<(&'q str, &[f32])> {
+        segments.iter().find_map(|s| {
+            self.model
+                .popularity
+                .by_segment
+                .get(s)
+                .map(|counts| (s.as_str(), counts.as_slice()))
+        })
+    }
+
+    /// Group counts with global popularity scaled below 1 added as the tie-break.
+    fn add_group_popularity(&self, counts: &[f32], out: &mut [f32]) {
+        let global = &self.model.popularity.global;
+        let max = global.iter().copied().fold(0.0, f32::max);
+        let tie = 1.0 / (max + 1.0);
+        for ((o, &c), &g) in out.iter_mut().zip(counts).zip(global) {
+            *o += c + g * tie;
+        }
+    }
+
     fn popularity_counts(&self, country: Option<&str>) -> Option<&[f32]> {
         country.and_then(|c| self.model.popularity.by_country.get(c).map(Vec::as_slice))
     }
@@ -287,19 +312,13 @@ impl ServingModel {
                     }
                 }
             }
-            Component::PopularityCountry => {
-                let global = &m.popularity.global;
-                let max = global.iter().copied().fold(0.0, f32::max);
-                match self.popularity_counts(q.country) {
-                    Some(counts) => {
-                        let tie = 1.0 / (max + 1.0);
-                        for ((o, &c), &g) in out.iter_mut().zip(counts).zip(global) {
-                            *o += c + g * tie;
-                        }
-                    }
-                    None => out.iter_mut().zip(global).for_each(|(o, &g)| *o += g),
-                }
-            }
+            Component::PopularityCountry => match self.popularity_counts(q.country) {
+                Some(counts) => self.add_group_popularity(counts, out),
+                None => out
+                    .iter_mut()
+                    .zip(&m.popularity.global)
+                    .for_each(|(o, &g)| *o += g),
+            },
             Component::PopularityRecent => out
                 .iter_mut()
                 .zip(&m.popularity.recent)
@@ -347,11 +366,16 @@ impl ServingModel {
         if !context.is_empty() {
             sources.push((Source::Context, CONTEXT_WEIGHT));
         }
-        // Nothing personal to go on: what sells in the customer's country.
+        // Nothing personal to go on: what sells in the customer's country, and among the
+        // customers of the customer's segment when the profile names one the model knows
+        // (a customer new since training whom profiling has already scored).
         let country_source = Source::Model(Component::PopularityCountry);
         if items.is_empty() && context.is_empty() && !sources.iter().any(|s| s.0 == country_source)
         {
             sources.push((country_source, 1.0));
+        }
+        if items.is_empty() && context.is_empty() && self.segment_counts(q.segments).is_some() {
+            sources.push((Source::Segment, 1.0));
         }
         sources.push((Source::Fill, FILL_WEIGHT));
 
@@ -364,6 +388,11 @@ impl ServingModel {
                 Source::Model(c) => self.score_component(c, (user, items, values), q, view, &mut s),
                 Source::Context => {
                     Self::add_neighbours(&self.model.neighbours, &context, &ones, &mut s)
+                }
+                Source::Segment => {
+                    if let Some((_, counts)) = self.segment_counts(q.segments) {
+                        self.add_group_popularity(counts, &mut s);
+                    }
                 }
                 Source::Fill => s.copy_from_slice(&self.model.popularity.global),
             }
@@ -528,6 +557,12 @@ impl ServingModel {
                 Some(p) => view.content.explain_with(p, item),
                 None => Reason::popular_overall(),
             },
+            Source::Segment => match self.segment_counts(q.segments) {
+                Some((segment, counts)) if counts[item as usize] > 0.0 => {
+                    Reason::popular_in_segment(segment)
+                }
+                _ => Reason::popular_overall(),
+            },
             Source::Fill => Reason::popular_overall(),
         }
     }
@@ -593,9 +628,19 @@ mod tests {
             ("v1".to_string(), "FR".to_string()),
         ]);
         let attributes = HashMap::new();
+        let segments: HashMap<String, String> = ["u1", "u2", "u3", "u4"]
+            .iter()
+            .map(|u| (u.to_string(), "champions".to_string()))
+            .chain(
+                ["v1", "v2", "v3"]
+                    .iter()
+                    .map(|v| (v.to_string(), "lost".to_string())),
+            )
+            .collect();
         let data = TrainingData {
             interactions: &its,
             countries: &countries,
+            segments: &segments,
             attributes: &attributes,
             now: 200,
         };
@@ -845,6 +890,41 @@ mod tests {
         assert_eq!(
             ServingModel::strongest_seeds(&lists, &seeds, &values, &[3, 2, 4]),
             vec![Some(1), Some(1), None]
+        );
+    }
+
+    #[test]
+    fn a_customer_new_to_the_model_gets_what_their_segment_buys() {
+        let m = model(ModelKind::Ease);
+        let view = CatalogView::build(&m.model, &catalogue(), &Exclusions::new());
+        let lost = ["lost".to_string()];
+        let q = Query {
+            customer: Some("newcomer"),
+            count: 5,
+            segments: &lost,
+            ..Query::default()
+        };
+        let out = m.recommend(&view, &q);
+        // Overall the A group sells more; among "lost" customers only the B group sells.
+        assert_eq!(&skus(&out)[..2], &["b1", "b2"], "{out:?}");
+        assert_eq!(out.items[0].reason.kind, ReasonKind::PopularInSegment);
+        assert_eq!(out.items[0].reason.text, "popular with lost customers");
+        assert!(out.fallback);
+        // A segment the model has no counts for changes nothing.
+        let unknown = ["vip".to_string()];
+        let plain = m.recommend(
+            &view,
+            &Query {
+                segments: &unknown,
+                ..q.clone()
+            },
+        );
+        assert_eq!(skus(&plain)[0], "a1", "{plain:?}");
+        assert!(
+            plain
+                .items
+                .iter()
+                .all(|i| i.reason.kind != ReasonKind::PopularInSegment)
         );
     }
 }

@@ -227,12 +227,15 @@ pub struct TrainingData<'a> {
     pub interactions: &'a [Interaction],
     /// Customer id → ISO alpha-2 country.
     pub countries: &'a HashMap<String, String>,
+    /// Customer id → segment id (profiling's built-in RFM segment, e.g. `at-risk`).
+    pub segments: &'a HashMap<String, String>,
     /// SKU → category and brand (content model in evaluation).
     pub attributes: &'a HashMap<String, ItemAttributes>,
     /// Reference time of the time decay (end of the training window).
     pub now: i64,
 }
 
+/// A label per matrix user (country or segment), from customer id → label.
 fn user_countries(
     m: &InteractionMatrix,
     countries: &HashMap<String, String>,
@@ -252,7 +255,8 @@ fn popularity(
     now: i64,
 ) -> Popularity {
     let countries = user_countries(m, data.countries);
-    Popularity::fit(m, &countries, &vec![None; m.n_users()], scope).with_recent(
+    let segments = user_countries(m, data.segments);
+    Popularity::fit(m, &countries, &segments, scope).with_recent(
         data.interactions,
         &m.items,
         now,
@@ -400,6 +404,7 @@ pub fn train(data: &TrainingData<'_>, spec: &TrainSpec, progress: &dyn Fn(f64)) 
             global: pop.global,
             by_country: pop.by_country,
             recent: pop.recent,
+            by_segment: pop.by_segment,
         },
         weights,
         interaction_count: data.interactions.len() as u64,
@@ -540,9 +545,11 @@ mod tests {
         let its = toy();
         let countries = HashMap::from([("g0u0".to_string(), "DE".to_string())]);
         let attributes = HashMap::new();
+        let segments = HashMap::from([("g0u1".to_string(), "champions".to_string())]);
         let data = TrainingData {
             interactions: &its,
             countries: &countries,
+            segments: &segments,
             attributes: &attributes,
             now: 1000,
         };

@@ -209,9 +209,8 @@ pub fn reason_to_proto(merchant: &str, r: &Reason) -> pb::RecommendationReason {
         ReasonKind::BoughtTogether => pb::ReasonKind::BoughtTogether,
         ReasonKind::SimilarCustomers => pb::ReasonKind::SimilarCustomers,
         ReasonKind::PopularInCountry => pb::ReasonKind::PopularInCountry,
-        ReasonKind::PopularInSegment | ReasonKind::PopularOverall | ReasonKind::TrendingNow => {
-            pb::ReasonKind::Popular
-        }
+        ReasonKind::PopularInSegment => pb::ReasonKind::PopularInSegment,
+        ReasonKind::PopularOverall | ReasonKind::TrendingNow => pb::ReasonKind::Popular,
         ReasonKind::MatchesInterest => pb::ReasonKind::Affinity,
         ReasonKind::Complement => pb::ReasonKind::Complement,
         ReasonKind::Replenishment => pb::ReasonKind::Replenishment,

@@ -139,9 +139,12 @@ pub async fn evaluate(
                 .collect();
             let mut split = Split::new(&rows, cut, end_s, &c.spec.weights, &countries);
             sample(&mut split, max_customers);
+            // Segments are today's, not the cut-off's: left out so nothing of the test
+            // period leaks into training (serving uses them for unknown customers only).
             let data = TrainingData {
                 interactions: &rows,
                 countries: &countries,
+                segments: &HashMap::new(),
                 attributes: &attributes,
                 now: cut,
             };

@@ -120,10 +120,11 @@ pub async fn recommend(
         },
         (None, None) => None,
     };
-    let preferences = match customer.as_deref() {
-        Some(c) => api.profiles.preferences(&merchant, c).await,
+    let signals = match customer.as_deref() {
+        Some(c) => api.profiles.signals(&merchant, c).await,
         None => None,
     };
+    let preferences = signals.as_ref().map(|s| &s.preferences);
     let category = ctx.category_path.trim();
     let query = Query {
         customer: customer.as_deref(),
@@ -133,7 +134,8 @@ pub async fn recommend(
         cart: &cart,
         category_prefix: (!category.is_empty()).then_some(category),
         include_purchased: r.include_purchased,
-        preferences: preferences.as_ref(),
+        preferences,
+        segments: signals.as_ref().map_or(&[], |s| s.segments.as_slice()),
     };
     let served = loaded.model.recommend(&loaded.catalog, &query);
     tracing::debug!(

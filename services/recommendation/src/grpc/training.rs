@@ -180,6 +180,7 @@ async fn run(
         ));
     }
     let countries = interaction_store::load_countries(&api.db, merchant).await?;
+    let segments = interaction_store::load_segments(&api.db, merchant).await?;
     let attributes: HashMap<String, ItemAttributes> =
         interaction_store::load_catalogue(&api.db, merchant)
             .await?
@@ -204,6 +205,7 @@ async fn run(
         let data = TrainingData {
             interactions: &interactions,
             countries: &countries,
+            segments: &segments,
             attributes: &attributes,
             now,
         };
