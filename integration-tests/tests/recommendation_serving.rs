@@ -4,7 +4,8 @@
 //! `SimilarItems` under the cross-border rules. A second training is deployed while a client
 //! calls `Recommend` in a loop: no call fails and the version changes; a second replica
 //! picks the new version up by polling. Profiling is not running (the address is closed), so
-//! `Recommend` must work without the content signal.
+//! `Recommend` must work without the content signal. A second test runs profiling too: the
+//! model learns popularity per RFM segment, and a customer new since training gets it.
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -14,6 +15,8 @@ use caravan_integration_tests::ServerProcess;
 use caravan_integration_tests::ingestion_env::{self, IngestionEnv};
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::ingestion::v1 as ing;
+use caravan_proto::caravan::profiling::v1 as prof;
+use caravan_proto::caravan::profiling::v1::profiling_service_client::ProfilingServiceClient;
 use caravan_proto::caravan::recommendation::v1 as rec;
 use caravan_proto::caravan::recommendation::v1::recommendation_service_client::RecommendationServiceClient;
 use ing::event::Payload;
@@ -719,5 +722,179 @@ async fn trains_from_ingested_data_serves_under_the_rules_and_swaps_without_fail
     // A1 (the six early buyers), so item-CF ranks it first for them: hit rate 18/24.
     ensure!(m.evaluated_customer_count >= 24, "{m:?}");
     ensure!(m.hit_rate > 0.5 && m.ndcg > 0.0, "{m:?}");
+    Ok(())
+}
+
+/// Polls GetProfile until the customer has an RFM segment; returns its segment ids.
+async fn scored_segments(
+    client: &mut ProfilingServiceClient<Channel>,
+    customer: &str,
+) -> Result<Vec<String>> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = client
+            .get_profile(prof::GetProfileRequest {
+                name: format!("{M}/customers/{customer}/profile"),
+                view: prof::ProfileView::Basic as i32,
+                reveal_pii: false,
+            })
+            .await;
+        if let Ok(p) = &answer
+            && p.get_ref()
+                .transactions
+                .as_ref()
+                .and_then(|t| t.rfm.as_ref())
+                .is_some_and(|r| r.segment != 0)
+            && !p.get_ref().segments.is_empty()
+        {
+            return Ok(p
+                .get_ref()
+                .segments
+                .iter()
+                .map(|s| sku_of(s).to_owned())
+                .collect());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{customer} not scored in 60 s: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// What each seeded customer bought (order lines), by customer id.
+fn seeded_purchases() -> Vec<(String, Vec<&'static str>)> {
+    let mut out: Vec<(String, Vec<&'static str>)> = Vec::new();
+    for u in 0..24 {
+        let skus = vec!["A1", "A2", "NOSHIP", "WINE", "A3", "OOS"];
+        out.push((format!("cand{u:02}"), skus));
+    }
+    for u in 0..10 {
+        out.push((format!("gard{u:02}"), vec!["B1", "B2", "B3"]));
+    }
+    out.push(("jane".into(), vec!["A1"]));
+    out.push(("omar".into(), vec!["A1"]));
+    out
+}
+
+/// With profiling running: the model learns popularity per RFM segment from the profiles,
+/// and a customer unknown to the model but already scored by profiling (here: whose only
+/// order is after the training window) gets what the customers of their segment buy, with
+/// that reason.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_customer_new_to_the_model_gets_their_segments_favourites() -> Result<()> {
+    let Some(mut env) = ingestion_env::start(&[]).await? else {
+        return Ok(());
+    };
+    seed(&mut env).await?;
+    // The newcomer's one order is today; every seeded event is at least 3 days old.
+    env.client
+        .batch_ingest_events(ing::BatchIngestEventsRequest {
+            parent: M.to_owned(),
+            events: vec![order("new-1", "newcomer", 0, &["B1"])],
+            validate_only: false,
+        })
+        .await?;
+    let dir = tempfile::tempdir()?;
+    let profiling = ServerProcess::start(
+        "caravan-profiling",
+        &[],
+        &[
+            ("CARAVAN__DATABASE__URL", env.db.url.as_str()),
+            ("CARAVAN__DATABASE__MIGRATE_ON_START", "false"),
+            ("CARAVAN__PROFILING__CONSUMER_POLL_MS", "100"),
+        ],
+        dir.path(),
+    )?;
+    let profiling_addr = profiling.endpoint();
+    let server = ServerProcess::start(
+        "caravan-recommendation",
+        &[],
+        &[
+            ("CARAVAN__DATABASE__URL", env.db.url.as_str()),
+            ("CARAVAN__DATABASE__MIGRATE_ON_START", "false"),
+            ("CARAVAN__CLIENTS__PROFILING_ADDR", profiling_addr.as_str()),
+            ("CARAVAN__RECOMMENDATION__PROFILE_TIMEOUT_MS", "5000"),
+        ],
+        dir.path(),
+    )?;
+    let mut profiles = ProfilingServiceClient::connect(profiling_addr.clone()).await?;
+    let mut client = RecommendationServiceClient::connect(server.endpoint()).await?;
+
+    // Everyone scored (the newcomer's order is the latest event, so once it is scored the
+    // merchant-wide RFM refresh has seen every order); then each one's built-in segment.
+    let newcomer = scored_segments(&mut profiles, "newcomer").await?;
+    let mut peers = Vec::new();
+    for (customer, bought) in seeded_purchases() {
+        let segments = scored_segments(&mut profiles, &customer).await?;
+        if segments[0] == newcomer[0] {
+            peers.push((customer, bought));
+        }
+    }
+    ensure!(
+        !peers.is_empty(),
+        "the seeded data puts somebody in the newcomer's segment {newcomer:?}"
+    );
+
+    // Train on everything but today: the model has the segments, not the newcomer.
+    let job = client
+        .start_training(rec::StartTrainingRequest {
+            parent: M.to_owned(),
+            config: Some(rec::TrainingConfig {
+                kind: rec::ModelKind::Ease as i32,
+                training_window_end_time: at(1),
+                ..Default::default()
+            }),
+        })
+        .await?
+        .into_inner();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let j = client
+            .get_training_job(rec::GetTrainingJobRequest {
+                name: job.name.clone(),
+            })
+            .await?
+            .into_inner();
+        if j.state == rec::TrainingJobState::Succeeded as i32 {
+            ensure!(j.deployed, "{j:?}");
+            break;
+        }
+        ensure!(
+            j.state != rec::TrainingJobState::Failed as i32 && Instant::now() < deadline,
+            "{j:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    let answer = client
+        .recommend(rec::RecommendRequest {
+            parent: M.to_owned(),
+            customer: format!("{M}/customers/newcomer"),
+            count: 5,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let by_segment: Vec<&str> = answer
+        .items
+        .iter()
+        .filter(|i| {
+            i.reasons[0].kind == rec::ReasonKind::PopularInSegment as i32
+                && i.reasons[0].text.contains(newcomer[0].as_str())
+        })
+        .map(|i| sku_of(&i.product))
+        .collect();
+    ensure!(
+        !by_segment.is_empty(),
+        "items explained by the segment {newcomer:?}: {answer:?}"
+    );
+    ensure!(
+        by_segment
+            .iter()
+            .all(|sku| peers.iter().any(|(_, bought)| bought.contains(sku))),
+        "what the {} customers of {newcomer:?} bought: {by_segment:?} ({peers:?})",
+        peers.len()
+    );
     Ok(())
 }
