@@ -74,13 +74,7 @@ pub fn encode(model: &TrainedModel) -> Vec<u8> {
         None => w.u8(0),
     }
     w.f32s(&model.popularity.global);
-    let mut countries: Vec<_> = model.popularity.by_country.iter().collect();
-    countries.sort_by(|a, b| a.0.cmp(b.0));
-    w.u64(countries.len() as u64);
-    for (c, v) in countries {
-        w.str(c);
-        w.f32s(v);
-    }
+    w.counts_by(&model.popularity.by_country);
     w.f32s(&model.popularity.recent);
     w.u64(model.weights.len() as u64);
     for (c, wt) in &model.weights {
@@ -93,13 +87,7 @@ pub fn encode(model: &TrainedModel) -> Vec<u8> {
         w.str(k);
         w.str(v);
     }
-    let mut segments: Vec<_> = model.popularity.by_segment.iter().collect();
-    segments.sort_by(|a, b| a.0.cmp(b.0));
-    w.u64(segments.len() as u64);
-    for (s, v) in segments {
-        w.str(s);
-        w.f32s(v);
-    }
+    w.counts_by(&model.popularity.by_segment);
     let mut enc = DeflateEncoder::new(Vec::new(), Compression::fast());
     // Writing into a Vec cannot fail.
     let _ = enc.write_all(&w.buf);
@@ -165,12 +153,7 @@ pub fn decode(blob: &[u8]) -> Result<TrainedModel, CodecError> {
         }
     };
     let global = r.f32s()?;
-    let n = r.len()?;
-    let mut by_country = HashMap::new();
-    for _ in 0..n {
-        let c = r.str()?;
-        by_country.insert(c, r.f32s()?);
-    }
+    let by_country = r.counts_by()?;
     let recent = r.f32s()?;
     let n = r.len()?;
     let mut weights = Vec::new();
@@ -184,14 +167,11 @@ pub fn decode(blob: &[u8]) -> Result<TrainedModel, CodecError> {
     for _ in 0..n {
         hyperparameters.push((r.str()?, r.str()?));
     }
-    let mut by_segment = HashMap::new();
-    if r.pos < raw.len() {
-        let n = r.len()?;
-        for _ in 0..n {
-            let s = r.str()?;
-            by_segment.insert(s, r.f32s()?);
-        }
-    }
+    let by_segment = if r.pos < raw.len() {
+        r.counts_by()?
+    } else {
+        HashMap::new()
+    };
     if r.pos != raw.len() {
         return Err(err("trailing bytes"));
     }
@@ -271,6 +251,17 @@ struct Writer {
 }
 
 impl Writer {
+    /// Per-label counts (country or segment), sorted by label so blobs are reproducible.
+    fn counts_by(&mut self, by: &HashMap<String, Vec<f32>>) {
+        let mut labels: Vec<_> = by.iter().collect();
+        labels.sort_by(|a, b| a.0.cmp(b.0));
+        self.u64(labels.len() as u64);
+        for (label, counts) in labels {
+            self.str(label);
+            self.f32s(counts);
+        }
+    }
+
     fn u8(&mut self, v: u8) {
         self.buf.push(v);
     }
@@ -323,6 +314,16 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    fn counts_by(&mut self) -> Result<HashMap<String, Vec<f32>>, CodecError> {
+        let n = self.len()?;
+        let mut out = HashMap::new();
+        for _ in 0..n {
+            let label = self.str()?;
+            out.insert(label, self.f32s()?);
+        }
+        Ok(out)
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
         let end = self
             .pos

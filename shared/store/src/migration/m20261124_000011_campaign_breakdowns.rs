@@ -67,40 +67,18 @@ impl MigrationTrait for Migration {
                 .take(),
             )
             .await?;
-        let t = Types::of(manager);
-        let mut next = Table::create()
-            .table(CampaignResultsNext::Table)
-            .col(id(CampaignResults::MerchantId))
-            .col(id(CampaignResults::CampaignId))
-            .col(
-                varchar(CampaignResults::SegmentId, ID_LEN)
-                    .default("")
-                    .take(),
-            )
-            .col(t.ts(CampaignResults::BucketStart))
-            .primary_key(&mut pk([
-                CampaignResults::MerchantId,
-                CampaignResults::CampaignId,
-                CampaignResults::SegmentId,
-                CampaignResults::BucketStart,
-            ]))
-            .take();
-        result_columns(&mut next, t);
-        next.foreign_key(
-            ForeignKey::create()
-                // Constraint names are per database in MySQL; the old table still holds
-                // `fk_campaign_results_campaign` while the rows are copied.
-                .name("fk_campaign_results_by_segment_campaign")
-                .from_tbl(CampaignResultsNext::Table)
-                .from_col(CampaignResults::MerchantId)
-                .from_col(CampaignResults::CampaignId)
-                .to_tbl(Campaigns::Table)
-                .to_col(Campaigns::MerchantId)
-                .to_col(Campaigns::Id)
-                .on_delete(ForeignKeyAction::Cascade)
-                .on_update(ForeignKeyAction::Cascade),
-        );
-        create_table(manager, next, vec![]).await?;
+        // Constraint names are per database in MySQL; the old table still holds
+        // `fk_campaign_results_campaign` while the rows are copied.
+        create_table(
+            manager,
+            results_table(
+                Types::of(manager),
+                true,
+                "fk_campaign_results_by_segment_campaign",
+            ),
+            vec![],
+        )
+        .await?;
         manager
             .get_connection()
             .execute_unprepared(&format!(
@@ -120,32 +98,12 @@ impl MigrationTrait for Migration {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         // Back to one row per bucket: the segment breakdown is summed.
-        let t = Types::of(manager);
-        let mut previous = Table::create()
-            .table(CampaignResultsNext::Table)
-            .col(id(CampaignResults::MerchantId))
-            .col(id(CampaignResults::CampaignId))
-            .col(t.ts(CampaignResults::BucketStart))
-            .primary_key(&mut pk([
-                CampaignResults::MerchantId,
-                CampaignResults::CampaignId,
-                CampaignResults::BucketStart,
-            ]))
-            .take();
-        result_columns(&mut previous, t);
-        previous.foreign_key(
-            ForeignKey::create()
-                .name("fk_campaign_results_campaign_v1")
-                .from_tbl(CampaignResultsNext::Table)
-                .from_col(CampaignResults::MerchantId)
-                .from_col(CampaignResults::CampaignId)
-                .to_tbl(Campaigns::Table)
-                .to_col(Campaigns::MerchantId)
-                .to_col(Campaigns::Id)
-                .on_delete(ForeignKeyAction::Cascade)
-                .on_update(ForeignKeyAction::Cascade),
-        );
-        create_table(manager, previous, vec![]).await?;
+        create_table(
+            manager,
+            results_table(Types::of(manager), false, "fk_campaign_results_campaign_v1"),
+            vec![],
+        )
+        .await?;
         manager
             .get_connection()
             .execute_unprepared(
@@ -178,9 +136,26 @@ impl MigrationTrait for Migration {
     }
 }
 
-/// The measured columns, the same in both shapes of the table.
-fn result_columns(table: &mut TableCreateStatement, t: Types) {
+/// `campaign_results` as `campaign_results_next`, keyed by segment too or not (the shape
+/// before this migration), with its foreign key to `campaigns` named `fk`.
+fn results_table(t: Types, by_segment: bool, fk: &str) -> TableCreateStatement {
+    let mut table = Table::create();
     table
+        .table(CampaignResultsNext::Table)
+        .col(id(CampaignResults::MerchantId))
+        .col(id(CampaignResults::CampaignId));
+    let mut key = vec![CampaignResults::MerchantId, CampaignResults::CampaignId];
+    if by_segment {
+        table.col(
+            varchar(CampaignResults::SegmentId, ID_LEN)
+                .default("")
+                .take(),
+        );
+        key.push(CampaignResults::SegmentId);
+    }
+    key.push(CampaignResults::BucketStart);
+    table
+        .col(t.ts(CampaignResults::BucketStart))
         .col(int(CampaignResults::BucketSeconds))
         .col(big(CampaignResults::Impressions))
         .col(big(CampaignResults::Clicks))
@@ -188,5 +163,19 @@ fn result_columns(table: &mut TableCreateStatement, t: Types) {
         .col(big(CampaignResults::RevenueMinor))
         .col(big(CampaignResults::SpendMinor))
         .col(currency(CampaignResults::Currency))
-        .col(t.ts(CampaignResults::UpdatedAt));
+        .col(t.ts(CampaignResults::UpdatedAt))
+        .primary_key(&mut pk(key))
+        .foreign_key(
+            ForeignKey::create()
+                .name(fk)
+                .from_tbl(CampaignResultsNext::Table)
+                .from_col(CampaignResults::MerchantId)
+                .from_col(CampaignResults::CampaignId)
+                .to_tbl(Campaigns::Table)
+                .to_col(Campaigns::MerchantId)
+                .to_col(Campaigns::Id)
+                .on_delete(ForeignKeyAction::Cascade)
+                .on_update(ForeignKeyAction::Cascade),
+        );
+    table
 }
