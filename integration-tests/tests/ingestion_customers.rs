@@ -330,6 +330,41 @@ async fn customers_resolve_by_identifiers_and_merge_with_an_audit_record() -> Re
         .await?
         .context("row")?;
     ensure!(row.try_get_by_index::<i64>(0)? == 0);
+
+    // Erasing the survivor erases the duplicate merged into it too (the same person):
+    // nothing is left pointing at a customer that no longer exists.
+    env.client
+        .delete_customer(pb::DeleteCustomerRequest {
+            name: created.name.clone(),
+            reason: "ticket DSR-2".to_owned(),
+        })
+        .await?;
+    for name in [&created.name, &device_customer] {
+        let gone = env
+            .client
+            .get_customer(pb::GetCustomerRequest {
+                name: name.clone(),
+                reveal_pii: false,
+            })
+            .await
+            .expect_err("erased");
+        ensure!(gone.code() == tonic::Code::NotFound, "{name}: {gone:?}");
+    }
+    for (sql, expected) in [
+        ("SELECT COUNT(*) FROM customers", 0),
+        ("SELECT COUNT(*) FROM events", 0),
+        ("SELECT COUNT(*) FROM customer_identifiers", 0),
+        (
+            "SELECT COUNT(*) FROM outbox WHERE kind = 'customer_erased'",
+            2,
+        ),
+    ] {
+        let row = store
+            .query_one_raw(Statement::from_string(store.get_database_backend(), sql))
+            .await?
+            .context("row")?;
+        ensure!(row.try_get_by_index::<i64>(0)? == expected, "{sql}");
+    }
     store.close().await?;
 
     // No personal data in the logs, even at debug level.

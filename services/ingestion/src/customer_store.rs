@@ -614,7 +614,9 @@ pub async fn resolve(
 /// Erases a customer: its events, orders, contacts and identifiers and the row itself, in
 /// one transaction, and writes an outbox row of kind `customer_erased` (`event_id` =
 /// `erase-{customer id}-{unix micros}`) so that profiling and the other services delete
-/// what they derived. Returns the number of events deleted.
+/// what they derived. The customers merged into it are the same person's duplicate
+/// records: they are erased with it (otherwise they would point to a customer that no
+/// longer exists). Returns the number of events deleted.
 pub async fn delete(
     db: &DatabaseConnection,
     merchant_id: &str,
@@ -622,57 +624,84 @@ pub async fn delete(
 ) -> Result<u64, IngestionError> {
     let txn = db.begin().await?;
     get(&txn, merchant_id, id).await?;
+    // Merges point straight at the final target, so one level finds every duplicate.
+    let mut ids: Vec<String> = customers::Entity::find()
+        .select_only()
+        .column(customers::Column::Id)
+        .filter(customers::Column::MerchantId.eq(merchant_id))
+        .filter(customers::Column::MergedInto.eq(id))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    ids.push(id.to_owned());
+    let mut events_deleted = 0;
+    for chunk in ids.chunks(LOOKUP_CHUNK) {
+        events_deleted += erase_rows(&txn, merchant_id, chunk).await?;
+    }
+    let now = UtcDateTime::now();
+    for erased in &ids {
+        outbox::ActiveModel {
+            merchant_id: Set(merchant_id.to_owned()),
+            event_id: Set(format!("erase-{erased}-{}", now.timestamp_micros())),
+            customer_id: Set(erased.clone()),
+            kind: Set("customer_erased".to_owned()),
+            created_at: Set(now),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(events_deleted)
+}
+
+/// Deletes everything stored for the customers `ids`; returns the events deleted.
+async fn erase_rows<C: ConnectionTrait>(
+    txn: &C,
+    merchant_id: &str,
+    ids: &[String],
+) -> Result<u64, IngestionError> {
     let events_deleted = events::Entity::delete_many()
         .filter(events::Column::MerchantId.eq(merchant_id))
-        .filter(events::Column::CustomerId.eq(id))
-        .exec(&txn)
+        .filter(events::Column::CustomerId.is_in(ids.iter().cloned()))
+        .exec(txn)
         .await?
         .rows_affected;
     let order_ids: Vec<String> = orders::Entity::find()
         .select_only()
         .column(orders::Column::OrderId)
         .filter(orders::Column::MerchantId.eq(merchant_id))
-        .filter(orders::Column::CustomerId.eq(id))
+        .filter(orders::Column::CustomerId.is_in(ids.iter().cloned()))
         .into_tuple()
-        .all(&txn)
+        .all(txn)
         .await?;
     for chunk in order_ids.chunks(LOOKUP_CHUNK) {
         order_lines::Entity::delete_many()
             .filter(order_lines::Column::MerchantId.eq(merchant_id))
             .filter(order_lines::Column::OrderId.is_in(chunk.iter().cloned()))
-            .exec(&txn)
+            .exec(txn)
             .await?;
     }
     orders::Entity::delete_many()
         .filter(orders::Column::MerchantId.eq(merchant_id))
-        .filter(orders::Column::CustomerId.eq(id))
-        .exec(&txn)
+        .filter(orders::Column::CustomerId.is_in(ids.iter().cloned()))
+        .exec(txn)
         .await?;
     customer_contacts::Entity::delete_many()
         .filter(customer_contacts::Column::MerchantId.eq(merchant_id))
-        .filter(customer_contacts::Column::CustomerId.eq(id))
-        .exec(&txn)
+        .filter(customer_contacts::Column::CustomerId.is_in(ids.iter().cloned()))
+        .exec(txn)
         .await?;
     customer_identifiers::Entity::delete_many()
         .filter(customer_identifiers::Column::MerchantId.eq(merchant_id))
-        .filter(customer_identifiers::Column::CustomerId.eq(id))
-        .exec(&txn)
+        .filter(customer_identifiers::Column::CustomerId.is_in(ids.iter().cloned()))
+        .exec(txn)
         .await?;
-    customers::Entity::delete_by_id((merchant_id.to_owned(), id.to_owned()))
-        .exec(&txn)
+    customers::Entity::delete_many()
+        .filter(customers::Column::MerchantId.eq(merchant_id))
+        .filter(customers::Column::Id.is_in(ids.iter().cloned()))
+        .exec(txn)
         .await?;
-    let now = UtcDateTime::now();
-    outbox::ActiveModel {
-        merchant_id: Set(merchant_id.to_owned()),
-        event_id: Set(format!("erase-{id}-{}", now.timestamp_micros())),
-        customer_id: Set(id.to_owned()),
-        kind: Set("customer_erased".to_owned()),
-        created_at: Set(now),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
-    txn.commit().await?;
     Ok(events_deleted)
 }
 
