@@ -6,6 +6,7 @@
 //! predicted value) or tags; those live in columns and tables and are merged on read.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use caravan_proto::caravan::profiling::v1 as pb;
 use caravan_proto::stored_event::decode_payload;
@@ -137,8 +138,9 @@ async fn load_chunk(
         });
     }
     let orders = load_orders(db, merchant_id, &live).await?;
-    let products = load_products(db, merchant_id, &stored, &orders).await?;
-    let converted = converted_referrals(db, merchant_id, &stored).await?;
+    // Shared by every customer of the chunk rather than copied into each.
+    let products = Arc::new(load_products(db, merchant_id, &stored, &orders).await?);
+    let converted = Arc::new(converted_referrals(db, merchant_id, &stored).await?);
     let mut orders = orders;
     Ok(rows
         .into_iter()
@@ -148,8 +150,8 @@ async fn load_chunk(
                 contacts: contacts.remove(&id).unwrap_or_default(),
                 events: stored.remove(&id).unwrap_or_default(),
                 orders: orders.remove(&id).unwrap_or_default(),
-                products: products.clone(),
-                converted_referrals: converted.clone(),
+                products: Arc::clone(&products),
+                converted_referrals: Arc::clone(&converted),
                 customer,
             }
         })

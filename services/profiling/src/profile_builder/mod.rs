@@ -20,6 +20,7 @@ mod transactions;
 mod tests;
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use caravan_platform::proto_time::to_timestamp;
 use caravan_proto::caravan::common::v1 as common;
@@ -65,10 +66,11 @@ pub struct CustomerData {
     /// Sorted by occurrence time.
     pub events: Vec<StoredEvent>,
     pub orders: Vec<OrderFacts>,
-    /// By product resource name.
-    pub products: HashMap<String, ProductInfo>,
-    /// Resource names of customers this customer referred who have placed an order.
-    pub converted_referrals: HashSet<String>,
+    /// By product resource name; shared by the customers loaded together.
+    pub products: Arc<HashMap<String, ProductInfo>>,
+    /// Resource names of customers referred (by anyone loaded together) who have placed an
+    /// order; shared like `products`.
+    pub converted_referrals: Arc<HashSet<String>>,
 }
 
 /// The merchant-level context of a build.

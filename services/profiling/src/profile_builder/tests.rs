@@ -123,7 +123,7 @@ fn data(kind: &str, events: Vec<StoredEvent>, orders: Vec<OrderFacts>) -> Custom
         contacts: Vec::new(),
         events,
         orders,
-        products: HashMap::from([
+        products: Arc::new(HashMap::from([
             (
                 product("mug"),
                 ProductInfo {
@@ -145,8 +145,8 @@ fn data(kind: &str, events: Vec<StoredEvent>, orders: Vec<OrderFacts>) -> Custom
                     brand: Some("Rouge".to_owned()),
                 },
             ),
-        ]),
-        converted_referrals: HashSet::new(),
+        ])),
+        converted_referrals: Arc::new(HashSet::new()),
     }
 }
 
@@ -652,8 +652,9 @@ fn social_counts_and_converted_referrals() {
         ev("6", days_ago(3), None, referral("stranger")),
     ];
     let mut d = data("PERSON", events, Vec::new());
-    d.converted_referrals
-        .insert("merchants/acme/customers/friend".to_owned());
+    d.converted_referrals = Arc::new(HashSet::from(
+        ["merchants/acme/customers/friend".to_owned()],
+    ));
     let (s, raw) = social::build(&d);
     assert_eq!(s.share_count, 3);
     assert_eq!(
