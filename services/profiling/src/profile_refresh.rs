@@ -10,7 +10,7 @@ use caravan_store::sea_orm::DatabaseConnection;
 use crate::error::ProfilingError;
 use crate::fitted_value_model::DEFAULT_HORIZON_DAYS;
 use crate::merchant_refresh::refresh_rfm;
-use crate::profile_builder::build;
+use crate::profile_builder::{BuildContext, build};
 use crate::profile_store::{delete_derived, load_customers, merchant_context, save_many};
 use crate::value_model_store;
 
@@ -31,11 +31,28 @@ pub async fn rebuild_customers(
     db: &DatabaseConnection,
     merchant_id: &str,
     ids: &[String],
+    progress: impl FnMut(u64),
+) -> Result<RefreshOutcome, ProfilingError> {
+    let ctx = context_of(db, merchant_id).await?;
+    rebuild_with(db, merchant_id, ids, &ctx, progress).await
+}
+
+async fn context_of(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+) -> Result<BuildContext, ProfilingError> {
+    merchant_context(db, merchant_id)
+        .await?
+        .ok_or_else(|| ProfilingError::NotFound(format!("merchants/{merchant_id}")))
+}
+
+async fn rebuild_with(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    ids: &[String],
+    ctx: &BuildContext,
     mut progress: impl FnMut(u64),
 ) -> Result<RefreshOutcome, ProfilingError> {
-    let Some(ctx) = merchant_context(db, merchant_id).await? else {
-        return Err(ProfilingError::NotFound(format!("merchants/{merchant_id}")));
-    };
     // Profiles carry the current value model's predictions from the moment they are built.
     let model = value_model_store::load_current(db, merchant_id).await?;
     let predict_as_of = match &model {
@@ -52,7 +69,7 @@ pub async fn rebuild_customers(
             delete_derived(db, merchant_id, gone).await?;
             outcome.removed += 1;
         }
-        let built: Vec<_> = data.iter().map(|d| (&d.customer, build(d, &ctx))).collect();
+        let built: Vec<_> = data.iter().map(|d| (&d.customer, build(d, ctx))).collect();
         save_many(db, merchant_id, &built).await?;
         outcome.rebuilt += built.len() as u64;
         if let Some(model) = &model {
@@ -80,9 +97,9 @@ pub async fn refresh_merchant(
     merchant_id: &str,
     ids: &[String],
 ) -> Result<RefreshOutcome, ProfilingError> {
-    let outcome = rebuild_customers(db, merchant_id, ids, |_| {}).await?;
-    if let Some(ctx) = merchant_context(db, merchant_id).await? {
-        refresh_rfm(db, merchant_id, ctx.as_of).await?;
-    }
+    // One read of the merchant's context serves the rebuild and the RFM refresh.
+    let ctx = context_of(db, merchant_id).await?;
+    let outcome = rebuild_with(db, merchant_id, ids, &ctx, |_| {}).await?;
+    refresh_rfm(db, merchant_id, ctx.as_of).await?;
     Ok(outcome)
 }
