@@ -564,8 +564,31 @@ async fn results_by_segment_and_experiments() -> Result<()> {
         .await?
         .into_inner();
     ensure!((champions.impressions, champions.conversions) == (500, 50));
+    // A total row for the bucket (everyone reached, segments may overlap) is the total;
+    // the segment rows stay breakdowns and are not added to it.
+    c.record_campaign_results(pb::RecordCampaignResultsRequest {
+        campaign: "merchants/acme/campaigns/all-a".to_owned(),
+        results: vec![bucket(0, 2000, 300, 90)],
+    })
+    .await?;
+    let with_total = c
+        .get_campaign_report(pb::GetCampaignReportRequest {
+            name: "merchants/acme/campaigns/all-a/report".to_owned(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    ensure!(
+        (
+            with_total.impressions,
+            with_total.clicks,
+            with_total.conversions
+        ) == (2000, 300, 90),
+        "{with_total:?}"
+    );
 
-    // Prior Beta(2, 98): at-risk + 30 of 1000, champions + 50 of 500, merchant-wide both.
+    // Prior Beta(2, 98): at-risk + 30 of 1000, champions + 50 of 500, merchant-wide the
+    // total row's 90 of 2000.
     let posteriors = c
         .list_strategy_posteriors(pb::ListStrategyPosteriorsRequest {
             parent: M.to_owned(),
@@ -588,7 +611,7 @@ async fn results_by_segment_and_experiments() -> Result<()> {
         ab("merchants/acme/segments/champions") == Some((52.0, 548.0)),
         "{posteriors:?}"
     );
-    ensure!(ab("") == Some((82.0, 1518.0)), "{posteriors:?}");
+    ensure!(ab("") == Some((92.0, 2008.0)), "{posteriors:?}");
 
     c.record_campaign_results(pb::RecordCampaignResultsRequest {
         campaign: "merchants/acme/campaigns/all-b".to_owned(),
@@ -605,8 +628,8 @@ async fn results_by_segment_and_experiments() -> Result<()> {
         .await?
         .into_inner();
     ensure!(
-        (cmp.rate_a.context("a")?.value - 0.4).abs() < 1e-12,
-        "80 / 200 clicks"
+        (cmp.rate_a.context("a")?.value - 0.3).abs() < 1e-12,
+        "the total row: 90 / 300 clicks"
     );
     let across = c
         .compare_variants(pb::CompareVariantsRequest {

@@ -244,19 +244,31 @@ pub async fn results(
         .await?)
 }
 
-/// Rows ordered by bucket start, summed per time bucket across segments.
+/// The campaign's totals per time bucket, from rows ordered by bucket start: a bucket's
+/// total row (segment `""`, the campaign's own target) when it has one, else the sum of
+/// its segment rows. Segment rows are breakdowns: they never add to a total row (segments
+/// may overlap, and the total already counts everyone).
 pub fn per_time_bucket(rows: &[campaign_results::Model]) -> Vec<Bucket> {
-    let mut out: Vec<(UtcDateTime, Bucket)> = Vec::new();
+    // (bucket start, total row, sum of segment rows)
+    let mut out: Vec<(UtcDateTime, Option<Bucket>, Bucket)> = Vec::new();
     for row in rows {
-        let b = bucket_of(row);
-        match out.last_mut() {
-            Some((start, sum)) if *start == row.bucket_start => {
-                *sum = crate::report::sum(&[*sum, b]);
+        if out
+            .last()
+            .is_none_or(|(start, _, _)| *start != row.bucket_start)
+        {
+            out.push((row.bucket_start, None, Bucket::default()));
+        }
+        if let Some((_, total, parts)) = out.last_mut() {
+            if row.segment_id.is_empty() {
+                *total = Some(bucket_of(row));
+            } else {
+                *parts = crate::report::sum(&[*parts, bucket_of(row)]);
             }
-            _ => out.push((row.bucket_start, b)),
         }
     }
-    out.into_iter().map(|(_, b)| b).collect()
+    out.into_iter()
+        .map(|(_, total, parts)| total.unwrap_or(parts))
+        .collect()
 }
 
 pub fn bucket_of(row: &campaign_results::Model) -> Bucket {
@@ -269,35 +281,92 @@ pub fn bucket_of(row: &campaign_results::Model) -> Bucket {
     }
 }
 
-/// Impressions and conversions of every campaign of `strategy_id`, per segment id: a
-/// row's own segment, else its campaign's ("" for campaigns sent to everyone).
-pub async fn observations_by_segment(
+/// What a strategy's campaigns observed: impressions and conversions in total (the
+/// campaigns' totals, see [`per_time_bucket`]) and per segment id (a segment row's own
+/// segment; a segment campaign's totals count for its segment).
+#[derive(Debug, Default, PartialEq)]
+pub struct Observations {
+    pub total: (u64, u64),
+    pub by_segment: Vec<(String, u64, u64)>,
+}
+
+impl Observations {
+    fn add(&mut self, segment: &str, b: Bucket) {
+        match self.by_segment.iter_mut().find(|(s, _, _)| s == segment) {
+            Some(entry) => {
+                entry.1 += b.impressions;
+                entry.2 += b.conversions;
+            }
+            None => self
+                .by_segment
+                .push((segment.to_owned(), b.impressions, b.conversions)),
+        }
+    }
+}
+
+pub async fn observations(
     db: &DatabaseConnection,
     merchant_id: &str,
     strategy_id: &str,
-) -> Result<Vec<(String, u64, u64)>, MarketingError> {
+) -> Result<Observations, MarketingError> {
     let campaigns = campaigns::Entity::find()
         .filter(campaigns::Column::MerchantId.eq(merchant_id))
         .filter(campaigns::Column::StrategyId.eq(strategy_id))
         .all(db)
         .await?;
-    let mut out: Vec<(String, u64, u64)> = Vec::new();
+    let mut out = Observations::default();
     for c in campaigns {
-        for row in results(db, merchant_id, &c.id, None, None).await? {
-            let segment = if row.segment_id.is_empty() {
-                c.segment_id.clone().unwrap_or_default()
-            } else {
-                row.segment_id.clone()
-            };
-            let b = bucket_of(&row);
-            match out.iter_mut().find(|(s, _, _)| *s == segment) {
-                Some(entry) => {
-                    entry.1 += b.impressions;
-                    entry.2 += b.conversions;
-                }
-                None => out.push((segment, b.impressions, b.conversions)),
-            }
+        let rows = results(db, merchant_id, &c.id, None, None).await?;
+        let totals = crate::report::sum(&per_time_bucket(&rows));
+        out.total.0 += totals.impressions;
+        out.total.1 += totals.conversions;
+        if let Some(segment) = &c.segment_id {
+            out.add(segment, totals);
+        }
+        for row in rows.iter().filter(|r| !r.segment_id.is_empty()) {
+            out.add(&row.segment_id, bucket_of(row));
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(segment: &str, day: i64, impressions: i64) -> campaign_results::Model {
+        let t = UtcDateTime::new(
+            chrono::DateTime::from_timestamp(1_790_000_000 + day * 86_400, 0).unwrap_or_default(),
+        );
+        campaign_results::Model {
+            merchant_id: "m".into(),
+            campaign_id: "c".into(),
+            segment_id: segment.into(),
+            bucket_start: t,
+            bucket_seconds: 86_400,
+            impressions,
+            clicks: 0,
+            conversions: 0,
+            revenue_minor: 0,
+            spend_minor: 0,
+            currency: "EUR".into(),
+            updated_at: t,
+        }
+    }
+
+    #[test]
+    fn a_total_row_wins_over_its_buckets_segment_rows() {
+        let rows = [
+            row("at-risk", 0, 300),
+            row("champions", 0, 200),
+            row("", 1, 1000),
+            row("at-risk", 1, 600),
+            row("vip", 1, 700),
+        ];
+        let totals: Vec<u64> = per_time_bucket(&rows)
+            .iter()
+            .map(|b| b.impressions)
+            .collect();
+        assert_eq!(totals, vec![500, 1000], "day 0 summed, day 1 its total row");
+    }
 }

@@ -97,16 +97,13 @@ pub async fn refresh_posteriors(
     strategy_id: &str,
     priors: &Priors,
 ) -> Result<(), MarketingError> {
-    let by_segment = campaign_store::observations_by_segment(db, merchant_id, strategy_id).await?;
+    let seen = campaign_store::observations(db, merchant_id, strategy_id).await?;
     let prior = BetaPosterior::prior(priors.baseline_conversion_rate, priors.prior_strength);
-    let (all_i, all_c) = by_segment
-        .iter()
-        .fold((0, 0), |(i, c), s| (i + s.1, c + s.2));
+    let (all_i, all_c) = seen.total;
     let mut rows = vec![(String::new(), prior.updated(all_i, all_c))];
     rows.extend(
-        by_segment
+        seen.by_segment
             .iter()
-            .filter(|(segment, _, _)| !segment.is_empty())
             .map(|(segment, i, c)| (segment.clone(), prior.updated(*i, *c))),
     );
     let t = now();

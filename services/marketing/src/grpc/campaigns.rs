@@ -12,7 +12,7 @@ use caravan_store::entity::campaigns;
 use super::convert::{check_resource_id, money, money_in, segment_id};
 use super::strategies::strategy_ids;
 use super::{ScoringApi, merchant_id_from_name, offset_page};
-use crate::campaign_store::{self, CampaignFields, CampaignFilter, ResultRow, bucket_of};
+use crate::campaign_store::{self, CampaignFields, CampaignFilter, ResultRow};
 use crate::error::MarketingError;
 use crate::learning_store::{self, Contact};
 use crate::report::{self, Bucket, Test};
@@ -559,7 +559,7 @@ pub async fn compare(
         ));
     }
     let totals = |rows: Vec<caravan_store::entity::campaign_results::Model>| {
-        report::sum(&rows.iter().map(bucket_of).collect::<Vec<_>>())
+        report::sum(&campaign_store::per_time_bucket(&rows))
     };
     let ta = totals(campaign_store::results(&api.db, &merchant_id, &a, None, None).await?);
     let tb = totals(campaign_store::results(&api.db, &merchant_id, &b, None, None).await?);

@@ -97,7 +97,8 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // Back to one row per bucket: the segment breakdown is summed.
+        // Back to one row per bucket: the bucket's total row where it has one, else the sum
+        // of its segment rows (the rule reports follow).
         create_table(
             manager,
             results_table(Types::of(manager), false, "fk_campaign_results_campaign_v1"),
@@ -112,7 +113,10 @@ impl MigrationTrait for Migration {
                  currency, updated_at) \
                  SELECT merchant_id, campaign_id, bucket_start, MAX(bucket_seconds), \
                  SUM(impressions), SUM(clicks), SUM(conversions), SUM(revenue_minor), \
-                 SUM(spend_minor), MAX(currency), MAX(updated_at) FROM campaign_results \
+                 SUM(spend_minor), MAX(currency), MAX(updated_at) FROM campaign_results r \
+                 WHERE segment_id = '' OR NOT EXISTS (SELECT 1 FROM campaign_results t \
+                 WHERE t.merchant_id = r.merchant_id AND t.campaign_id = r.campaign_id \
+                 AND t.bucket_start = r.bucket_start AND t.segment_id = '') \
                  GROUP BY merchant_id, campaign_id, bucket_start",
             )
             .await?;

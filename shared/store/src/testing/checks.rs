@@ -489,7 +489,7 @@ pub async fn assert_unique_violations(db: &DatabaseConnection) -> Result<(), Sto
 }
 
 /// Results recorded before `m20261124_000011_campaign_breakdowns` survive it (as the
-/// campaign's own segment, `""`) and its rollback (summed per bucket again).
+/// campaign's own segment, `""`) and its rollback (one row per bucket again: its total row).
 pub async fn assert_campaign_results_survive_breakdown_migration(
     db: &DatabaseConnection,
 ) -> Result<(), StoreError> {
@@ -536,7 +536,7 @@ pub async fn assert_campaign_results_survive_breakdown_migration(
         ),
         ("", t, 1000)
     );
-    // Two segments of the same bucket, then back to one row per bucket.
+    // A segment row beside the bucket's total row, then back to one row per bucket.
     let mut other = rows[0].clone().into_active_model();
     other.segment_id = Set("champions".to_owned());
     other.impressions = Set(500);
@@ -556,8 +556,8 @@ pub async fn assert_campaign_results_survive_breakdown_migration(
     let (total, n) = (impressions.iter().sum::<i64>(), impressions.len());
     assert_eq!(
         (total, n),
-        (1500, 1),
-        "rollback sums the segments of a bucket"
+        (1000, 1),
+        "rollback keeps a bucket's total row, not the sum with its segments"
     );
     crate::migrate(db).await?;
     Ok(())
