@@ -388,6 +388,35 @@ async fn trains_from_ingested_data_serves_under_the_rules_and_swaps_without_fail
         early.items.iter().all(|i| !i.reasons.is_empty()),
         "{early:?}"
     );
+    // The cold-start model follows exclusions at once: no candles in Germany, then back.
+    let exclude_candles = |prefixes: &[&str]| rec::SetCountryExclusionsRequest {
+        parent: M.to_owned(),
+        country_codes: vec!["DE".into()],
+        exclusions: prefixes
+            .iter()
+            .map(|p| rec::CountryExclusion {
+                country_code: "DE".into(),
+                category_prefix: (*p).into(),
+                ..Default::default()
+            })
+            .collect(),
+    };
+    client
+        .set_country_exclusions(exclude_candles(&["Home > Candles"]))
+        .await?;
+    let excluded = skus(&mut client, recommend_request("jane", "DE")).await?;
+    ensure!(
+        !excluded.is_empty() && excluded.iter().all(|s| !s.starts_with('A')),
+        "{excluded:?}"
+    );
+    client.set_country_exclusions(exclude_candles(&[])).await?;
+    let mut unknown = recommend_request("", "DE");
+    unknown.parent = "merchants/nobody".into();
+    let unknown = client
+        .recommend(unknown)
+        .await
+        .expect_err("unknown merchant");
+    ensure!(unknown.code() == Code::NotFound, "{unknown:?}");
 
     let job = train(&mut client, rec::ModelKind::Ease, false).await?;
     ensure!(job.deployed, "the first model is deployed: {job:?}");

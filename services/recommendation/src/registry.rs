@@ -43,8 +43,8 @@ pub const COLD_START_VERSION: i64 = 0;
 /// Interactions a cold-start model is built from: the last year, as training defaults to.
 const COLD_START_WINDOW: chrono::Duration = chrono::Duration::days(365);
 
-/// A merchant's cold-start model (`None`: no interactions at all) and when it was built.
-type ColdStart = (Instant, Option<Arc<Loaded>>);
+/// A merchant's cold-start model and when it was built.
+type ColdStart = (Instant, Arc<Loaded>);
 
 /// Versions requested explicitly (`Recommend.model`) kept besides the serving ones.
 const PINNED_CAPACITY: usize = 8;
@@ -82,33 +82,45 @@ impl Registry {
         }
     }
 
-    /// For a merchant without a trained model: a POPULARITY model (country and global
-    /// popularity, plus bought-together neighbours for context) built in memory from the
-    /// stored interactions of the last year, cached for `cold_ttl`. `None` when the
-    /// merchant has no interactions at all.
+    /// The merchant's cold-start model if one was built less than `cold_ttl` ago (no I/O).
+    pub fn fresh_cold_start(&self, merchant: &str) -> Option<Arc<Loaded>> {
+        let guard = self.cold.read().unwrap_or_else(|e| e.into_inner());
+        guard
+            .get(merchant)
+            .filter(|(built, _)| built.elapsed() < self.cold_ttl)
+            .map(|(_, l)| l.clone())
+    }
+
+    /// For a merchant without a trained model: a POPULARITY model (country, segment and
+    /// global popularity, plus bought-together neighbours for context) built in memory
+    /// from the stored interactions of the last year, cached for `cold_ttl`. `None` when
+    /// the merchant has no interactions at all (not cached: the first ones count at once).
+    /// Callers check that the merchant exists, so the cache holds real merchants only.
     pub async fn cold_start(
         &self,
         merchant: &str,
     ) -> Result<Option<Arc<Loaded>>, RecommendationError> {
-        let fresh = |map: &RwLock<HashMap<String, ColdStart>>| {
-            let guard = map.read().unwrap_or_else(|e| e.into_inner());
-            guard
-                .get(merchant)
-                .filter(|(built, _)| built.elapsed() < self.cold_ttl)
-                .map(|(_, l)| l.clone())
-        };
-        if let Some(l) = fresh(&self.cold) {
-            return Ok(l);
+        if let Some(l) = self.fresh_cold_start(merchant) {
+            return Ok(Some(l));
         }
-        // One build per merchant at a time; the others wait and take its result.
+        // One build at a time; the callers that waited take its result.
         let _guard = self.cold_lock.lock().await;
-        if let Some(l) = fresh(&self.cold) {
-            return Ok(l);
+        if let Some(l) = self.fresh_cold_start(merchant) {
+            return Ok(Some(l));
         }
         let built = self.build_cold_start(merchant).await?;
-        let mut guard = self.cold.write().unwrap_or_else(|e| e.into_inner());
-        guard.insert(merchant.to_owned(), (Instant::now(), built.clone()));
+        if let Some(l) = &built {
+            let mut guard = self.cold.write().unwrap_or_else(|e| e.into_inner());
+            guard.insert(merchant.to_owned(), (Instant::now(), l.clone()));
+        }
         Ok(built)
+    }
+
+    fn forget_cold_start(&self, merchant: &str) {
+        self.cold
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(merchant);
     }
 
     async fn build_cold_start(
@@ -168,10 +180,7 @@ impl Registry {
 
     fn install(&self, loaded: Arc<Loaded>) {
         // A trained model replaces the merchant's cold-start model for good.
-        self.cold
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&loaded.merchant);
+        self.forget_cold_start(&loaded.merchant);
         let mut guard = self.serving.write().unwrap_or_else(|e| e.into_inner());
         guard.insert(loaded.merchant.clone(), loaded);
     }
@@ -275,6 +284,8 @@ impl Registry {
 
     /// Rebuilds the merchant's catalogue view now (after a change of exclusions here).
     pub async fn refresh_catalogue(&self, merchant: &str) -> Result<(), RecommendationError> {
+        // A cold-start model is rebuilt (with the new catalogue view) on its next use.
+        self.forget_cold_start(merchant);
         let Some(current) = self.current(merchant) else {
             return Ok(());
         };
@@ -334,6 +345,18 @@ impl Registry {
         for current in merchants {
             let _guard = self.load_lock.lock().await;
             self.refresh_view(&current, false).await?;
+        }
+        // Cold-start models follow catalogue and exclusion changes within a poll too.
+        let cold: Vec<Arc<Loaded>> = {
+            let guard = self.cold.read().unwrap_or_else(|e| e.into_inner());
+            guard.values().map(|(_, l)| l.clone()).collect()
+        };
+        for l in cold {
+            let stamp = interaction_store::catalogue_stamp(&self.db, &l.merchant).await?;
+            let exclusions = exclusion_store::load(&self.db, &l.merchant).await?;
+            if stamp != l.catalogue_stamp || exclusions != l.exclusions {
+                self.forget_cold_start(&l.merchant);
+            }
         }
         Ok(())
     }

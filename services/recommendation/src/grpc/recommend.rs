@@ -6,6 +6,7 @@ use caravan_platform::FieldViolations;
 use caravan_proto::caravan::recommendation::v1 as pb;
 
 use super::convert::{item_to_proto, model_name};
+use super::training::require_merchant;
 use super::{RecommendationApi, validate};
 use crate::engine::serving::Query;
 use crate::error::RecommendationError;
@@ -27,10 +28,23 @@ async fn model_for(
             .await?
             .ok_or_else(|| RecommendationError::NotFound(name.to_owned()))
             .map(Some),
-        None => match api.registry.serving(merchant).await? {
-            Some(l) => Ok(Some(l)),
-            None => api.registry.cold_start(merchant).await,
-        },
+        None => {
+            if let Some(l) = api.registry.current(merchant) {
+                return Ok(Some(l));
+            }
+            // Checked before `serving`, which reads the store under the load lock: a
+            // never-trained merchant costs no query per call while its model is fresh.
+            if let Some(l) = api.registry.fresh_cold_start(merchant) {
+                return Ok(Some(l));
+            }
+            match api.registry.serving(merchant).await? {
+                Some(l) => Ok(Some(l)),
+                None => {
+                    require_merchant(api, merchant).await?;
+                    api.registry.cold_start(merchant).await
+                }
+            }
+        }
     }
 }
 
