@@ -656,6 +656,21 @@ async fn results_by_segment_and_experiments() -> Result<()> {
         .await
         .expect_err("not the campaign's segment");
     ensure!(violated_fields(&outside) == vec!["results[0].segment".to_owned()]);
+    // An empty value selects the campaigns without one.
+    let outside_experiments = c
+        .list_campaigns(pb::ListCampaignsRequest {
+            parent: M.to_owned(),
+            filter: "experiment = \"\"".to_owned(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .campaigns;
+    ensure!(
+        outside_experiments.len() == 1
+            && outside_experiments[0].name == "merchants/acme/campaigns/risk-only",
+        "{outside_experiments:?}"
+    );
     Ok(())
 }
 

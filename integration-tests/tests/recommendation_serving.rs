@@ -497,6 +497,18 @@ async fn trains_from_ingested_data_serves_under_the_rules_and_swaps_without_fail
         .await
         .expect_err("unsupported filter field");
     ensure!(violated_fields(&bad_filter) == ["filter"], "{bad_filter:?}");
+    let bad_country = client
+        .list_country_exclusions(rec::ListCountryExclusionsRequest {
+            parent: M.to_owned(),
+            filter: "country_code = sa".into(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("not an ISO code in upper case");
+    ensure!(
+        violated_fields(&bad_country) == ["filter"],
+        "{bad_country:?}"
+    );
     let omar = skus(&mut client, recommend_request("omar", "")).await?;
     ensure!(
         !omar.is_empty() && !omar.contains(&"WINE".to_owned()),

@@ -182,23 +182,25 @@ pub fn check_event_id(event_id: &str) -> Result<(), String> {
     }
 }
 
-/// The customer id named by `value` (`id` or `merchants/{merchant}/customers/{id}`).
+/// The customer id named by `value` (`id` or `merchants/{merchant}/customers/{id}`), at
+/// most 64 characters either way (the width of the customer id column).
 pub fn customer_id_ref(value: &str, merchant: &str) -> Result<String, String> {
-    if value.starts_with("merchants/") {
+    let id = if value.starts_with("merchants/") {
         let (m, id) = parse_child_name(value, "customers").map_err(|e| e.to_string())?;
         if m.as_str() != merchant {
             return Err(format!(
                 "customer {value:?} belongs to another merchant than merchants/{merchant}"
             ));
         }
-        Ok(id)
+        id
     } else {
         check_child_id(value).map_err(|e| e.to_string())?;
-        if value.len() > 64 {
-            return Err("customer id must be at most 64 characters".to_owned());
-        }
-        Ok(value.to_owned())
+        value.to_owned()
+    };
+    if id.len() > 64 {
+        return Err("customer id must be at most 64 characters".to_owned());
     }
+    Ok(id)
 }
 
 /// Validates an event; returns what to store or every violation (fields relative to the
@@ -1250,5 +1252,9 @@ mod tests {
         assert!(customer_id_ref("merchants/acme/products/c-1", M).is_err());
         assert!(customer_id_ref("a b", M).is_err());
         assert!(customer_id_ref(&"x".repeat(65), M).is_err());
+        assert!(
+            customer_id_ref(&format!("merchants/acme/customers/{}", "x".repeat(65)), M).is_err(),
+            "the resource-name form has the same limit"
+        );
     }
 }

@@ -123,8 +123,11 @@ pub async fn list(
         (campaigns::Column::State, &filter.state),
     ];
     for (column, value) in pairs {
-        if let Some(v) = value {
-            cond = cond.add(column.eq(v.as_str()));
+        // An empty value (`variant = ""`) selects the campaigns without one.
+        match value.as_deref() {
+            Some("") => cond = cond.add(column.is_null()),
+            Some(v) => cond = cond.add(column.eq(v)),
+            None => {}
         }
     }
     let query = campaigns::Entity::find().filter(cond);

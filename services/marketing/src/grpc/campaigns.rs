@@ -283,6 +283,7 @@ pub async fn list(
             "channel" => {
                 filter.channel = Some(value.trim_start_matches("MARKETING_CHANNEL_").to_owned())
             }
+            "segment" if value.is_empty() => filter.segment_id = Some(String::new()),
             "segment" => {
                 filter.segment_id = Some(segment_id(&value, &merchant_id, "filter", &mut v))
             }

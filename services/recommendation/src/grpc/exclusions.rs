@@ -87,7 +87,10 @@ pub async fn list(
     let mut v = FieldViolations::new();
     let merchant = validate::merchant(&r.parent, "parent", &mut v);
     let country = match equality_filter::parse(&r.filter, &["country_code"]) {
-        Ok(clauses) => clauses.into_iter().map(|(_, c)| c).next(),
+        Ok(clauses) => clauses
+            .into_iter()
+            .next()
+            .and_then(|(_, c)| validate::country(&c, "filter", &mut v)),
         Err(why) => {
             v.add("filter", why);
             None
