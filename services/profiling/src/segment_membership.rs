@@ -9,6 +9,7 @@ use crate::profile_fields::field_value;
 use crate::rfm::RfmSegment;
 
 /// A merchant's custom segment, its filter parsed.
+#[derive(Debug)]
 pub struct CustomSegment {
     pub id: String,
     pub filter: Filter,

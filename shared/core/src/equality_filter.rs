@@ -2,6 +2,26 @@
 //! clauses joined by `AND`, values bare or double-quoted. Anything else is refused with a
 //! message naming what is supported, never silently ignored.
 
+/// `filter` split at each ` AND ` outside double quotes (a quoted value may contain it).
+fn clauses(filter: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    let mut i = 0;
+    while i < filter.len() {
+        if filter.as_bytes()[i] == b'"' {
+            quoted = !quoted;
+        } else if !quoted && filter.as_bytes()[i..].starts_with(b" AND ") {
+            out.push(&filter[start..i]);
+            i += " AND ".len();
+            start = i;
+            continue;
+        }
+        i += 1;
+    }
+    out.push(&filter[start..]);
+    out
+}
+
 /// The `(field, value)` clauses of `filter`, in order; empty for an empty filter.
 /// `fields` are the names allowed on the left-hand side.
 pub fn parse(filter: &str, fields: &[&str]) -> Result<Vec<(String, String)>, String> {
@@ -12,7 +32,7 @@ pub fn parse(filter: &str, fields: &[&str]) -> Result<Vec<(String, String)>, Str
         )
     };
     let mut out = Vec::new();
-    for clause in filter.split(" AND ").map(str::trim) {
+    for clause in clauses(filter).iter().map(|c| c.trim()) {
         if clause.is_empty() {
             if filter.trim().is_empty() {
                 continue;
@@ -41,7 +61,10 @@ pub fn parse(filter: &str, fields: &[&str]) -> Result<Vec<(String, String)>, Str
             ),
             None => (value, false),
         };
-        if (value.is_empty() && !quoted) || value.contains(['"', '=', '<', '>', '!']) {
+        if (value.is_empty() && !quoted)
+            || value.contains(['"', '=', '<', '>', '!'])
+            || (!quoted && value.contains(char::is_whitespace))
+        {
             return Err(format!(
                 "{clause:?}: the value must be one plain word or string"
             ));
@@ -75,6 +98,25 @@ mod tests {
     }
 
     #[test]
+    fn and_inside_quotes_is_part_of_the_value() {
+        assert_eq!(
+            parse(
+                r#"variant = "A AND B" AND channel = EMAIL"#,
+                &["variant", "channel"]
+            ),
+            Ok(vec![
+                ("variant".to_owned(), "A AND B".to_owned()),
+                ("channel".to_owned(), "EMAIL".to_owned())
+            ])
+        );
+        // Byte-wise scanning must not split a multi-byte character.
+        assert_eq!(
+            parse(r#"variant = "春季 AND 夏季""#, &["variant"]),
+            Ok(vec![("variant".to_owned(), "春季 AND 夏季".to_owned())])
+        );
+    }
+
+    #[test]
     fn anything_else_is_refused_with_what_is_supported() {
         let fields = ["state"];
         for bad in [
@@ -86,6 +128,7 @@ mod tests {
             "state = A AND ",
             "state",
             "state = A AND state = B",
+            "state = two words",
         ] {
             let err = parse(bad, &fields).expect_err(bad);
             assert!(!err.is_empty(), "{bad}");

@@ -121,14 +121,44 @@ const SEGMENT_TTL: Duration = Duration::from_secs(5);
 /// A merchant's parsed custom segments and when they were read.
 type StampedSegments = (Arc<Vec<CustomSegment>>, Instant);
 
-/// Merchant id -> its custom segments.
+/// Merchant id -> its custom segments, and per merchant a count of this replica's segment
+/// writes: a read that started before a write must not put its older list back.
+#[derive(Default)]
+struct SegmentCacheState {
+    lists: HashMap<String, StampedSegments>,
+    writes: HashMap<String, u64>,
+}
+
 #[derive(Clone, Default)]
-pub(crate) struct SegmentCache(Arc<Mutex<HashMap<String, StampedSegments>>>);
+pub(crate) struct SegmentCache(Arc<Mutex<SegmentCacheState>>);
 
 impl SegmentCache {
     fn forget(&self, merchant: &str) {
-        if let Ok(mut cache) = self.0.lock() {
-            cache.remove(merchant);
+        if let Ok(mut state) = self.0.lock() {
+            state.lists.remove(merchant);
+            *state.writes.entry(merchant.to_owned()).or_default() += 1;
+        }
+    }
+
+    /// The fresh list, or the write count to hand back to [`Self::keep`].
+    fn lookup(&self, merchant: &str) -> Result<Arc<Vec<CustomSegment>>, u64> {
+        let Ok(state) = self.0.lock() else {
+            return Err(u64::MAX);
+        };
+        match state.lists.get(merchant) {
+            Some((list, read)) if read.elapsed() < SEGMENT_TTL => Ok(list.clone()),
+            _ => Err(state.writes.get(merchant).copied().unwrap_or(0)),
+        }
+    }
+
+    /// Caches `list`, read when the write count was `writes`, unless a write came since.
+    fn keep(&self, merchant: &str, writes: u64, list: Arc<Vec<CustomSegment>>) {
+        if let Ok(mut state) = self.0.lock()
+            && state.writes.get(merchant).copied().unwrap_or(0) == writes
+        {
+            state
+                .lists
+                .insert(merchant.to_owned(), (list, Instant::now()));
         }
     }
 }
@@ -138,12 +168,10 @@ async fn custom_segments(
     api: &ProfilingApi,
     merchant: &str,
 ) -> Result<Arc<Vec<CustomSegment>>, ProfilingError> {
-    if let Ok(cache) = api.segment_cache.0.lock()
-        && let Some((list, read)) = cache.get(merchant)
-        && read.elapsed() < SEGMENT_TTL
-    {
-        return Ok(list.clone());
-    }
+    let writes = match api.segment_cache.lookup(merchant) {
+        Ok(list) => return Ok(list),
+        Err(writes) => writes,
+    };
     let list: Arc<Vec<CustomSegment>> = Arc::new(
         segments::Entity::find()
             .filter(segments::Column::MerchantId.eq(merchant))
@@ -158,9 +186,7 @@ async fn custom_segments(
             })
             .collect(),
     );
-    if let Ok(mut cache) = api.segment_cache.0.lock() {
-        cache.insert(merchant.to_owned(), (list.clone(), Instant::now()));
-    }
+    api.segment_cache.keep(merchant, writes, list.clone());
     Ok(list)
 }
 
@@ -471,4 +497,21 @@ pub async fn members(
         next_page_token,
         total_size,
     }))
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    #[test]
+    fn a_read_that_started_before_a_write_is_not_cached() {
+        let cache = SegmentCache::default();
+        let writes = cache.lookup("acme").expect_err("empty cache");
+        cache.forget("acme"); // a segment write while the read ran
+        cache.keep("acme", writes, Arc::new(Vec::new()));
+        assert!(cache.lookup("acme").is_err(), "the older list was not kept");
+        let writes = cache.lookup("acme").expect_err("still empty");
+        cache.keep("acme", writes, Arc::new(Vec::new()));
+        assert!(cache.lookup("acme").is_ok());
+    }
 }
