@@ -47,3 +47,18 @@ impl Drop for TestDatabase {
         }
     }
 }
+
+/// Checks each `(sql, expected)`: a query returning one integer (a `COUNT(*)`) and its
+/// expected value; the error names the first query that differs.
+pub async fn expect_counts(db: &sea_orm::DatabaseConnection, checks: &[(&str, i64)]) -> Result<()> {
+    use sea_orm::{ConnectionTrait, Statement};
+    for (sql, expected) in checks {
+        let row = db
+            .query_one_raw(Statement::from_string(db.get_database_backend(), *sql))
+            .await?
+            .context("no row")?;
+        let got = row.try_get_by_index::<i64>(0)?;
+        anyhow::ensure!(got == *expected, "{sql}: {got}, expected {expected}");
+    }
+    Ok(())
+}

@@ -11,6 +11,7 @@ use sea_orm::{ConnectionTrait, Statement};
 const M: &str = "merchants/acme";
 
 use caravan_integration_tests::ingestion_env::IngestionEnv as Env;
+use caravan_integration_tests::mysql::expect_counts;
 
 async fn start() -> Result<Option<Env>> {
     caravan_integration_tests::ingestion_env::start(&[("CARAVAN__TELEMETRY__LOG_FILTER", "debug")])
@@ -350,21 +351,19 @@ async fn customers_resolve_by_identifiers_and_merge_with_an_audit_record() -> Re
             .expect_err("erased");
         ensure!(gone.code() == tonic::Code::NotFound, "{name}: {gone:?}");
     }
-    for (sql, expected) in [
-        ("SELECT COUNT(*) FROM customers", 0),
-        ("SELECT COUNT(*) FROM events", 0),
-        ("SELECT COUNT(*) FROM customer_identifiers", 0),
-        (
-            "SELECT COUNT(*) FROM outbox WHERE kind = 'customer_erased'",
-            2,
-        ),
-    ] {
-        let row = store
-            .query_one_raw(Statement::from_string(store.get_database_backend(), sql))
-            .await?
-            .context("row")?;
-        ensure!(row.try_get_by_index::<i64>(0)? == expected, "{sql}");
-    }
+    expect_counts(
+        &store,
+        &[
+            ("SELECT COUNT(*) FROM customers", 0),
+            ("SELECT COUNT(*) FROM events", 0),
+            ("SELECT COUNT(*) FROM customer_identifiers", 0),
+            (
+                "SELECT COUNT(*) FROM outbox WHERE kind = 'customer_erased'",
+                2,
+            ),
+        ],
+    )
+    .await?;
     store.close().await?;
 
     // No personal data in the logs, even at debug level.
@@ -691,19 +690,17 @@ async fn contacts_of_enterprises_and_erasure_of_a_customer() -> Result<()> {
         .expect_err("erased");
     ensure!(gone.code() == tonic::Code::NotFound);
     let store = caravan_store::connect(&env.db.url, 1).await?;
-    for (sql, expected) in [
-        ("SELECT COUNT(*) FROM customer_contacts", 0),
-        (
-            "SELECT COUNT(*) FROM outbox WHERE kind = 'customer_erased'",
-            1,
-        ),
-    ] {
-        let row = store
-            .query_one_raw(Statement::from_string(store.get_database_backend(), sql))
-            .await?
-            .context("row")?;
-        ensure!(row.try_get_by_index::<i64>(0)? == expected, "{sql}");
-    }
+    expect_counts(
+        &store,
+        &[
+            ("SELECT COUNT(*) FROM customer_contacts", 0),
+            (
+                "SELECT COUNT(*) FROM outbox WHERE kind = 'customer_erased'",
+                1,
+            ),
+        ],
+    )
+    .await?;
     store.close().await?;
     Ok(())
 }
