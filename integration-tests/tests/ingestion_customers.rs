@@ -704,3 +704,89 @@ async fn contacts_of_enterprises_and_erasure_of_a_customer() -> Result<()> {
     store.close().await?;
     Ok(())
 }
+
+/// Each replica remembers which customers exist between batches. A merge or an erasure made
+/// through another replica must still redirect the next events at once: here replica A has
+/// just seen customers `x` and `y` when replica B merges `x` into `y`, and again when B
+/// erases `y` (and with it `x`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replica_follows_merges_and_erasures_made_through_another() -> Result<()> {
+    let Some(mut a) = start().await? else {
+        return Ok(());
+    };
+    let workdir = tempfile::tempdir()?;
+    let replica_b = caravan_integration_tests::ServerProcess::start(
+        "caravan-ingestion",
+        &[],
+        &[
+            ("CARAVAN__DATABASE__URL", a.db.url.as_str()),
+            (
+                "CARAVAN__INGESTION__IDENTITY_HASH_KEY",
+                "integration-test-key",
+            ),
+        ],
+        workdir.path(),
+    )?;
+    let mut b =
+        pb::ingestion_service_client::IngestionServiceClient::connect(replica_b.endpoint()).await?;
+    let event = |id: &str, customer: &str| pb::Event {
+        customer: customer.to_owned(),
+        ..page_view(id, Vec::new())
+    };
+    let customer_of = |r: &pb::BatchIngestEventsResponse| -> Vec<String> {
+        r.results.iter().map(|e| e.customer.clone()).collect()
+    };
+
+    let first = ingest(&mut a, vec![event("e1", "x"), event("e2", "y")]).await?;
+    ensure!(first.accepted_count == 2, "{first:?}");
+    // Seen again through A: known now, no lookup.
+    let again = ingest(&mut a, vec![event("e3", "x")]).await?;
+    ensure!(customer_of(&again) == vec![format!("{M}/customers/x")]);
+
+    b.merge_customers(pb::MergeCustomersRequest {
+        target_customer: format!("{M}/customers/y"),
+        source_customers: vec![format!("{M}/customers/x")],
+        reason: "same shopper".to_owned(),
+        actor: "test".to_owned(),
+    })
+    .await?;
+    let after_merge = ingest(&mut a, vec![event("e4", "x")]).await?;
+    ensure!(
+        customer_of(&after_merge) == vec![format!("{M}/customers/y")],
+        "A still attributes events to the merged customer: {after_merge:?}"
+    );
+
+    b.delete_customer(pb::DeleteCustomerRequest {
+        name: format!("{M}/customers/y"),
+        reason: "ticket DSR-3".to_owned(),
+    })
+    .await?;
+    let after_erasure = ingest(&mut a, vec![event("e5", "x"), event("e6", "y")]).await?;
+    ensure!(
+        customer_of(&after_erasure) == vec![format!("{M}/customers/x"), format!("{M}/customers/y")],
+        "{after_erasure:?}"
+    );
+
+    let store = caravan_store::connect(&a.db.url, 1).await?;
+    expect_counts(
+        &store,
+        &[
+            // e1-e4 were erased with x and y; e5 and e6 belong to the new x and y.
+            ("SELECT COUNT(*) FROM events", 2),
+            (
+                "SELECT COUNT(*) FROM events WHERE event_id = 'e5' AND customer_id = 'x'",
+                1,
+            ),
+            (
+                "SELECT COUNT(*) FROM customers WHERE id IN ('x', 'y') AND merged_into IS NULL",
+                2,
+            ),
+            (
+                "SELECT COUNT(*) FROM merchants WHERE id = 'acme' AND identity_version = 2",
+                1,
+            ),
+        ],
+    )
+    .await?;
+    Ok(())
+}

@@ -10,12 +10,14 @@
 //!    acknowledgement (an acknowledgement means committed).
 //! 3. Every row the service stored (events, outbox, orders, order lines, customers) is read
 //!    back, then inserted into the second, migrated database with multi-row INSERTs of
-//!    `--batch` rows per statement, one transaction per statement: the ceiling. Timed
-//!    inserts only.
+//!    `--batch` rows per statement, one transaction per statement, over `--streams`
+//!    connections in parallel (the same concurrency the service had): the ceiling. Table by
+//!    table, in foreign-key order. Timed inserts only.
 //! 4. The server's peak RSS (VmHWM) is read from /proc.
 //!
 //! Run with `scripts/bench-ingest.sh` (builds release first).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
@@ -25,9 +27,10 @@ use caravan_platform::proto_time::to_timestamp;
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::ingestion::v1 as pb;
 use caravan_proto::caravan::ingestion::v1::ingestion_service_client::IngestionServiceClient;
+use caravan_store::bulk_insert::insert_rows;
 use caravan_store::entity::{customers, events, order_lines, orders, outbox};
 use caravan_store::sea_orm::{
-    ActiveModelTrait, DatabaseConnection, EntityTrait, IntoActiveModel, TransactionTrait,
+    DatabaseConnection, EntityTrait, IdenStatic, Iterable, ModelTrait, TransactionTrait, Value,
 };
 use clap::Parser;
 
@@ -105,9 +108,10 @@ async fn main() -> Result<()> {
     let service_rate = rate(args.events, elapsed);
 
     let source = caravan_store::connect(&service_db.url, 4).await?;
-    let target = caravan_store::connect(&raw_db.url, 4).await?;
+    let connections = u32::try_from(args.streams.max(1)).unwrap_or(u32::MAX);
+    let target = caravan_store::connect(&raw_db.url, connections).await?;
     caravan_store::migrate(&target).await?;
-    let raw = raw_copy(&source, &target, args.batch).await?;
+    let raw = raw_copy(&source, &target, args.batch, args.streams.max(1)).await?;
     let raw_rate = rate(args.events, raw.elapsed);
 
     println!("| measure | value |");
@@ -125,7 +129,8 @@ async fn main() -> Result<()> {
         elapsed.as_secs_f64()
     );
     println!(
-        "| raw bulk INSERT of the same rows | {raw_rate:.0} events/s ({:.2} s, {} rows) |",
+        "| raw bulk INSERT of the same rows, {} connections | {raw_rate:.0} events/s ({:.2} s, {} rows) |",
+        args.streams.max(1),
         raw.elapsed.as_secs_f64(),
         raw.rows
     );
@@ -197,52 +202,93 @@ struct RawCopy {
     elapsed: Duration,
 }
 
-/// Reads every row the service stored, then times inserting them into `target`.
+/// Reads every row the service stored, then times inserting them into `target` over
+/// `connections` parallel connections.
 async fn raw_copy(
     source: &DatabaseConnection,
     target: &DatabaseConnection,
     batch: usize,
+    connections: usize,
 ) -> Result<RawCopy> {
-    let customer_rows = customers::Entity::find().all(source).await?;
-    let event_rows = events::Entity::find().all(source).await?;
-    let outbox_rows = outbox::Entity::find().all(source).await?;
-    let order_rows = orders::Entity::find().all(source).await?;
-    let line_rows = order_lines::Entity::find().all(source).await?;
-    let rows = customer_rows.len()
-        + event_rows.len()
-        + outbox_rows.len()
-        + order_rows.len()
-        + line_rows.len();
+    // Foreign-key order: orders before their lines.
+    let tables = [
+        TableRows::read::<customers::Entity>(source, batch, connections).await?,
+        TableRows::read::<events::Entity>(source, batch, connections).await?,
+        TableRows::read::<outbox::Entity>(source, batch, connections).await?,
+        TableRows::read::<orders::Entity>(source, batch, connections).await?,
+        TableRows::read::<order_lines::Entity>(source, batch, connections).await?,
+    ];
+    let rows = tables.iter().map(|t| t.count).sum();
     let start = Instant::now();
-    insert_all::<customers::Entity>(target, customer_rows, batch).await?;
-    insert_all::<events::Entity>(target, event_rows, batch).await?;
-    insert_all::<outbox::Entity>(target, outbox_rows, batch).await?;
-    insert_all::<orders::Entity>(target, order_rows, batch).await?;
-    insert_all::<order_lines::Entity>(target, line_rows, batch).await?;
+    for table in tables {
+        table.insert(target).await?;
+    }
     Ok(RawCopy {
         rows,
         elapsed: start.elapsed(),
     })
 }
 
-async fn insert_all<E>(db: &DatabaseConnection, rows: Vec<E::Model>, batch: usize) -> Result<()>
-where
-    E: EntityTrait,
-    E::Model: IntoActiveModel<E::ActiveModel>,
-    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
-{
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk: Vec<E::ActiveModel> = rows
-            .by_ref()
-            .take(batch)
-            .map(|m| m.into_active_model().reset_all())
-            .collect();
-        let txn = db.begin().await?;
-        E::insert_many(chunk).exec(&txn).await?;
-        txn.commit().await?;
+/// One table's rows, converted to values before the clock starts and dealt round-robin in
+/// chunks of `batch` rows to `connections` shares.
+struct TableRows {
+    table: String,
+    columns: Arc<Vec<String>>,
+    shares: Vec<Vec<Vec<Value>>>,
+    count: usize,
+}
+
+impl TableRows {
+    async fn read<E: EntityTrait>(
+        source: &DatabaseConnection,
+        batch: usize,
+        connections: usize,
+    ) -> Result<Self> {
+        let rows = E::find().all(source).await?;
+        let columns: Vec<E::Column> = E::Column::iter().collect();
+        let mut shares: Vec<Vec<Vec<Value>>> = (0..connections).map(|_| Vec::new()).collect();
+        for (n, chunk) in rows.chunks(batch.max(1)).enumerate() {
+            let values = chunk
+                .iter()
+                .flat_map(|row| columns.iter().map(|c| row.get(*c)))
+                .collect();
+            shares[n % connections].push(values);
+        }
+        Ok(Self {
+            table: E::default().table_name().to_owned(),
+            columns: Arc::new(columns.iter().map(|c| c.as_str().to_owned()).collect()),
+            shares,
+            count: rows.len(),
+        })
     }
-    Ok(())
+
+    /// Inserts every share on its own connection, concurrently, one transaction per chunk,
+    /// with the statements the service builds (`caravan_store::bulk_insert`), so the ceiling
+    /// is the database's and the driver's, not an ORM's.
+    async fn insert(self, target: &DatabaseConnection) -> Result<()> {
+        let tasks: Vec<_> = self
+            .shares
+            .into_iter()
+            .map(|chunks| {
+                let db = target.clone();
+                let table = self.table.clone();
+                let columns = Arc::clone(&self.columns);
+                tokio::spawn(async move {
+                    let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
+                    for values in chunks {
+                        let txn = db.begin().await?;
+                        insert_rows(&txn, &table, &columns, values, usize::MAX).await?;
+                        txn.commit().await?;
+                    }
+                    anyhow::Ok(())
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await??;
+        }
+        Ok(())
+    }
 }
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {

@@ -13,10 +13,12 @@ use caravan_store::sea_orm::{
 };
 use caravan_store::{UtcDateTime, is_unique_violation};
 
+use crate::customer_directory::{CustomerDirectory, Redirect};
 use crate::customer_rules::CustomerFields;
 use crate::error::IngestionError;
 use crate::event_rules::{CustomerRef, ValidEvent};
 use crate::identity_rules::IdentifierKey;
+use crate::merchant_store;
 
 const LOOKUP_CHUNK: usize = 1000;
 
@@ -41,17 +43,37 @@ fn stub(merchant_id: &str, id: &str, kind: &str, now: UtcDateTime) -> customers:
     }
 }
 
+/// Who the events of a batch belong to, what was learned on the way, and which customers
+/// and identifiers still have to be created ([`create_resolved`]).
+#[derive(Debug)]
+pub struct Resolution {
+    /// The customer id of each event, in order.
+    pub customer_ids: Vec<String>,
+    /// The merchant's identity version, read under a shared lock held until commit.
+    pub identity_version: i64,
+    /// Customer ids this transaction found or created: for the [`CustomerDirectory`] once
+    /// the transaction has committed (never before: a rollback undoes the creations).
+    pub learned: Vec<(String, Redirect)>,
+    /// Written by [`create_resolved`].
+    new_customers: Vec<customers::ActiveModel>,
+    new_identifiers: Vec<customer_identifiers::ActiveModel>,
+}
+
 /// The customer id of each event: customers named by id are created when missing (kind
 /// implied by the event), merged customers resolve to their survivor, identifiers resolve
 /// through `customer_identifiers` (first match wins; unmatched identifiers of the event are
 /// attached to the customer found; a new customer holding all of them is created when none
-/// matches).
+/// matches). Ids that `directory` knows at the merchant's current identity version are not
+/// looked up again.
 pub async fn resolve_for_events<C: ConnectionTrait>(
     txn: &C,
     merchant_id: &str,
     batch: &[&ValidEvent],
-) -> Result<Vec<String>, IngestionError> {
+    directory: &CustomerDirectory,
+) -> Result<Resolution, IngestionError> {
     let now = UtcDateTime::now();
+    let identity_version = merchant_store::lock_identity_version(txn, merchant_id).await?;
+    let mut learned: Vec<(String, Redirect)> = Vec::new();
     // 1. Ids.
     let mut wanted: HashMap<&str, &'static str> = HashMap::new();
     for event in batch {
@@ -65,9 +87,14 @@ pub async fn resolve_for_events<C: ConnectionTrait>(
     // order: InnoDB deadlocks when two transactions insert the same keys in different orders.
     let mut ids: Vec<&str> = wanted.keys().copied().collect();
     ids.sort_unstable();
-    let mut redirect: HashMap<String, String> = HashMap::new();
-    let mut known: HashSet<String> = HashSet::new();
-    for chunk in ids.chunks(LOOKUP_CHUNK) {
+    let lookup = directory.lookup(merchant_id, identity_version, &ids);
+    let mut redirect: HashMap<String, String> = lookup
+        .known
+        .iter()
+        .filter_map(|(id, to)| Some(((*id).to_owned(), to.clone()?)))
+        .collect();
+    let mut found: HashSet<String> = HashSet::new();
+    for chunk in lookup.unknown.chunks(LOOKUP_CHUNK) {
         let rows: Vec<(String, Option<String>)> = customers::Entity::find()
             .select_only()
             .column(customers::Column::Id)
@@ -78,18 +105,22 @@ pub async fn resolve_for_events<C: ConnectionTrait>(
             .all(txn)
             .await?;
         for (id, merged_into) in rows {
-            if let Some(target) = merged_into {
-                redirect.insert(id.clone(), target);
+            if let Some(target) = &merged_into {
+                redirect.insert(id.clone(), target.clone());
             }
-            known.insert(id);
+            found.insert(id.clone());
+            learned.push((id, merged_into));
         }
     }
-    let missing: Vec<customers::ActiveModel> = ids
+    let mut missing: Vec<customers::ActiveModel> = lookup
+        .unknown
         .iter()
-        .filter(|id| !known.contains(**id))
-        .map(|id| stub(merchant_id, id, wanted[id], now))
+        .filter(|id| !found.contains(**id))
+        .map(|id| {
+            learned.push(((*id).to_owned(), None));
+            stub(merchant_id, id, wanted[id], now)
+        })
         .collect();
-    insert_stubs(txn, missing).await?;
 
     // 2. Identifiers.
     let mut keys: Vec<&IdentifierKey> = Vec::new();
@@ -133,6 +164,7 @@ pub async fn resolve_for_events<C: ConnectionTrait>(
                     Some(id) => id,
                     None => {
                         let id = new_customer_id();
+                        learned.push((id.clone(), None));
                         new_customers.push(stub(
                             merchant_id,
                             &id,
@@ -160,8 +192,28 @@ pub async fn resolve_for_events<C: ConnectionTrait>(
         };
         out.push(id);
     }
-    insert_stubs(txn, new_customers).await?;
-    let mut rows = new_identifiers;
+    // Named ids first, in sorted order (see above); the new server ids cannot collide.
+    missing.extend(new_customers);
+    Ok(Resolution {
+        customer_ids: out,
+        identity_version,
+        learned,
+        new_customers: missing,
+        new_identifiers,
+    })
+}
+
+/// Creates the customers and identifiers a [`Resolution`] found missing. Call it last in
+/// the transaction, after the batch's other writes: creating a customer locks its key until
+/// commit, and a concurrent batch naming the same new customer waits for that lock. Taken
+/// last, the wait is one commit, not a whole batch. (Nothing else in the batch refers to
+/// the new rows by foreign key; identifiers do, so they follow the customers.)
+pub async fn create_resolved<C: ConnectionTrait>(
+    txn: &C,
+    resolution: &mut Resolution,
+) -> Result<(), IngestionError> {
+    insert_stubs(txn, std::mem::take(&mut resolution.new_customers)).await?;
+    let mut rows = std::mem::take(&mut resolution.new_identifiers);
     while !rows.is_empty() {
         let rest = rows.split_off(rows.len().min(500));
         customer_identifiers::Entity::insert_many(rows)
@@ -170,7 +222,7 @@ pub async fn resolve_for_events<C: ConnectionTrait>(
             .await?;
         rows = rest;
     }
-    Ok(out)
+    Ok(())
 }
 
 async fn insert_stubs<C: ConnectionTrait>(
@@ -456,6 +508,7 @@ pub async fn merge(
     actor: &str,
 ) -> Result<(customers::Model, Vec<MergedSource>), IngestionError> {
     let txn = db.begin().await?;
+    merchant_store::bump_identity_version(&txn, merchant_id).await?;
     let target_row = get(&txn, merchant_id, target).await?;
     if let Some(into) = &target_row.merged_into {
         return Err(IngestionError::FailedPrecondition(format!(
@@ -623,6 +676,7 @@ pub async fn delete(
     id: &str,
 ) -> Result<u64, IngestionError> {
     let txn = db.begin().await?;
+    merchant_store::bump_identity_version(&txn, merchant_id).await?;
     get(&txn, merchant_id, id).await?;
     // Merges point straight at the final target, so one level finds every duplicate.
     let mut ids: Vec<String> = customers::Entity::find()

@@ -2,27 +2,31 @@
 //! in one transaction, plus reads.
 //!
 //! Per batch (one `BatchIngestEvents` call or one `IngestEvents` message):
-//! 1. one `SELECT event_id ... WHERE event_id IN (...)` finds ids already stored
-//!    (duplicates, reported with the customer they were attributed to);
-//! 2. in one transaction: customers named by id are created if missing, identifiers are
+//! 1. in one transaction: customers named by id are created if missing, identifiers are
 //!    resolved (new customers created for unknown ones), then multi-row INSERTs of the
 //!    events and outbox rows (chunks of [`INSERT_CHUNK`]) and the upsert of the orders
 //!    touched by order events;
-//! 3. if a concurrent writer stored one of the ids in between (unique violation), the
-//!    transaction is rolled back and the batch retried from step 1, so every event is
-//!    stored exactly once.
+//! 2. the first attempt is optimistic: it assumes no event of the batch is stored yet, which
+//!    is the normal case, and skips looking the ids up. If one is (a re-sent batch, or a
+//!    concurrent writer), the `UNIQUE (merchant_id, event_id)` index rejects the INSERT, the
+//!    transaction is rolled back and the batch retried with one
+//!    `SELECT event_id ... WHERE event_id IN (...)` first, which finds the duplicates and
+//!    the customer each was attributed to. Every event is stored exactly once either way.
 
 use std::collections::{HashMap, HashSet};
 
-use caravan_store::entity::{events, exchange_rates, order_lines, orders, outbox};
+use caravan_store::bulk_insert::insert_rows;
+use caravan_store::entity::{events, exchange_rates, order_lines, orders};
+use caravan_store::sea_orm::Value;
 use caravan_store::sea_orm::sea_query::OnConflict;
 use caravan_store::sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use caravan_store::{UtcDateTime, is_unique_violation};
 use chrono::NaiveDate;
 
+use crate::customer_directory::CustomerDirectory;
 use crate::customer_store;
 use crate::error::IngestionError;
 use caravan_proto::stored_event::encode_payload;
@@ -30,6 +34,35 @@ use caravan_proto::stored_event::encode_payload;
 use crate::event_rules::{CustomerRef, OrderFacts, ValidEvent};
 use crate::money_rules::{Rate, to_base};
 
+/// The `events` columns written, in the order of the values.
+const EVENT_COLUMNS: &[&str] = &[
+    "merchant_id",
+    "event_id",
+    "customer_id",
+    "kind",
+    "occur_time",
+    "session_id",
+    "source",
+    "payload",
+    "ingested_at",
+];
+/// The `outbox` columns written, in the order of the values.
+const OUTBOX_COLUMNS: &[&str] = &[
+    "merchant_id",
+    "event_id",
+    "customer_id",
+    "kind",
+    "created_at",
+];
+/// The `order_lines` columns written, in the order of the values.
+const ORDER_LINE_COLUMNS: &[&str] = &[
+    "merchant_id",
+    "order_id",
+    "line_no",
+    "sku",
+    "quantity",
+    "unit_price_minor",
+];
 /// Rows per multi-row INSERT statement.
 pub const INSERT_CHUNK: usize = 1000;
 /// Ids per `IN (...)` lookup.
@@ -47,12 +80,20 @@ pub enum Outcome {
     Duplicate { customer_id: String },
 }
 
+/// Where a batch goes: the store, the merchant, and what this replica remembers of the
+/// merchant's customers.
+#[derive(Clone, Copy)]
+pub struct Destination<'a> {
+    pub db: &'a DatabaseConnection,
+    pub merchant_id: &'a str,
+    pub base_currency: &'a str,
+    pub customers: &'a CustomerDirectory,
+}
+
 /// Stores the valid events of a batch; returns one outcome per event, in order.
 /// `seen` holds event ids of earlier messages of a validate-only stream.
 pub async fn ingest_batch(
-    db: &DatabaseConnection,
-    merchant_id: &str,
-    base_currency: &str,
+    to: Destination<'_>,
     batch: Vec<ValidEvent>,
     validate_only: bool,
     seen: &mut HashSet<String>,
@@ -60,15 +101,21 @@ pub async fn ingest_batch(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match try_ingest(db, merchant_id, base_currency, &batch, validate_only, seen).await {
+        // Validation needs the lookup: it writes nothing that could collide.
+        let look_up_first = validate_only || attempt > 1;
+        let result = try_ingest(to, &batch, validate_only, look_up_first, seen).await;
+        match result {
             Err(IngestionError::Store(err))
                 if attempt < MAX_ATTEMPTS && err.as_db_err().is_some_and(is_retryable) =>
             {
                 tracing::debug!(
                     attempt,
-                    "concurrent write of the same events or customers; retrying batch"
+                    "events already stored, or a concurrent write of the same customers; retrying batch"
                 );
-                tokio::time::sleep(retry_delay(attempt)).await;
+                // The optimistic first attempt found stored events: look them up at once.
+                if attempt > 1 {
+                    tokio::time::sleep(retry_delay(attempt - 1)).await;
+                }
             }
             other => return other,
         }
@@ -97,15 +144,24 @@ fn is_retryable(err: &caravan_store::sea_orm::DbErr) -> bool {
 }
 
 async fn try_ingest(
-    db: &DatabaseConnection,
-    merchant_id: &str,
-    base_currency: &str,
+    to: Destination<'_>,
     batch: &[ValidEvent],
     validate_only: bool,
+    look_up_first: bool,
     seen: &mut HashSet<String>,
 ) -> Result<Vec<Outcome>, IngestionError> {
-    let ids: Vec<&str> = batch.iter().map(|e| e.event_id.as_str()).collect();
-    let existing = existing_event_customers(db, merchant_id, &ids).await?;
+    let Destination {
+        db,
+        merchant_id,
+        base_currency,
+        customers: directory,
+    } = to;
+    let existing = if look_up_first {
+        let ids: Vec<&str> = batch.iter().map(|e| e.event_id.as_str()).collect();
+        existing_event_customers(db, merchant_id, &ids).await?
+    } else {
+        HashMap::new()
+    };
 
     let mut outcomes: Vec<Option<Outcome>> = vec![None; batch.len()];
     let mut in_batch: HashSet<&str> = HashSet::with_capacity(batch.len());
@@ -141,45 +197,47 @@ async fn try_ingest(
 
     let txn = db.begin().await?;
     let fresh_events: Vec<&ValidEvent> = fresh.iter().map(|&i| &batch[i]).collect();
-    let customers = customer_store::resolve_for_events(&txn, merchant_id, &fresh_events).await?;
+    let mut resolution =
+        customer_store::resolve_for_events(&txn, merchant_id, &fresh_events, directory).await?;
+    let customers = std::mem::take(&mut resolution.customer_ids);
     let now = UtcDateTime::now();
 
-    let mut event_rows = Vec::with_capacity(fresh.len());
-    let mut outbox_rows = Vec::with_capacity(fresh.len());
+    let mut event_values = Vec::with_capacity(fresh.len() * EVENT_COLUMNS.len());
+    let mut outbox_values = Vec::with_capacity(fresh.len() * OUTBOX_COLUMNS.len());
     let mut order_events: Vec<(&OrderFacts, &ValidEvent, &str)> = Vec::new();
     for (k, &i) in fresh.iter().enumerate() {
         let event = &batch[i];
         let customer_id = customers[k].as_str();
-        event_rows.push(events::ActiveModel {
-            merchant_id: Set(merchant_id.to_owned()),
-            event_id: Set(event.event_id.clone()),
-            customer_id: Set(customer_id.to_owned()),
-            kind: Set(event.kind.to_owned()),
-            occur_time: Set(UtcDateTime::new(event.occur_time)),
-            session_id: Set(event.session_id.clone()),
-            source: Set(event.source.clone()),
-            payload: Set(encode_payload(&event.payload)),
-            ingested_at: Set(now),
-            ..Default::default()
-        });
-        outbox_rows.push(outbox::ActiveModel {
-            merchant_id: Set(merchant_id.to_owned()),
-            event_id: Set(event.event_id.clone()),
-            customer_id: Set(customer_id.to_owned()),
-            kind: Set(event.kind.to_owned()),
-            created_at: Set(now),
-            ..Default::default()
-        });
+        event_values.extend([
+            Value::from(merchant_id),
+            Value::from(event.event_id.as_str()),
+            Value::from(customer_id),
+            Value::from(event.kind),
+            Value::from(UtcDateTime::new(event.occur_time)),
+            Value::from(event.session_id.clone()),
+            Value::from(event.source.clone()),
+            Value::from(encode_payload(&event.payload)),
+            Value::from(now),
+        ]);
+        outbox_values.extend([
+            Value::from(merchant_id),
+            Value::from(event.event_id.as_str()),
+            Value::from(customer_id),
+            Value::from(event.kind),
+            Value::from(now),
+        ]);
         if let Some(order) = &event.order {
             order_events.push((order, event, customer_id));
         }
     }
-    insert_chunked(&txn, event_rows, events::Entity::insert_many).await?;
-    insert_chunked(&txn, outbox_rows, outbox::Entity::insert_many).await?;
+    insert_rows(&txn, "events", EVENT_COLUMNS, event_values, INSERT_CHUNK).await?;
+    insert_rows(&txn, "outbox", OUTBOX_COLUMNS, outbox_values, INSERT_CHUNK).await?;
     if !order_events.is_empty() {
         project_orders(&txn, merchant_id, base_currency, order_events).await?;
     }
+    customer_store::create_resolved(&txn, &mut resolution).await?;
     txn.commit().await?;
+    directory.remember(merchant_id, resolution.identity_version, resolution.learned);
 
     for (k, &i) in fresh.iter().enumerate() {
         outcomes[i] = Some(Outcome::Accepted {
@@ -187,21 +245,6 @@ async fn try_ingest(
         });
     }
     Ok(outcomes.into_iter().flatten().collect())
-}
-
-async fn insert_chunked<A, F, C>(txn: &C, rows: Vec<A>, insert: F) -> Result<(), IngestionError>
-where
-    A: caravan_store::sea_orm::ActiveModelTrait,
-    F: Fn(Vec<A>) -> caravan_store::sea_orm::InsertMany<A>,
-    C: ConnectionTrait,
-{
-    let mut rows = rows;
-    while !rows.is_empty() {
-        let rest = rows.split_off(rows.len().min(INSERT_CHUNK));
-        insert(rows).exec_without_returning(txn).await?;
-        rows = rest;
-    }
-    Ok(())
 }
 
 /// event_id -> customer_id of the ids already stored.
@@ -431,34 +474,35 @@ async fn project_orders(
     }
 
     if !new_lines.is_empty() {
-        let ids: Vec<String> = new_lines.keys().cloned().collect();
-        for chunk in ids.chunks(LOOKUP_CHUNK) {
+        // Orders created by this batch have no lines yet. Deleting by their ids anyway is
+        // not free on MySQL: the DELETE locks the gaps where their lines would go, and
+        // concurrent batches inserting lines there wait for this commit.
+        let replaced: Vec<&str> = new_lines
+            .keys()
+            .filter(|id| !created.contains(*id))
+            .map(String::as_str)
+            .collect();
+        for chunk in replaced.chunks(LOOKUP_CHUNK) {
             order_lines::Entity::delete_many()
                 .filter(order_lines::Column::MerchantId.eq(merchant_id))
-                .filter(order_lines::Column::OrderId.is_in(chunk.iter().cloned()))
+                .filter(order_lines::Column::OrderId.is_in(chunk.iter().copied()))
                 .exec(txn)
                 .await?;
         }
-        let line_rows: Vec<order_lines::ActiveModel> =
-            new_lines
-                .into_iter()
-                .flat_map(|(order_id, lines)| {
-                    lines.into_iter().enumerate().map(
-                        move |(n, (sku, quantity, unit_price_minor))| order_lines::ActiveModel {
-                            merchant_id: Set(merchant_id.to_owned()),
-                            order_id: Set(order_id.clone()),
-                            line_no: Set(i32::try_from(n).unwrap_or(i32::MAX)),
-                            sku: Set(sku),
-                            quantity: Set(quantity),
-                            unit_price_minor: Set(unit_price_minor),
-                        },
-                    )
-                })
-                .collect();
-        insert_chunked(txn, line_rows, |rows| {
-            order_lines::Entity::insert_many(rows)
-        })
-        .await?;
+        let mut values = Vec::new();
+        for (order_id, lines) in new_lines {
+            for (n, (sku, quantity, unit_price_minor)) in lines.into_iter().enumerate() {
+                values.extend([
+                    Value::from(merchant_id),
+                    Value::from(order_id.as_str()),
+                    Value::from(i32::try_from(n).unwrap_or(i32::MAX)),
+                    Value::from(sku),
+                    Value::from(quantity),
+                    Value::from(unit_price_minor),
+                ]);
+            }
+        }
+        insert_rows(txn, "order_lines", ORDER_LINE_COLUMNS, values, INSERT_CHUNK).await?;
     }
     Ok(())
 }

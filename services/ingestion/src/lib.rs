@@ -3,6 +3,7 @@
 //! `*_store` modules, the gRPC mapping in [`grpc`].
 
 mod contact_rules;
+mod customer_directory;
 mod customer_rules;
 mod customer_store;
 pub mod error;

@@ -1,9 +1,10 @@
 //! Merchants in the store.
 
 use caravan_store::entity::merchants;
+use caravan_store::sea_orm::sea_query::{Expr, ExprTrait};
 use caravan_store::sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use caravan_store::{UtcDateTime, is_unique_violation};
 
@@ -21,6 +22,7 @@ pub async fn insert(
         base_currency: Set(merchant.base_currency),
         created_at: Set(now),
         updated_at: Set(now),
+        identity_version: Set(0),
     };
     match merchants::Entity::insert(row).exec(db).await {
         Ok(_) => get(db, merchant.id.as_str()).await,
@@ -61,4 +63,40 @@ pub async fn list(
         query = query.filter(merchants::Column::Id.gt(after));
     }
     Ok(query.limit(limit).all(db).await?)
+}
+
+/// The merchant's identity version, read under a shared lock held until the transaction
+/// ends: merges and erasures ([`bump_identity_version`]) wait for it, so nothing read about
+/// customers in this transaction goes stale before it commits. (SQLite has no row locks;
+/// its one writer connection serialises transactions anyway.)
+pub async fn lock_identity_version<C: ConnectionTrait>(
+    txn: &C,
+    id: &str,
+) -> Result<i64, IngestionError> {
+    merchants::Entity::find_by_id(id.to_owned())
+        .select_only()
+        .column(merchants::Column::IdentityVersion)
+        .lock_shared()
+        .into_tuple()
+        .one(txn)
+        .await?
+        .ok_or_else(|| IngestionError::NotFound(format!("merchants/{id}")))
+}
+
+/// Records a change of which customers exist or where they point (a merge, an erasure).
+/// Call it first in the transaction: it waits for the ingestion batches in flight, and
+/// taking it before any customer row keeps the lock order the same as theirs.
+pub async fn bump_identity_version<C: ConnectionTrait>(
+    txn: &C,
+    id: &str,
+) -> Result<(), IngestionError> {
+    merchants::Entity::update_many()
+        .col_expr(
+            merchants::Column::IdentityVersion,
+            Expr::col(merchants::Column::IdentityVersion).add(1),
+        )
+        .filter(merchants::Column::Id.eq(id))
+        .exec(txn)
+        .await?;
+    Ok(())
 }

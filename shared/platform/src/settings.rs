@@ -103,6 +103,9 @@ pub struct IngestionSettings {
     pub identity_hash_key: Secret,
     /// Most events accepted in one `BatchIngestEvents` call or one streamed message.
     pub max_batch_events: usize,
+    /// Customer ids a replica remembers as existing (and where merged ones point) between
+    /// batches, in all merchants; 0 looks every batch's customers up in the store.
+    pub customer_cache_entries: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -197,6 +200,7 @@ impl Default for IngestionSettings {
         Self {
             identity_hash_key: Secret::new(DEVELOPMENT_IDENTITY_KEY),
             max_batch_events: 10_000,
+            customer_cache_entries: 200_000,
         }
     }
 }

@@ -4,6 +4,7 @@
 //! * [`migration::Migrator`] / [`migrate`]: the schema, for MySQL/MariaDB (production)
 //!   and SQLite (single node, tests), from the same migration code.
 //! * [`entity`]: one sea-orm entity per table; timestamps are [`UtcDateTime`].
+//! * [`bulk_insert`]: multi-row INSERTs straight from values, for hot write paths.
 //! * [`connect`]: pool set-up with per-backend settings; [`redact_url`] for logging URLs.
 //! * [`StoreError`]: errors, with [`StoreError::is_unique_violation`] for idempotent
 //!   inserts.
@@ -12,6 +13,7 @@
 //! Each service owns the writes to its tables (see `docs/domain-model.md`); the store only
 //! defines the schema and shared plumbing.
 
+pub mod bulk_insert;
 mod connect;
 mod datetime;
 pub mod entity;

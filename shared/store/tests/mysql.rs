@@ -36,6 +36,17 @@ async fn migrations_are_idempotent_reversible_and_usable() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn bulk_inserts_write_every_row_as_bound_values() {
+    let Some(server) = server() else { return };
+    testing::with_empty_mysql_database(&server, |db, _url| async move {
+        caravan_store::migrate(&db).await.expect("migrate");
+        checks::assert_bulk_insert(&db).await.expect("bulk insert");
+    })
+    .await
+    .expect("test database");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn campaign_results_survive_the_breakdown_migration() {
     let Some(server) = server() else { return };
     testing::with_empty_mysql_database(&server, |db, _url| async move {

@@ -17,6 +17,7 @@ async fn concurrent_read_modify_write_transactions_all_commit() {
         base_currency: Set("EUR".to_owned()),
         created_at: Set(now),
         updated_at: Set(now),
+        identity_version: Set(0),
     }
     .insert(&db)
     .await

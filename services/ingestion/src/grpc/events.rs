@@ -50,15 +50,13 @@ async fn process(
             Err(violations) => items.push((event_id, Some(Item::Rejected(violations)))),
         }
     }
-    let outcomes = event_store::ingest_batch(
-        &api.db,
-        &merchant.id,
-        &merchant.base_currency,
-        valid,
-        validate_only,
-        seen,
-    )
-    .await?;
+    let to = event_store::Destination {
+        db: &api.db,
+        merchant_id: &merchant.id,
+        base_currency: &merchant.base_currency,
+        customers: &api.customers,
+    };
+    let outcomes = event_store::ingest_batch(to, valid, validate_only, seen).await?;
     for (i, outcome) in valid_at.into_iter().zip(outcomes) {
         items[i].1 = Some(Item::Done(outcome));
     }

@@ -8,6 +8,8 @@ mod contacts;
 mod customers;
 mod events;
 
+use std::sync::Arc;
+
 use caravan_core::names::parse_merchant_name;
 use caravan_core::paging;
 use caravan_platform::proto_time::to_timestamp;
@@ -17,10 +19,12 @@ use caravan_proto::caravan::ingestion::v1::ingestion_service_server::{
 };
 use caravan_store::entity::merchants;
 use caravan_store::sea_orm::DatabaseConnection;
+
 use tonic::{Request, Response, Status};
 
 use caravan_platform::settings::{DEVELOPMENT_IDENTITY_KEY, IngestionSettings};
 
+use crate::customer_directory::CustomerDirectory;
 use crate::error::IngestionError;
 use crate::identity_rules::IdentityHasher;
 use crate::merchant_rules::{check_display_name, check_new_merchant};
@@ -32,6 +36,7 @@ pub struct IngestionApi {
     db: DatabaseConnection,
     hasher: IdentityHasher,
     max_batch_events: usize,
+    customers: Arc<CustomerDirectory>,
 }
 
 impl IngestionApi {
@@ -50,6 +55,7 @@ impl IngestionApi {
             db,
             hasher: IdentityHasher::new(settings.identity_hash_key.expose()),
             max_batch_events: settings.max_batch_events,
+            customers: Arc::new(CustomerDirectory::new(settings.customer_cache_entries)),
         }
     }
 

@@ -21,6 +21,9 @@ pub struct Model {
     pub base_currency: String,
     pub created_at: UtcDateTime,
     pub updated_at: UtcDateTime,
+    /// Bumped by every merge and erasure of the merchant's customers (see the migration
+    /// `m20261124_000013_identity_version`); 0 for a new merchant.
+    pub identity_version: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

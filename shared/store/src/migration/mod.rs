@@ -17,6 +17,7 @@ mod m20261123_000007_profiling_value_models;
 mod m20261123_000010_profiling_portraits;
 mod m20261124_000011_campaign_breakdowns;
 mod m20261124_000012_exclusion_reasons;
+mod m20261124_000013_identity_version;
 mod schema;
 
 /// The Caravan migrator; records applied migrations in `seaql_migrations`.
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000007_profiling_value_models::Migration),
             Box::new(m20261124_000011_campaign_breakdowns::Migration),
             Box::new(m20261124_000012_exclusion_reasons::Migration),
+            Box::new(m20261124_000013_identity_version::Migration),
         ]
     }
 }

@@ -305,17 +305,33 @@ pub(crate) async fn add_column<T: IntoIden + 'static>(
     table: T,
     mut column: ColumnDef,
 ) -> Result<(), DbErr> {
+    let table = table.into_iden();
+    // MySQL DDL is not transactional: a migration that failed half-way left its first
+    // columns behind, and the re-run must not fail on them.
+    if manager
+        .has_column(&table.to_string(), &column.get_column_name())
+        .await?
+    {
+        return Ok(());
+    }
     manager
         .alter_table(Table::alter().table(table).add_column(&mut column).take())
         .await
 }
 
-/// Drops one column.
+/// Drops one column (nothing to do if it is already gone).
 pub(crate) async fn drop_column<T: IntoIden + 'static, C: IntoIden + 'static>(
     manager: &SchemaManager<'_>,
     table: T,
     column: C,
 ) -> Result<(), DbErr> {
+    let (table, column) = (table.into_iden(), column.into_iden());
+    if !manager
+        .has_column(&table.to_string(), &column.to_string())
+        .await?
+    {
+        return Ok(());
+    }
     manager
         .alter_table(Table::alter().table(table).drop_column(column).take())
         .await

@@ -82,6 +82,7 @@ fn merchant() -> merchants::Model {
         // Before 1970: outside MySQL TIMESTAMP, fine for DATETIME(6).
         created_at: at(1969, 7, 20, 20, 17, 40, 1),
         updated_at: at(2026, 1, 2, 3, 4, 5, 123_456),
+        identity_version: 7,
     }
 }
 
@@ -499,11 +500,16 @@ pub async fn assert_campaign_results_survive_breakdown_migration(
     Migrator::down(db, None).await?;
     // The migrations before the breakdown one (it is the ninth in the list).
     Migrator::up(db, Some(8)).await?;
-    merchants::Entity::insert(merchant().into_active_model())
-        .exec(db)
-        .await?;
     let t = at(2026, 5, 1, 0, 0, 0, 0);
     let backend = db.get_database_backend();
+    // Raw SQL: the entity has columns that later migrations add.
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "INSERT INTO merchants (id, display_name, base_currency, created_at, updated_at) \
+         VALUES (?, 'Acme', 'EUR', ?, ?)",
+        [MERCHANT.into(), t.into(), t.into()],
+    ))
+    .await?;
     db.execute_raw(Statement::from_sql_and_values(
         backend,
         "INSERT INTO campaigns (merchant_id, id, display_name, strategy_id, variant, channel, \
@@ -560,5 +566,55 @@ pub async fn assert_campaign_results_survive_breakdown_migration(
         "rollback keeps a bucket's total row, not the sum with its segments"
     );
     crate::migrate(db).await?;
+    Ok(())
+}
+
+/// [`crate::bulk_insert::insert_rows`] writes every row, across statement chunks, with values
+/// bound as given (quotes, backslashes and non-ASCII text stay data), and refuses values
+/// that do not make whole rows.
+pub async fn assert_bulk_insert(db: &DatabaseConnection) -> Result<(), StoreError> {
+    use sea_orm::Value;
+
+    let t = at(2026, 3, 4, 5, 6, 7, 89);
+    let columns = [
+        "merchant_id",
+        "event_id",
+        "customer_id",
+        "kind",
+        "created_at",
+    ];
+    let mut values = Vec::new();
+    for i in 0..2_501 {
+        values.extend([
+            Value::from(MERCHANT),
+            Value::from(format!("bulk-{i}-'\\\"--;")),
+            Value::from("Zoë 跨境"),
+            Value::from("page_view"),
+            Value::from(t),
+        ]);
+    }
+    let inserted = crate::bulk_insert::insert_rows(db, "outbox", &columns, values, 1_000).await?;
+    assert_eq!(inserted, 2_501);
+    let rows = outbox::Entity::find()
+        .filter(outbox::Column::EventId.starts_with("bulk-"))
+        .order_by_asc(outbox::Column::Seq)
+        .all(db)
+        .await?;
+    assert_eq!(rows.len(), 2_501);
+    assert_eq!(rows[2_500].event_id, "bulk-2500-'\\\"--;");
+    assert_eq!(rows[0].customer_id, "Zoë 跨境");
+    assert_eq!(rows[0].created_at, t);
+
+    let ragged = vec![Value::from("only"), Value::from("two")];
+    assert!(
+        crate::bulk_insert::insert_rows(db, "outbox", &columns, ragged, 10)
+            .await
+            .is_err(),
+        "values that do not fill whole rows are refused"
+    );
+    outbox::Entity::delete_many()
+        .filter(outbox::Column::EventId.starts_with("bulk-"))
+        .exec(db)
+        .await?;
     Ok(())
 }

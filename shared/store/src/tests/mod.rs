@@ -57,6 +57,13 @@ async fn campaign_results_survive_the_breakdown_migration() {
 }
 
 #[tokio::test]
+async fn bulk_inserts_write_every_row_as_bound_values() {
+    let (db, _dir) = sqlite_db(4).await;
+    crate::migrate(&db).await.expect("migrate");
+    checks::assert_bulk_insert(&db).await.expect("bulk insert");
+}
+
+#[tokio::test]
 async fn down_all_then_up_again() {
     let (db, _dir) = sqlite_db(4).await;
     crate::migrate(&db).await.expect("migrate");
