@@ -2,10 +2,11 @@
 //! in one transaction, plus reads.
 //!
 //! Per batch (one `BatchIngestEvents` call or one `IngestEvents` message):
-//! 1. in one transaction: customers named by id are created if missing, identifiers are
-//!    resolved (new customers created for unknown ones), then multi-row INSERTs of the
-//!    events and outbox rows (chunks of [`INSERT_CHUNK`]) and the upsert of the orders
-//!    touched by order events;
+//! 1. in one transaction: the customers are resolved (ids this replica has not seen are
+//!    looked up, see `customer_directory`; identifiers are matched), then multi-row INSERTs
+//!    of the events (chunks of [`INSERT_CHUNK`]), one outbox row listing them all, the
+//!    upsert of the orders touched by order events, and last the customers and identifiers
+//!    that did not exist yet;
 //! 2. the first attempt is optimistic: it assumes no event of the batch is stored yet, which
 //!    is the normal case, and skips looking the ids up. If one is (a re-sent batch, or a
 //!    concurrent writer), the `UNIQUE (merchant_id, event_id)` index rejects the INSERT, the
@@ -16,12 +17,13 @@
 use std::collections::{HashMap, HashSet};
 
 use caravan_store::bulk_insert::insert_rows;
-use caravan_store::entity::{events, exchange_rates, order_lines, orders};
+use caravan_store::entity::{events, exchange_rates, order_lines, orders, outbox};
+use caravan_store::outbox_entries::{self, OutboxEntry};
 use caravan_store::sea_orm::Value;
 use caravan_store::sea_orm::sea_query::OnConflict;
 use caravan_store::sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use caravan_store::{UtcDateTime, is_unique_violation};
 use chrono::NaiveDate;
@@ -45,14 +47,6 @@ const EVENT_COLUMNS: &[&str] = &[
     "source",
     "payload",
     "ingested_at",
-];
-/// The `outbox` columns written, in the order of the values.
-const OUTBOX_COLUMNS: &[&str] = &[
-    "merchant_id",
-    "event_id",
-    "customer_id",
-    "kind",
-    "created_at",
 ];
 /// The `order_lines` columns written, in the order of the values.
 const ORDER_LINE_COLUMNS: &[&str] = &[
@@ -203,7 +197,7 @@ async fn try_ingest(
     let now = UtcDateTime::now();
 
     let mut event_values = Vec::with_capacity(fresh.len() * EVENT_COLUMNS.len());
-    let mut outbox_values = Vec::with_capacity(fresh.len() * OUTBOX_COLUMNS.len());
+    let mut listed = Vec::with_capacity(fresh.len());
     let mut order_events: Vec<(&OrderFacts, &ValidEvent, &str)> = Vec::new();
     for (k, &i) in fresh.iter().enumerate() {
         let event = &batch[i];
@@ -219,19 +213,19 @@ async fn try_ingest(
             Value::from(encode_payload(&event.payload)),
             Value::from(now),
         ]);
-        outbox_values.extend([
-            Value::from(merchant_id),
-            Value::from(event.event_id.as_str()),
-            Value::from(customer_id),
-            Value::from(event.kind),
-            Value::from(now),
-        ]);
+        listed.push(OutboxEntry {
+            event_id: event.event_id.clone(),
+            customer_id: customer_id.to_owned(),
+            kind: event.kind.to_owned(),
+        });
         if let Some(order) = &event.order {
             order_events.push((order, event, customer_id));
         }
     }
     insert_rows(&txn, "events", EVENT_COLUMNS, event_values, INSERT_CHUNK).await?;
-    insert_rows(&txn, "outbox", OUTBOX_COLUMNS, outbox_values, INSERT_CHUNK).await?;
+    outbox::Entity::insert(outbox_row(merchant_id, listed, now))
+        .exec_without_returning(&txn)
+        .await?;
     if !order_events.is_empty() {
         project_orders(&txn, merchant_id, base_currency, order_events).await?;
     }
@@ -245,6 +239,26 @@ async fn try_ingest(
         });
     }
     Ok(outcomes.into_iter().flatten().collect())
+}
+
+/// The one outbox row of a batch: it lists every event stored (`caravan_store::outbox_entries`)
+/// and names the first.
+fn outbox_row(
+    merchant_id: &str,
+    entries: Vec<OutboxEntry>,
+    now: UtcDateTime,
+) -> outbox::ActiveModel {
+    let first = entries.first().cloned().unwrap_or_default();
+    outbox::ActiveModel {
+        merchant_id: Set(merchant_id.to_owned()),
+        event_id: Set(first.event_id),
+        customer_id: Set(first.customer_id),
+        kind: Set(outbox_entries::BATCH_KIND.to_owned()),
+        created_at: Set(now),
+        entry_count: Set(i32::try_from(entries.len()).unwrap_or(i32::MAX)),
+        entries: Set(Some(outbox_entries::encode(entries))),
+        ..Default::default()
+    }
 }
 
 /// event_id -> customer_id of the ids already stored.

@@ -5,6 +5,11 @@ use std::process::ExitCode;
 use caravan_ingestion::{BINARY, IngestionApi};
 use caravan_platform::server::ServiceSet;
 
+/// Many small allocations per request (protobuf, SQL values): mimalloc does them with far
+/// less CPU than glibc malloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     caravan_platform::binary::run(BINARY, |settings| async move {

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use caravan_store::UtcDateTime;
 use caravan_store::entity::{consumer_offsets, identity_merges, outbox};
+use caravan_store::outbox_entries;
 use caravan_store::sea_orm::sea_query::OnConflict;
 use caravan_store::sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -84,32 +85,60 @@ async fn merge_source(
         .map(|m| m.source_customer_id))
 }
 
+/// The last sequence number of the rows to read in one poll: rows after `from`, in order,
+/// until they hold `batch` entries (always at least one row). `rows` are `(seq,
+/// entry_count)`, sorted.
+fn poll_end(rows: &[(i64, i32)], batch: u64) -> Option<i64> {
+    let mut entries: u64 = 0;
+    for &(seq, count) in rows {
+        entries += u64::try_from(count.max(1)).unwrap_or(1);
+        if entries >= batch {
+            return Some(seq);
+        }
+    }
+    rows.last().map(|&(seq, _)| seq)
+}
+
 /// Processes one batch of outbox entries.
 pub async fn poll_once(
     db: &DatabaseConnection,
     cfg: &ConsumerConfig,
 ) -> Result<PollOutcome, ProfilingError> {
     let from = offset(db).await?;
-    let rows = outbox::Entity::find()
+    // Sizes first: a packed row lists a whole ingestion batch, so a poll reads as many rows
+    // as hold `batch` entries, not `batch` rows.
+    let sizes: Vec<(i64, i32)> = outbox::Entity::find()
+        .select_only()
+        .column(outbox::Column::Seq)
+        .column(outbox::Column::EntryCount)
         .filter(outbox::Column::Seq.gt(from))
         .order_by_asc(outbox::Column::Seq)
         .limit(cfg.batch)
+        .into_tuple()
         .all(db)
         .await?;
-    if rows.is_empty() {
+    let Some(last) = poll_end(&sizes, cfg.batch) else {
         return Ok(PollOutcome {
             offset: from,
             ..Default::default()
         });
-    }
+    };
+    let rows = outbox::Entity::find()
+        .filter(outbox::Column::Seq.gt(from))
+        .filter(outbox::Column::Seq.lte(last))
+        .order_by_asc(outbox::Column::Seq)
+        .all(db)
+        .await?;
     let mut by_merchant: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let now = Utc::now();
     let mut seen = Vec::with_capacity(rows.len());
+    let mut entries = 0;
     for row in &rows {
         seen.push(SeenEntry {
             seq: row.seq,
             age: (now - row.created_at.get()).to_std().unwrap_or_default(),
         });
+        entries += usize::try_from(row.entry_count.max(1)).unwrap_or(1);
         match row.kind.as_str() {
             "customer_erased" => delete_derived(db, &row.merchant_id, &row.customer_id).await?,
             "customer_merged" => {
@@ -119,11 +148,21 @@ pub async fn poll_once(
             }
             _ => {}
         }
-        if row.kind != "customer_erased" {
-            by_merchant
-                .entry(row.merchant_id.clone())
-                .or_default()
-                .insert(row.customer_id.clone());
+        if row.kind == "customer_erased" {
+            continue;
+        }
+        let touched = by_merchant.entry(row.merchant_id.clone()).or_default();
+        match &row.entries {
+            Some(bytes) => match outbox_entries::decode(bytes) {
+                Some(listed) => touched.extend(listed.into_iter().map(|e| e.customer_id)),
+                // Never written by ingestion; skipping it beats stalling every profile.
+                None => {
+                    tracing::error!(seq = row.seq, "outbox row with unreadable entries skipped")
+                }
+            },
+            None => {
+                touched.insert(row.customer_id.clone());
+            }
         }
     }
     let mut customers = 0;
@@ -142,7 +181,7 @@ pub async fn poll_once(
         commit(db, next).await?;
     }
     Ok(PollOutcome {
-        entries: rows.len(),
+        entries,
         advanced: next != from,
         customers,
         offset: next,
@@ -196,4 +235,24 @@ pub fn spawn(db: &DatabaseConnection, settings: &caravan_platform::settings::Pro
         gap_grace: Duration::from_secs(settings.outbox_gap_grace_seconds),
     };
     tokio::spawn(run(db.clone(), cfg));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::poll_end;
+
+    #[test]
+    fn a_poll_reads_rows_until_they_hold_a_batch_of_entries() {
+        // Packed rows of 1,000 events and single rows of merges and erasures.
+        let rows = [(11, 1_000), (12, 1), (13, 1_000), (14, 1_000)];
+        assert_eq!(poll_end(&rows, 2_000), Some(13));
+        assert_eq!(poll_end(&rows, 1_001), Some(12));
+        // One row bigger than the batch is still read whole.
+        assert_eq!(poll_end(&rows, 10), Some(11));
+        // Fewer entries than a batch: all of them.
+        assert_eq!(poll_end(&rows, 100_000), Some(14));
+        assert_eq!(poll_end(&[], 100), None);
+        // Rows from before entry counts existed count one each.
+        assert_eq!(poll_end(&[(1, 0), (2, 1)], 2), Some(2));
+    }
 }

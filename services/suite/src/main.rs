@@ -49,6 +49,11 @@ enum Command {
     },
 }
 
+/// Many small allocations per request (protobuf, SQL values): mimalloc does them with far
+/// less CPU than glibc malloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

@@ -20,6 +20,7 @@ pub mod entity;
 mod error;
 mod migrate;
 pub mod migration;
+pub mod outbox_entries;
 pub mod testing;
 mod url;
 

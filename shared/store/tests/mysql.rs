@@ -47,6 +47,18 @@ async fn bulk_inserts_write_every_row_as_bound_values() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn packed_outbox_rows_unpack_on_rollback() {
+    let Some(server) = server() else { return };
+    testing::with_empty_mysql_database(&server, |db, _url| async move {
+        checks::assert_packed_outbox_unpacks_on_rollback(&db)
+            .await
+            .expect("unpack on rollback");
+    })
+    .await
+    .expect("test database");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn campaign_results_survive_the_breakdown_migration() {
     let Some(server) = server() else { return };
     testing::with_empty_mysql_database(&server, |db, _url| async move {

@@ -1,4 +1,5 @@
-//! Transactional outbox, written with each event in the same transaction.
+//! Transactional outbox, written with each batch of events in the same transaction (one
+//! row listing the batch's events), and with each merge and erasure.
 //!
 //! Consumers read `seq > last_seq` in order. Note: on MySQL auto-increment values are
 //! allocated at insert time, so a row with a smaller `seq` can become visible after a larger
@@ -23,6 +24,12 @@ pub struct Model {
     #[sea_orm(column_type = "String(StringLen::N(32))")]
     pub kind: String,
     pub created_at: UtcDateTime,
+    /// How many events the row stands for: the length of `entries`, or 1.
+    pub entry_count: i32,
+    /// For `kind` = `event_batch`: the batch's events (`crate::outbox_entries`); `event_id`
+    /// and `customer_id` are then those of its first event.
+    #[sea_orm(column_type = "Blob")]
+    pub entries: Option<Vec<u8>>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -18,6 +18,7 @@ mod m20261123_000010_profiling_portraits;
 mod m20261124_000011_campaign_breakdowns;
 mod m20261124_000012_exclusion_reasons;
 mod m20261124_000013_identity_version;
+mod m20261124_000014_packed_outbox;
 mod schema;
 
 /// The Caravan migrator; records applied migrations in `seaql_migrations`.
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000011_campaign_breakdowns::Migration),
             Box::new(m20261124_000012_exclusion_reasons::Migration),
             Box::new(m20261124_000013_identity_version::Migration),
+            Box::new(m20261124_000014_packed_outbox::Migration),
         ]
     }
 }

@@ -214,10 +214,19 @@ impl Types {
 
     /// A binary blob with no practical size limit (`LONGBLOB` on MySQL, `BLOB` on SQLite).
     pub(crate) fn long_blob<T: IntoIden>(self, name: T) -> ColumnDef {
+        self.long_blob_base(name).not_null().take()
+    }
+
+    /// A nullable [`Self::long_blob`].
+    pub(crate) fn long_blob_null<T: IntoIden>(self, name: T) -> ColumnDef {
+        self.long_blob_base(name).null().take()
+    }
+
+    fn long_blob_base<T: IntoIden>(self, name: T) -> ColumnDef {
         if self.is_mysql() {
-            col(name).custom("LONGBLOB").not_null().take()
+            col(name).custom("LONGBLOB").take()
         } else {
-            col(name).blob().not_null().take()
+            col(name).blob().take()
         }
     }
 }

@@ -5,7 +5,7 @@
 use chrono::{NaiveDate, TimeZone, Timelike, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, DatabaseConnection, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use sea_orm_migration::MigratorTrait;
 use serde_json::json;
@@ -236,6 +236,11 @@ pub async fn assert_roundtrip(db: &DatabaseConnection) -> Result<(), StoreError>
     // Outbox: sequence numbers increase and are not reused after a delete.
     let mut seqs = Vec::new();
     for e in &inserted {
+        let entries = crate::outbox_entries::encode(vec![crate::outbox_entries::OutboxEntry {
+            event_id: e.event_id.clone(),
+            customer_id: e.customer_id.clone(),
+            kind: e.kind.clone(),
+        }]);
         let row = outbox::ActiveModel {
             seq: NotSet,
             merchant_id: Set(MERCHANT.to_owned()),
@@ -243,9 +248,12 @@ pub async fn assert_roundtrip(db: &DatabaseConnection) -> Result<(), StoreError>
             customer_id: Set(e.customer_id.clone()),
             kind: Set(e.kind.clone()),
             created_at: Set(crate::now()),
+            entry_count: Set(1),
+            entries: Set(Some(entries.clone())),
         }
         .insert(db)
         .await?;
+        assert_eq!(row.entries, Some(entries));
         seqs.push(row.seq);
     }
     assert!(seqs[0] < seqs[1], "outbox seq increases: {seqs:?}");
@@ -257,6 +265,8 @@ pub async fn assert_roundtrip(db: &DatabaseConnection) -> Result<(), StoreError>
         customer_id: Set("c-1".to_owned()),
         kind: Set("page_view".to_owned()),
         created_at: Set(crate::now()),
+        entry_count: Set(1),
+        entries: Set(None),
     })
     .exec(db)
     .await?;
@@ -616,5 +626,87 @@ pub async fn assert_bulk_insert(db: &DatabaseConnection) -> Result<(), StoreErro
         .filter(outbox::Column::EventId.starts_with("bulk-"))
         .exec(db)
         .await?;
+    Ok(())
+}
+
+/// Rolling back the packed outbox (migration 14) turns each packed row back into one row per
+/// event, so no unconsumed entry is lost; single rows stay as they are.
+pub async fn assert_packed_outbox_unpacks_on_rollback(
+    db: &DatabaseConnection,
+) -> Result<(), StoreError> {
+    use crate::outbox_entries::{self, OutboxEntry};
+    use sea_orm::{ConnectionTrait, Statement};
+
+    crate::migrate(db).await?;
+    let t = at(2026, 6, 1, 12, 0, 0, 0);
+    let entry = |e: &str, c: &str| OutboxEntry {
+        event_id: e.to_owned(),
+        customer_id: c.to_owned(),
+        kind: "page_view".to_owned(),
+    };
+    let packed = outbox_entries::encode(vec![entry("e-1", "c-1"), entry("e-2", "c-2")]);
+    let backend = db.get_database_backend();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "INSERT INTO outbox (merchant_id, event_id, customer_id, kind, created_at, \
+         entry_count, entries) VALUES (?, 'e-1', 'c-1', 'event_batch', ?, 2, ?), \
+         (?, 'merge-1', 'c-9', 'customer_merged', ?, 1, NULL)",
+        [
+            MERCHANT.into(),
+            t.into(),
+            packed.into(),
+            MERCHANT.into(),
+            t.into(),
+        ],
+    ))
+    .await?;
+    // Back to before migration 14: roll back it and every later one.
+    let all = Migrator::migrations();
+    let position = all
+        .iter()
+        .position(|m| m.name() == "m20261124_000014_packed_outbox")
+        .expect("migration 14 is listed");
+    let after = u32::try_from(all.len() - position).unwrap_or(u32::MAX);
+    Migrator::down(db, Some(after)).await?;
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT event_id, customer_id, kind FROM outbox ORDER BY event_id",
+        ))
+        .await?;
+    let rows: Vec<(String, String, String)> = rows
+        .iter()
+        .map(|r| {
+            Ok((
+                r.try_get_by_index(0)?,
+                r.try_get_by_index(1)?,
+                r.try_get_by_index(2)?,
+            ))
+        })
+        .collect::<Result<_, sea_orm::DbErr>>()?;
+    let expected = [
+        ("e-1", "c-1", "page_view"),
+        ("e-2", "c-2", "page_view"),
+        ("merge-1", "c-9", "customer_merged"),
+    ];
+    assert_eq!(
+        rows,
+        expected
+            .iter()
+            .map(|(e, c, k)| ((*e).to_owned(), (*c).to_owned(), (*k).to_owned()))
+            .collect::<Vec<_>>()
+    );
+    crate::migrate(db).await?;
+    let counts: Vec<i32> = outbox::Entity::find()
+        .select_only()
+        .column(outbox::Column::EntryCount)
+        .into_tuple()
+        .all(db)
+        .await?;
+    assert_eq!(
+        counts,
+        vec![1, 1, 1],
+        "rows from before count one entry each"
+    );
     Ok(())
 }

@@ -64,6 +64,14 @@ async fn bulk_inserts_write_every_row_as_bound_values() {
 }
 
 #[tokio::test]
+async fn packed_outbox_rows_unpack_on_rollback() {
+    let (db, _dir) = sqlite_db(4).await;
+    checks::assert_packed_outbox_unpacks_on_rollback(&db)
+        .await
+        .expect("unpack on rollback");
+}
+
+#[tokio::test]
 async fn down_all_then_up_again() {
     let (db, _dir) = sqlite_db(4).await;
     crate::migrate(&db).await.expect("migrate");
