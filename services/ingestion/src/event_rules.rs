@@ -990,7 +990,7 @@ mod tests {
         let stored = caravan_proto::stored_event::encode_payload(&valid.payload);
         let Some(Payload::ProductView(p)) = caravan_proto::stored_event::decode_payload(&stored)
         else {
-            panic!("decoded {stored}");
+            panic!("decoded {stored:?}");
         };
         assert_eq!(p.product, "merchants/acme/products/SKU-1");
     }

@@ -61,7 +61,7 @@ pub async fn load_interactions(
     let mut after = 0i64;
     let mut skipped = 0usize;
     loop {
-        let page: Vec<(i64, String, UtcDateTime, serde_json::Value)> = events::Entity::find()
+        let page: Vec<(i64, String, UtcDateTime, Vec<u8>)> = events::Entity::find()
             .select_only()
             .column(events::Column::Id)
             .column(events::Column::CustomerId)

@@ -59,6 +59,18 @@ async fn packed_outbox_rows_unpack_on_rollback() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn event_payloads_convert_to_binary_and_back() {
+    let Some(server) = server() else { return };
+    testing::with_empty_mysql_database(&server, |db, _url| async move {
+        checks::assert_event_payloads_convert_both_ways(&db)
+            .await
+            .expect("payload conversion");
+    })
+    .await
+    .expect("test database");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn campaign_results_survive_the_breakdown_migration() {
     let Some(server) = server() else { return };
     testing::with_empty_mysql_database(&server, |db, _url| async move {

@@ -27,8 +27,10 @@ pub struct Model {
     pub session_id: Option<String>,
     #[sea_orm(column_type = "String(StringLen::N(64))")]
     pub source: Option<String>,
-    /// The kind-specific payload.
-    pub payload: Json,
+    /// The kind-specific payload: a format byte and protobuf
+    /// (`caravan_proto::stored_event`).
+    #[sea_orm(column_type = "Blob")]
+    pub payload: Vec<u8>,
     pub ingested_at: UtcDateTime,
 }
 

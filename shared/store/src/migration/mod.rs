@@ -19,6 +19,7 @@ mod m20261124_000011_campaign_breakdowns;
 mod m20261124_000012_exclusion_reasons;
 mod m20261124_000013_identity_version;
 mod m20261124_000014_packed_outbox;
+mod m20261124_000015_binary_event_payloads;
 mod schema;
 
 /// The Caravan migrator; records applied migrations in `seaql_migrations`.
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000012_exclusion_reasons::Migration),
             Box::new(m20261124_000013_identity_version::Migration),
             Box::new(m20261124_000014_packed_outbox::Migration),
+            Box::new(m20261124_000015_binary_event_payloads::Migration),
         ]
     }
 }

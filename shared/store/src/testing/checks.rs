@@ -174,14 +174,9 @@ pub async fn assert_roundtrip(db: &DatabaseConnection) -> Result<(), StoreError>
     assert_eq!(with_idents.len(), 1);
     assert_eq!(with_idents[0].1, vec![ident]);
 
-    // Events: JSON payload, microsecond instants, ordering and range filters on time
-    // (SQLite compares the RFC 3339 text).
-    let payload = json!({
-        "order_id": "o-1",
-        "lines": [{"sku": "mug-1", "qty": 2, "unit_price": {"currency": "EUR", "minor": 1299}}],
-        "note": "naïve café ☕",
-        "big": 9_007_199_254_740_993_i64,
-    });
+    // Events: binary payload (every byte value, NUL included), microsecond instants,
+    // ordering and range filters on time (SQLite compares the RFC 3339 text).
+    let payload: Vec<u8> = (0..=255u8).chain("naïve café ☕".bytes()).collect();
     let t_early = at(2026, 3, 1, 12, 0, 0, 500_000);
     let t_late = at(2026, 3, 1, 12, 0, 1, 0);
     let mut inserted = Vec::new();
@@ -213,7 +208,7 @@ pub async fn assert_roundtrip(db: &DatabaseConnection) -> Result<(), StoreError>
         .await?;
     let ids: Vec<&str> = by_time.iter().map(|e| e.event_id.as_str()).collect();
     assert_eq!(ids, ["e-1", "e-2"], "chronological order");
-    assert_eq!(by_time[0].payload, payload, "JSON payload round-trips");
+    assert_eq!(by_time[0].payload, payload, "binary payload round-trips");
     let after = events::Entity::find()
         .filter(events::Column::OccurTime.gt(at(2026, 3, 1, 12, 0, 0, 750_000)))
         .all(db)
@@ -401,7 +396,7 @@ pub async fn assert_unique_violations(db: &DatabaseConnection) -> Result<(), Sto
         occur_time: Set(crate::now()),
         session_id: Set(None),
         source: Set(None),
-        payload: Set(json!({})),
+        payload: Set(vec![1]),
         ingested_at: Set(crate::now()),
     };
     let err = StoreError::from(
@@ -422,7 +417,7 @@ pub async fn assert_unique_violations(db: &DatabaseConnection) -> Result<(), Sto
         occur_time: Set(crate::now()),
         session_id: Set(None),
         source: Set(None),
-        payload: Set(json!({"url": "/"})),
+        payload: Set(vec![1, 2]),
         ingested_at: Set(crate::now()),
     })
     .exec(db)
@@ -438,7 +433,7 @@ pub async fn assert_unique_violations(db: &DatabaseConnection) -> Result<(), Sto
         occur_time: Set(crate::now()),
         session_id: Set(None),
         source: Set(None),
-        payload: Set(json!({})),
+        payload: Set(vec![1]),
         ingested_at: Set(crate::now()),
     })
     .exec(db)
@@ -708,5 +703,114 @@ pub async fn assert_packed_outbox_unpacks_on_rollback(
         vec![1, 1, 1],
         "rows from before count one entry each"
     );
+    Ok(())
+}
+
+/// Migration 15 turns stored JSON payloads (`{"v":1,"pb":"<hex>"}`) into a format byte plus
+/// the same bytes, keeps every other column and the indexes, turns an unreadable document
+/// into an empty payload, and converts back on rollback.
+pub async fn assert_event_payloads_convert_both_ways(
+    db: &DatabaseConnection,
+) -> Result<(), StoreError> {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    crate::migrate(db).await?;
+    let all = Migrator::migrations();
+    let position = all
+        .iter()
+        .position(|m| m.name() == "m20261124_000015_binary_event_payloads")
+        .expect("migration 15 is listed");
+    let rollback = u32::try_from(all.len() - position).unwrap_or(u32::MAX);
+    Migrator::down(db, Some(rollback)).await?;
+    let t = at(2026, 7, 1, 8, 0, 0, 250_000);
+    let backend = db.get_database_backend();
+    db.execute_raw(Statement::from_sql_and_values(
+        backend,
+        "INSERT INTO events (id, merchant_id, event_id, customer_id, kind, occur_time, \
+         session_id, source, payload, ingested_at) VALUES \
+         (7, ?, 'e-1', 'c-1', 'product_view', ?, 's-1', NULL, ?, ?), \
+         (9, ?, 'e-2', 'c-2', 'page_view', ?, NULL, 'web', ?, ?)",
+        [
+            MERCHANT.into(),
+            t.into(),
+            r#"{"v":1,"pb":"5a0412020801"}"#.into(),
+            t.into(),
+            MERCHANT.into(),
+            t.into(),
+            r#"{"unexpected":true}"#.into(),
+            t.into(),
+        ],
+    ))
+    .await?;
+
+    crate::migrate(db).await?;
+    let rows = events::Entity::find()
+        .order_by_asc(events::Column::Id)
+        .all(db)
+        .await?;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        (rows[0].id, rows[0].event_id.as_str(), rows[0].occur_time),
+        (7, "e-1", t)
+    );
+    assert_eq!(rows[0].session_id.as_deref(), Some("s-1"));
+    assert_eq!(rows[1].source.as_deref(), Some("web"));
+    assert_eq!(rows[0].payload, vec![1, 0x5a, 0x04, 0x12, 0x02, 0x08, 0x01]);
+    assert!(
+        rows[1].payload.is_empty(),
+        "unreadable documents become empty"
+    );
+    // The idempotency index came back with the rebuilt table.
+    let again = db
+        .execute_raw(Statement::from_sql_and_values(
+            backend,
+            "INSERT INTO events (merchant_id, event_id, customer_id, kind, occur_time, \
+             payload, ingested_at) VALUES (?, 'e-1', 'c-1', 'page_view', ?, ?, ?)",
+            [MERCHANT.into(), t.into(), vec![1u8].into(), t.into()],
+        ))
+        .await;
+    assert!(
+        again.is_err_and(|e| crate::is_unique_violation(&e)),
+        "(merchant_id, event_id) stays unique"
+    );
+    // New rows continue after the copied ids.
+    let next = events::ActiveModel {
+        id: NotSet,
+        merchant_id: Set(MERCHANT.to_owned()),
+        event_id: Set("e-3".to_owned()),
+        customer_id: Set("c-1".to_owned()),
+        kind: Set("page_view".to_owned()),
+        occur_time: Set(t),
+        session_id: Set(None),
+        source: Set(None),
+        payload: Set(vec![1]),
+        ingested_at: Set(t),
+    }
+    .insert(db)
+    .await?;
+    assert!(next.id > 9, "id {} after 9", next.id);
+
+    Migrator::down(db, Some(rollback)).await?;
+    let back = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT payload FROM events WHERE id IN (7, 9) ORDER BY id",
+        ))
+        .await?;
+    let docs: Vec<serde_json::Value> = back
+        .iter()
+        .map(|r| {
+            let text: String = r.try_get_by_index(0)?;
+            serde_json::from_str(&text).map_err(|e| sea_orm::DbErr::Custom(e.to_string()))
+        })
+        .collect::<Result<_, sea_orm::DbErr>>()?;
+    assert_eq!(
+        docs,
+        vec![
+            json!({"v": 1, "pb": "5a0412020801"}),
+            json!({"v": 1, "pb": ""})
+        ]
+    );
+    crate::migrate(db).await?;
     Ok(())
 }

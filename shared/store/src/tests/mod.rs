@@ -72,6 +72,14 @@ async fn packed_outbox_rows_unpack_on_rollback() {
 }
 
 #[tokio::test]
+async fn event_payloads_convert_to_binary_and_back() {
+    let (db, _dir) = sqlite_db(4).await;
+    checks::assert_event_payloads_convert_both_ways(&db)
+        .await
+        .expect("payload conversion");
+}
+
+#[tokio::test]
 async fn down_all_then_up_again() {
     let (db, _dir) = sqlite_db(4).await;
     crate::migrate(&db).await.expect("migrate");
