@@ -624,6 +624,16 @@ pub async fn assert_bulk_insert(db: &DatabaseConnection) -> Result<(), StoreErro
     Ok(())
 }
 
+/// How many migrations to roll back to undo `name` and every migration after it.
+fn steps_back_to_before(name: &str) -> u32 {
+    let all = Migrator::migrations();
+    let position = all
+        .iter()
+        .position(|m| m.name() == name)
+        .unwrap_or_else(|| panic!("{name} is listed"));
+    u32::try_from(all.len() - position).unwrap_or(u32::MAX)
+}
+
 /// Rolling back the packed outbox (migration 14) turns each packed row back into one row per
 /// event, so no unconsumed entry is lost; single rows stay as they are.
 pub async fn assert_packed_outbox_unpacks_on_rollback(
@@ -656,13 +666,11 @@ pub async fn assert_packed_outbox_unpacks_on_rollback(
     ))
     .await?;
     // Back to before migration 14: roll back it and every later one.
-    let all = Migrator::migrations();
-    let position = all
-        .iter()
-        .position(|m| m.name() == "m20261124_000014_packed_outbox")
-        .expect("migration 14 is listed");
-    let after = u32::try_from(all.len() - position).unwrap_or(u32::MAX);
-    Migrator::down(db, Some(after)).await?;
+    Migrator::down(
+        db,
+        Some(steps_back_to_before("m20261124_000014_packed_outbox")),
+    )
+    .await?;
     let rows = db
         .query_all_raw(Statement::from_string(
             backend,
@@ -715,12 +723,7 @@ pub async fn assert_event_payloads_convert_both_ways(
     use sea_orm::{ConnectionTrait, Statement};
 
     crate::migrate(db).await?;
-    let all = Migrator::migrations();
-    let position = all
-        .iter()
-        .position(|m| m.name() == "m20261124_000015_binary_event_payloads")
-        .expect("migration 15 is listed");
-    let rollback = u32::try_from(all.len() - position).unwrap_or(u32::MAX);
+    let rollback = steps_back_to_before("m20261124_000015_binary_event_payloads");
     Migrator::down(db, Some(rollback)).await?;
     let t = at(2026, 7, 1, 8, 0, 0, 250_000);
     let backend = db.get_database_backend();
