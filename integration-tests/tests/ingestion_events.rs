@@ -902,6 +902,86 @@ async fn concurrent_batches_creating_the_same_new_customers_all_commit() -> Resu
     Ok(())
 }
 
+/// Three senders report different facts of the same 200 orders at the same time: one the
+/// placement (lines and total), one the payment, one the shipment. However their batches
+/// interleave, every order ends with all three: no batch overwrites what a concurrent one
+/// projected.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_batches_on_the_same_orders_keep_every_fact() -> Result<()> {
+    let Some(env) = start().await? else {
+        return Ok(());
+    };
+    const ORDERS: i64 = 200;
+    let fact = |n: i64, status: pb::OrderStatus| {
+        let mut o = order(&format!("o-{n}"), status, "EUR");
+        match status {
+            pb::OrderStatus::Placed => {
+                o.payment = None;
+                o.logistics = None;
+            }
+            pb::OrderStatus::Paid => {
+                (o.lines, o.total, o.logistics) = (Vec::new(), None, None);
+            }
+            _ => {
+                (o.lines, o.total, o.payment) = (Vec::new(), None, None);
+            }
+        }
+        o
+    };
+    let mut tasks = Vec::new();
+    for (step, status) in [
+        pb::OrderStatus::Placed,
+        pb::OrderStatus::Paid,
+        pb::OrderStatus::Shipped,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut client = env.client.clone();
+        let events: Vec<pb::Event> = (0..ORDERS)
+            .map(|n| {
+                event(
+                    &format!("o-{n}-{step}"),
+                    &format!("buyer-{}", n % 40),
+                    1_700_000_000 + n * 10 + step as i64,
+                    Payload::Order(fact(n, status)),
+                )
+            })
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            for chunk in events.chunks(20) {
+                let response = client
+                    .batch_ingest_events(pb::BatchIngestEventsRequest {
+                        parent: M.to_owned(),
+                        events: chunk.to_vec(),
+                        validate_only: false,
+                    })
+                    .await?
+                    .into_inner();
+                ensure!(response.accepted_count == 20, "{response:?}");
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let db = store(&env).await?;
+    let complete = count(
+        &db,
+        "SELECT COUNT(*) FROM orders WHERE status = 'SHIPPED' AND total_minor = 1530 \
+         AND payment_method IS NOT NULL AND carrier = 'DHL'",
+    )
+    .await?;
+    ensure!(
+        complete == ORDERS,
+        "only {complete} of {ORDERS} orders kept every fact"
+    );
+    ensure!(count(&db, "SELECT COUNT(*) FROM order_lines").await? == ORDERS);
+    db.close().await?;
+    Ok(())
+}
+
 /// Throughput sanity check (not a benchmark): `cargo test --release -p
 /// caravan-integration-tests --test ingestion_events -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread")]

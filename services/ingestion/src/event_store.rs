@@ -22,8 +22,8 @@ use caravan_store::outbox_entries::{self, OutboxEntry};
 use caravan_store::sea_orm::Value;
 use caravan_store::sea_orm::sea_query::OnConflict;
 use caravan_store::sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
+    IsolationLevel, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use caravan_store::{UtcDateTime, is_unique_violation};
 use chrono::NaiveDate;
@@ -189,7 +189,7 @@ async fn try_ingest(
         return Ok(outcomes.into_iter().flatten().collect());
     }
 
-    let txn = db.begin().await?;
+    let txn = begin(db).await?;
     let fresh_events: Vec<&ValidEvent> = fresh.iter().map(|&i| &batch[i]).collect();
     let mut resolution =
         customer_store::resolve_for_events(&txn, merchant_id, &fresh_events, directory).await?;
@@ -239,6 +239,18 @@ async fn try_ingest(
         });
     }
     Ok(outcomes.into_iter().flatten().collect())
+}
+
+/// A batch's transaction. On MySQL at READ COMMITTED: the orders projection reads the orders
+/// it updates with `FOR UPDATE`, and under REPEATABLE READ that would also lock the gaps
+/// where new orders go, making concurrent batches that create other orders wait for each
+/// other. Nothing in a batch needs one snapshot across statements: rows that must not
+/// change underneath are locked, and conflicting inserts fail on unique keys and are
+/// retried. (SQLite has one writer; it ignores isolation levels.)
+async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, IngestionError> {
+    let isolation =
+        (db.get_database_backend() == DbBackend::MySql).then_some(IsolationLevel::ReadCommitted);
+    Ok(db.begin_with_config(isolation, None).await?)
 }
 
 /// The one outbox row of a batch: it lists every event stored (`caravan_store::outbox_entries`)
@@ -339,6 +351,12 @@ pub fn base_total(
 
 /// Folds the order events of a batch into `orders` / `order_lines` (latest status by
 /// occur_time wins; an older event only fills fields still unknown).
+///
+/// Concurrent batches may touch the same order. The existing orders are read `FOR UPDATE`,
+/// so a second batch waits and then folds its events into what the first committed. Orders
+/// this batch creates are inserted without an upsert: if another batch created the same
+/// order meanwhile, the unique key rejects the insert and the whole batch is retried, then
+/// finding that order. (An upsert here used to overwrite the other batch's facts.)
 async fn project_orders(
     txn: &DatabaseTransaction,
     merchant_id: &str,
@@ -357,10 +375,12 @@ async fn project_orders(
         let rows = orders::Entity::find()
             .filter(orders::Column::MerchantId.eq(merchant_id))
             .filter(orders::Column::OrderId.is_in(chunk.iter().cloned()))
+            .lock_exclusive()
             .all(txn)
             .await?;
         current.extend(rows.into_iter().map(|r| (r.order_id.clone(), r)));
     }
+    let lined = orders_with_lines(txn, merchant_id, &order_events, &current).await?;
     let mut new_lines: HashMap<String, Vec<(String, i32, i64)>> = HashMap::new();
     let mut created: HashSet<String> = HashSet::new();
     for (facts, event, customer_id) in order_events {
@@ -430,7 +450,14 @@ async fn project_orders(
         fill!(shipping_cost_minor, facts.shipping_cost_minor);
         fill!(tracking_offered, facts.tracking_offered);
         fill!(destination_country, facts.destination_country.clone());
-        if !facts.lines.is_empty() && (newer || is_new_row) {
+        // Lines come from the newest event that has them; an older one only fills an order
+        // that has none yet (its placement may arrive after its payment).
+        let no_lines_yet = if is_new_row {
+            !new_lines.contains_key(&facts.order_id)
+        } else {
+            !lined.contains(&facts.order_id)
+        };
+        if !facts.lines.is_empty() && (newer || no_lines_yet) {
             new_lines.insert(facts.order_id.clone(), facts.lines.clone());
         }
     }
@@ -443,8 +470,8 @@ async fn project_orders(
         .into_iter()
         .collect();
     let rates = load_rates(txn, merchant_id, &currencies).await?;
-    let mut rows = Vec::with_capacity(current.len());
-    for (_, mut row) in current {
+    let (mut new_rows, mut updated_rows) = (Vec::new(), Vec::new());
+    for (order_id, mut row) in current {
         row.base_total_minor = base_total(
             row.total_minor,
             &row.currency,
@@ -453,8 +480,22 @@ async fn project_orders(
             &rates,
         );
         row.base_currency = row.base_total_minor.map(|_| base_currency.to_owned());
+        let rows = if created.contains(&order_id) {
+            &mut new_rows
+        } else {
+            &mut updated_rows
+        };
         rows.push(orders::ActiveModel::from(row));
     }
+    while !new_rows.is_empty() {
+        let rest = new_rows.split_off(new_rows.len().min(INSERT_CHUNK));
+        orders::Entity::insert_many(new_rows)
+            .exec_without_returning(txn)
+            .await?;
+        new_rows = rest;
+    }
+    // Locked above: no concurrent batch changes these rows before this one commits.
+    let mut rows = updated_rows;
     while !rows.is_empty() {
         let rest = rows.split_off(rows.len().min(INSERT_CHUNK));
         orders::Entity::insert_many(rows)
@@ -519,6 +560,36 @@ async fn project_orders(
         insert_rows(txn, "order_lines", ORDER_LINE_COLUMNS, values, INSERT_CHUNK).await?;
     }
     Ok(())
+}
+
+/// Which of the stored orders in `current` that events with lines touch already have lines.
+async fn orders_with_lines(
+    txn: &DatabaseTransaction,
+    merchant_id: &str,
+    order_events: &[(&OrderFacts, &ValidEvent, &str)],
+    current: &HashMap<String, orders::Model>,
+) -> Result<HashSet<String>, IngestionError> {
+    let ids: Vec<&str> = order_events
+        .iter()
+        .filter(|(o, _, _)| !o.lines.is_empty() && current.contains_key(&o.order_id))
+        .map(|(o, _, _)| o.order_id.as_str())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut lined = HashSet::new();
+    for chunk in ids.chunks(LOOKUP_CHUNK) {
+        let rows: Vec<String> = order_lines::Entity::find()
+            .select_only()
+            .column(order_lines::Column::OrderId)
+            .distinct()
+            .filter(order_lines::Column::MerchantId.eq(merchant_id))
+            .filter(order_lines::Column::OrderId.is_in(chunk.iter().copied()))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        lined.extend(rows);
+    }
+    Ok(lined)
 }
 
 /// Recomputes `base_total_minor` of every order of `merchant_id` in `currency` (after a
