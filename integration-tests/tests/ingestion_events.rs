@@ -599,6 +599,60 @@ async fn the_same_stream_sent_twice_stores_every_event_once() -> Result<()> {
     Ok(())
 }
 
+/// The response of a stream does not depend on how its messages arrive or on how many the
+/// service stores at once: a sender that pauses between messages and before closing (so the
+/// stream ends while nothing is in flight), and a service storing one message at a time.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_gets_the_same_response_however_its_messages_are_timed() -> Result<()> {
+    let expect = |r: &pb::IngestEventsResponse| {
+        let indices: Vec<i64> = r.rejections.iter().map(|x| x.index).collect();
+        ensure!(
+            (r.accepted_count, r.duplicate_count, r.rejected_count) == (597, 0, 3)
+                && indices == [50, 250, 450],
+            "{r:?}"
+        );
+        Ok(())
+    };
+    let Some(mut env) = start().await? else {
+        return Ok(());
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    let sender = tokio::spawn(async move {
+        for message in stream_messages() {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            tx.send(message).await?;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        anyhow::Ok(())
+    });
+    let slow = env
+        .client
+        .ingest_events(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await?
+        .into_inner();
+    sender.await??;
+    expect(&slow)?;
+
+    let Some(mut one_at_a_time) = caravan_integration_tests::ingestion_env::start(&[(
+        "CARAVAN__INGESTION__STREAM_PIPELINE_DEPTH",
+        "1",
+    )])
+    .await?
+    else {
+        return Ok(());
+    };
+    let sequential = one_at_a_time
+        .client
+        .ingest_events(tokio_stream::iter(stream_messages()))
+        .await?
+        .into_inner();
+    expect(&sequential)?;
+    let db = store(&one_at_a_time).await?;
+    ensure!(expect_outbox_lists_every_event(&db).await? == 597);
+    db.close().await?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn orders_get_base_amounts_at_the_rate_of_their_date() -> Result<()> {
     let Some(mut env) = start().await? else {

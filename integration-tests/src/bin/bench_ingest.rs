@@ -93,8 +93,9 @@ async fn main() -> Result<()> {
         Err(err) => {
             let logs = server.logs();
             let tail = &logs[logs.len().saturating_sub(20)..];
+            let panics: Vec<&String> = logs.iter().filter(|l| l.contains("panicked")).collect();
             bail!(
-                "streaming failed: {err:#}\nserver log tail:\n{}",
+                "streaming failed: {err:#}\nserver panics: {panics:?}\nserver log tail:\n{}",
                 tail.join("\n")
             );
         }

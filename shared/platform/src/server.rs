@@ -125,6 +125,8 @@ pub async fn serve(
         .timeout(settings.request_timeout())
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .initial_stream_window_size(settings.http2_stream_window_bytes)
+        .initial_connection_window_size(settings.http2_connection_window_bytes)
         .trace_fn(server_span)
         .add_routes(routes.routes())
         // `tcp_nodelay` above only applies to listeners tonic binds itself; accepted streams

@@ -56,6 +56,12 @@ pub struct ServerSettings {
     pub max_message_bytes: usize,
     /// After SIGTERM/SIGINT: how long in-flight calls may take to finish.
     pub shutdown_grace_ms: u64,
+    /// HTTP/2 flow-control window of one call: how many bytes a client may send ahead of
+    /// what the service has read. Large enough for the next streamed message to arrive
+    /// while the current one is being stored.
+    pub http2_stream_window_bytes: u32,
+    /// HTTP/2 flow-control window of one connection, shared by its calls.
+    pub http2_connection_window_bytes: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -106,6 +112,9 @@ pub struct IngestionSettings {
     /// Customer ids a replica remembers as existing (and where merged ones point) between
     /// batches, in all merchants; 0 looks every batch's customers up in the store.
     pub customer_cache_entries: usize,
+    /// Messages of one `IngestEvents` stream stored concurrently (each in its own
+    /// transaction); 1 stores them one after the other. Validate-only streams always use 1.
+    pub stream_pipeline_depth: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -171,6 +180,8 @@ impl Default for ServerSettings {
             request_timeout_ms: 30_000,
             max_message_bytes: 16 * 1024 * 1024,
             shutdown_grace_ms: 25_000,
+            http2_stream_window_bytes: 8 << 20,
+            http2_connection_window_bytes: 32 << 20,
         }
     }
 }
@@ -201,6 +212,7 @@ impl Default for IngestionSettings {
             identity_hash_key: Secret::new(DEVELOPMENT_IDENTITY_KEY),
             max_batch_events: 10_000,
             customer_cache_entries: 200_000,
+            stream_pipeline_depth: 2,
         }
     }
 }
@@ -291,6 +303,28 @@ impl Settings {
         if self.server.max_message_bytes < 1024 {
             return Err(SettingsError::Invalid(
                 "server.max_message_bytes must be at least 1024".to_owned(),
+            ));
+        }
+        // HTTP/2 windows are between 65,535 bytes (the protocol's initial) and 2^31 - 1.
+        for (name, bytes) in [
+            (
+                "server.http2_stream_window_bytes",
+                self.server.http2_stream_window_bytes,
+            ),
+            (
+                "server.http2_connection_window_bytes",
+                self.server.http2_connection_window_bytes,
+            ),
+        ] {
+            if !(65_535..=i32::MAX as u32).contains(&bytes) {
+                return Err(SettingsError::Invalid(format!(
+                    "{name} must be between 65535 and 2147483647 (got {bytes})"
+                )));
+            }
+        }
+        if self.ingestion.stream_pipeline_depth == 0 {
+            return Err(SettingsError::Invalid(
+                "ingestion.stream_pipeline_depth must be at least 1".to_owned(),
             ));
         }
         if self.ingestion.max_batch_events == 0 {

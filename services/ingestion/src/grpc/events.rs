@@ -1,6 +1,10 @@
 //! IngestEvents, BatchIngestEvents, GetEvent, ListEvents.
 
 use std::collections::HashSet;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
 
 use caravan_core::paging;
 use caravan_platform::FieldViolations;
@@ -183,74 +187,70 @@ pub async fn batch_ingest(
 /// IngestEvents: each message's batch is validated and committed as it arrives (one
 /// transaction per message), so memory stays bounded and a failed stream can simply be
 /// re-sent: events stored before the failure count as duplicates the second time.
+///
+/// Up to `ingestion.stream_pipeline_depth` messages are stored at once: while one batch is
+/// in the database, the next is read and checked. Batches may commit in any order; the
+/// response counts and rejection indexes do not depend on it. Validate-only streams go one
+/// message at a time, because each message's duplicates depend on the ones before.
 pub async fn ingest_stream(
     api: &IngestionApi,
     mut stream: tonic::Streaming<pb::IngestEventsRequest>,
 ) -> Result<pb::IngestEventsResponse, tonic::Status> {
     let mut response = pb::IngestEventsResponse::default();
-    let mut first: Option<(String, bool)> = None;
-    let mut merchant: Option<merchants::Model> = None;
+    let mut header: Option<StreamHeader> = None;
     let mut seen = HashSet::new();
-    let mut offset: i64 = 0;
-    let mut message_no = 0usize;
-    while let Some(message) = stream.message().await? {
-        match &first {
-            None => {
-                let merchant_id = merchant_id_from_name(&message.parent, "parent")?;
-                merchant = Some(merchant_store::get(&api.db, &merchant_id).await?);
-                first = Some((message.parent.clone(), message.validate_only));
-            }
-            Some((parent, validate_only)) => {
-                if *parent != message.parent {
-                    return Err(IngestionError::invalid(
-                        "parent",
-                        format!(
-                            "message {message_no} names {:?} but the stream started with {parent:?}; one merchant per stream",
-                            message.parent
-                        ),
-                    )
-                    .into());
-                }
-                if *validate_only != message.validate_only {
-                    return Err(IngestionError::invalid(
-                        "validate_only",
-                        format!("message {message_no} changes validate_only; it must be the same in every message"),
-                    )
-                    .into());
-                }
-            }
-        }
-        check_batch_size(api, message.events.len())?;
-        let Some(merchant) = merchant.as_ref() else {
-            break;
+    let mut in_flight = FuturesOrdered::new();
+    let (mut offset, mut message_no, mut ended) = (0i64, 0usize, false);
+    while !(ended && in_flight.is_empty()) {
+        let depth = match &header {
+            Some(h) if !h.validate_only => api.stream_pipeline_depth,
+            _ => 1,
         };
-        let count = message.events.len() as i64;
-        let items = process(
-            api,
-            merchant,
-            message.events,
-            message.validate_only,
-            &mut seen,
-        )
-        .await?;
-        for (i, (event_id, item)) in items.into_iter().enumerate() {
-            match item {
-                Item::Done(Outcome::Accepted { .. }) => response.accepted_count += 1,
-                Item::Done(Outcome::Duplicate { .. }) => response.duplicate_count += 1,
-                Item::Rejected(violations) => {
-                    response.rejected_count += 1;
-                    if response.rejections.len() < MAX_LISTED_REJECTIONS {
-                        response.rejections.push(pb::EventRejection {
-                            index: offset + i as i64,
-                            event_id,
-                            field_violations: violations_to_proto(&violations),
-                        });
+        tokio::select! {
+            // Finished batches first: their results free a slot and, when validating,
+            // hand back the ids seen so far.
+            biased;
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                let done: StoredMessage = done?;
+                tally(&mut response, done.offset, done.items);
+                seen = done.seen;
+            }
+            message = stream.message(), if !ended && in_flight.len() < depth => {
+                let Some(message) = message? else {
+                    ended = true;
+                    continue;
+                };
+                let header = match &header {
+                    Some(h) => {
+                        h.check_same(&message, message_no)?;
+                        h
                     }
-                }
+                    None => header.insert(StreamHeader::start(api, &message).await?),
+                };
+                check_batch_size(api, message.events.len())?;
+                let count = message.events.len() as i64;
+                let (merchant, validate_only) = (header.merchant.clone(), header.validate_only);
+                // Only validation carries ids between messages, and it goes one at a time.
+                let mut carried = if validate_only {
+                    std::mem::take(&mut seen)
+                } else {
+                    HashSet::new()
+                };
+                let message_offset = offset;
+                in_flight.push_back(async move {
+                    let items =
+                        process(api, &merchant, message.events, validate_only, &mut carried)
+                            .await?;
+                    Ok::<_, IngestionError>(StoredMessage {
+                        offset: message_offset,
+                        items,
+                        seen: carried,
+                    })
+                });
+                offset += count;
+                message_no += 1;
             }
         }
-        offset += count;
-        message_no += 1;
     }
     tracing::info!(
         messages = message_no,
@@ -260,6 +260,81 @@ pub async fn ingest_stream(
         "event stream ingested"
     );
     Ok(response)
+}
+
+/// What every message of a stream must repeat, from its first message.
+struct StreamHeader {
+    parent: String,
+    validate_only: bool,
+    merchant: Arc<merchants::Model>,
+}
+
+impl StreamHeader {
+    async fn start(
+        api: &IngestionApi,
+        first: &pb::IngestEventsRequest,
+    ) -> Result<Self, IngestionError> {
+        let merchant_id = merchant_id_from_name(&first.parent, "parent")?;
+        let merchant = merchant_store::get(&api.db, &merchant_id).await?;
+        Ok(Self {
+            parent: first.parent.clone(),
+            validate_only: first.validate_only,
+            merchant: Arc::new(merchant),
+        })
+    }
+
+    fn check_same(
+        &self,
+        message: &pb::IngestEventsRequest,
+        message_no: usize,
+    ) -> Result<(), IngestionError> {
+        if self.parent != message.parent {
+            return Err(IngestionError::invalid(
+                "parent",
+                format!(
+                    "message {message_no} names {:?} but the stream started with {:?}; one merchant per stream",
+                    message.parent, self.parent
+                ),
+            ));
+        }
+        if self.validate_only != message.validate_only {
+            return Err(IngestionError::invalid(
+                "validate_only",
+                format!(
+                    "message {message_no} changes validate_only; it must be the same in every message"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// One stored (or validated) message: where its events start in the stream, one item per
+/// event, and the ids a validate-only stream has seen so far.
+struct StoredMessage {
+    offset: i64,
+    items: Vec<(String, Item)>,
+    seen: HashSet<String>,
+}
+
+/// Adds one message's outcomes to the stream's response.
+fn tally(response: &mut pb::IngestEventsResponse, offset: i64, items: Vec<(String, Item)>) {
+    for (i, (event_id, item)) in items.into_iter().enumerate() {
+        match item {
+            Item::Done(Outcome::Accepted { .. }) => response.accepted_count += 1,
+            Item::Done(Outcome::Duplicate { .. }) => response.duplicate_count += 1,
+            Item::Rejected(violations) => {
+                response.rejected_count += 1;
+                if response.rejections.len() < MAX_LISTED_REJECTIONS {
+                    response.rejections.push(pb::EventRejection {
+                        index: offset + i as i64,
+                        event_id,
+                        field_violations: violations_to_proto(&violations),
+                    });
+                }
+            }
+        }
+    }
 }
 
 /// The wire form of a stored event; order events get `base_total` at today's rates.

@@ -36,6 +36,7 @@ pub struct IngestionApi {
     db: DatabaseConnection,
     hasher: IdentityHasher,
     max_batch_events: usize,
+    stream_pipeline_depth: usize,
     customers: Arc<CustomerDirectory>,
 }
 
@@ -55,6 +56,7 @@ impl IngestionApi {
             db,
             hasher: IdentityHasher::new(settings.identity_hash_key.expose()),
             max_batch_events: settings.max_batch_events,
+            stream_pipeline_depth: settings.stream_pipeline_depth.max(1),
             customers: Arc::new(CustomerDirectory::new(settings.customer_cache_entries)),
         }
     }
