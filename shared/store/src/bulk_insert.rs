@@ -8,8 +8,15 @@
 
 use sea_orm::{ConnectionTrait, DbErr, Statement, Value};
 
+/// Most bytes of values in one statement. MySQL and MariaDB drop the connection of a
+/// statement larger than `max_allowed_packet` (16 MiB by default on MariaDB 10.11); an
+/// event may take 64 KiB, so a thousand of them would not fit. A few MiB per statement
+/// is already past the point where bigger statements load faster.
+pub const MAX_STATEMENT_BYTES: usize = 4 << 20;
+
 /// Inserts `values` (row after row, `columns.len()` values per row) into `table`, in
-/// statements of at most `chunk_rows` rows. Table and column names are trusted identifiers
+/// statements of at most `chunk_rows` rows and about [`MAX_STATEMENT_BYTES`] of values (a
+/// single larger row still goes alone). Table and column names are trusted identifiers
 /// from code, quoted with backticks (understood by MySQL/MariaDB and SQLite). Returns the
 /// number of rows inserted.
 pub async fn insert_rows<C: ConnectionTrait>(
@@ -29,15 +36,14 @@ pub async fn insert_rows<C: ConnectionTrait>(
             values.len()
         )));
     }
-    let chunk_values = chunk_rows.max(1) * width;
     let head = statement_head(table, columns);
     let row = row_placeholders(width);
     let backend = conn.get_database_backend();
     let mut inserted = 0;
     let mut values = values;
     while !values.is_empty() {
-        let rest = values.split_off(values.len().min(chunk_values));
-        let rows = values.len() / width;
+        let rows = rows_that_fit(&values, width, chunk_rows.max(1), MAX_STATEMENT_BYTES);
+        let rest = values.split_off(rows * width);
         let mut sql = String::with_capacity(head.len() + rows * (row.len() + 1));
         sql.push_str(&head);
         for i in 0..rows {
@@ -53,6 +59,32 @@ pub async fn insert_rows<C: ConnectionTrait>(
         values = rest;
     }
     Ok(inserted)
+}
+
+/// How many of the leading rows of `values` go into the next statement: at most `max_rows`,
+/// and no more than fit in `max_bytes`, but at least one.
+fn rows_that_fit(values: &[Value], width: usize, max_rows: usize, max_bytes: usize) -> usize {
+    let mut bytes = 0;
+    let mut rows = 0;
+    for row in values.chunks(width).take(max_rows) {
+        bytes += row.iter().map(value_bytes).sum::<usize>();
+        if rows > 0 && bytes > max_bytes {
+            break;
+        }
+        rows += 1;
+    }
+    rows
+}
+
+/// About how many bytes a value takes on the wire.
+fn value_bytes(value: &Value) -> usize {
+    let data = match value {
+        Value::String(Some(s)) => s.len(),
+        Value::Bytes(Some(b)) => b.len(),
+        Value::Json(Some(j)) => j.to_string().len(),
+        _ => 8,
+    };
+    data + 9 // length prefix and parameter type
 }
 
 fn statement_head(table: &str, columns: &[&str]) -> String {
@@ -85,5 +117,25 @@ mod tests {
         );
         assert_eq!(row_placeholders(3), "(?,?,?)");
         assert_eq!(row_placeholders(1), "(?)");
+    }
+
+    #[test]
+    fn statements_are_split_by_rows_and_by_bytes() {
+        let row = |text: &str| vec![Value::from(1i64), Value::from(text.to_owned())];
+        let small: Vec<Value> = (0..10).flat_map(|_| row("ab")).collect();
+        assert_eq!(rows_that_fit(&small, 2, 4, 1 << 20), 4, "row limit");
+        assert_eq!(
+            rows_that_fit(&small[16..], 2, 4, 1 << 20),
+            2,
+            "what is left"
+        );
+        // Each row is 8 + 9 + 100 + 9 = 126 bytes: three fit in 400, four do not.
+        let big: Vec<Value> = (0..10).flat_map(|_| row(&"x".repeat(100))).collect();
+        assert_eq!(rows_that_fit(&big, 2, 1000, 400), 3, "byte limit");
+        assert_eq!(
+            rows_that_fit(&big, 2, 1000, 10),
+            1,
+            "an oversized row goes alone"
+        );
     }
 }

@@ -610,6 +610,41 @@ pub async fn assert_bulk_insert(db: &DatabaseConnection) -> Result<(), StoreErro
     assert_eq!(rows[0].customer_id, "Zoë 跨境");
     assert_eq!(rows[0].created_at, t);
 
+    // 400 rows of 60 KiB: 24 MiB, more than MariaDB's default 16 MiB max_allowed_packet,
+    // which drops the connection of a statement that does not fit. The rows are split
+    // into statements by size, not only by count.
+    let mut large = Vec::new();
+    for i in 0..400u32 {
+        let blob: Vec<u8> = (0..60 * 1024).map(|b| (b as u32 ^ i) as u8).collect();
+        large.extend([
+            Value::from(MERCHANT),
+            Value::from(format!("bulk-large-{i}")),
+            Value::from("c-1"),
+            Value::from("event_batch"),
+            Value::from(t),
+            Value::from(blob),
+        ]);
+    }
+    let with_entries = [
+        "merchant_id",
+        "event_id",
+        "customer_id",
+        "kind",
+        "created_at",
+        "entries",
+    ];
+    let inserted =
+        crate::bulk_insert::insert_rows(db, "outbox", &with_entries, large, 1_000).await?;
+    assert_eq!(inserted, 400);
+    let last = outbox::Entity::find()
+        .filter(outbox::Column::EventId.eq("bulk-large-399"))
+        .one(db)
+        .await?
+        .expect("the last large row");
+    let entries = last.entries.expect("its blob");
+    assert_eq!(entries.len(), 60 * 1024);
+    assert_eq!(entries[1], (1u32 ^ 399) as u8);
+
     let ragged = vec![Value::from("only"), Value::from("two")];
     assert!(
         crate::bulk_insert::insert_rows(db, "outbox", &columns, ragged, 10)
