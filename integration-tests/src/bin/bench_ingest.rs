@@ -13,7 +13,9 @@
 //!    `--batch` rows per statement, one transaction per statement, over `--streams`
 //!    connections in parallel (the same concurrency the service had): the ceiling. Table by
 //!    table, in foreign-key order. Timed inserts only.
-//! 4. The server's peak RSS (VmHWM) is read from /proc.
+//! 4. The server's peak RSS (VmHWM) is read from /proc, and so is the CPU time MariaDB, the
+//!    service and this process used in each of the two timed phases, per event: where the
+//!    two cores went.
 //!
 //! Run with `scripts/bench-ingest.sh` (builds release first).
 
@@ -67,7 +69,8 @@ async fn main() -> Result<()> {
             ("CARAVAN__DATABASE__URL", service_db.url.as_str()),
             (
                 "CARAVAN__TELEMETRY__LOG_FILTER",
-                "warn,caravan_platform=info",
+                // event_store's debug lines are its batch retries, counted below.
+                "warn,caravan_platform=info,caravan_ingestion::event_store=debug",
             ),
         ],
         workdir.path(),
@@ -88,6 +91,7 @@ async fn main() -> Result<()> {
         .await?;
 
     let generated = generate(args.events, args.customers);
+    let cpu_before = CpuUse::now(server.pid());
     let (streamed, elapsed) = match stream(&client, generated, args.batch, args.streams).await {
         Ok(result) => result,
         Err(err) => {
@@ -105,6 +109,7 @@ async fn main() -> Result<()> {
         "the service accepted {streamed} of {} events",
         args.events
     );
+    let service_cpu = CpuUse::now(server.pid()).since(&cpu_before);
     let rss = peak_rss_kib(server.pid());
     let service_rate = rate(args.events, elapsed);
 
@@ -112,7 +117,19 @@ async fn main() -> Result<()> {
     let connections = u32::try_from(args.streams.max(1)).unwrap_or(u32::MAX);
     let target = caravan_store::connect(&raw_db.url, connections).await?;
     caravan_store::migrate(&target).await?;
-    let raw = raw_copy(&source, &target, args.batch, args.streams.max(1)).await?;
+    let raw = raw_copy(
+        &source,
+        &target,
+        args.batch,
+        args.streams.max(1),
+        server.pid(),
+    )
+    .await?;
+    let retries = server
+        .logs()
+        .iter()
+        .filter(|l| l.contains("retrying batch"))
+        .count();
     let raw_rate = rate(args.events, raw.elapsed);
 
     println!("| measure | value |");
@@ -136,6 +153,15 @@ async fn main() -> Result<()> {
         raw.rows
     );
     println!("| ratio service / raw | {:.2} |", service_rate / raw_rate);
+    println!(
+        "| CPU per event, service run: MariaDB / service / load generator | {} |",
+        service_cpu.per_event(args.events)
+    );
+    println!(
+        "| CPU per event, raw run: MariaDB / (idle service) / inserting client | {} |",
+        raw.cpu.per_event(args.events)
+    );
+    println!("| batches retried (conflicts with concurrent batches) | {retries} |");
     println!(
         "| server peak RSS | {} |",
         rss.map_or("n/a".to_owned(), |k| format!(
@@ -201,6 +227,7 @@ async fn stream(
 struct RawCopy {
     rows: usize,
     elapsed: Duration,
+    cpu: CpuUse,
 }
 
 /// Reads every row the service stored, then times inserting them into `target` over
@@ -210,6 +237,7 @@ async fn raw_copy(
     target: &DatabaseConnection,
     batch: usize,
     connections: usize,
+    service_pid: u32,
 ) -> Result<RawCopy> {
     // Foreign-key order: orders before their lines.
     let tables = [
@@ -220,6 +248,7 @@ async fn raw_copy(
         TableRows::read::<order_lines::Entity>(source, batch, connections).await?,
     ];
     let rows = tables.iter().map(|t| t.count).sum();
+    let cpu_before = CpuUse::now(service_pid);
     let start = Instant::now();
     for table in tables {
         table.insert(target).await?;
@@ -227,6 +256,7 @@ async fn raw_copy(
     Ok(RawCopy {
         rows,
         elapsed: start.elapsed(),
+        cpu: CpuUse::now(service_pid).since(&cpu_before),
     })
 }
 
@@ -234,6 +264,8 @@ async fn raw_copy(
 /// chunks of `batch` rows to `connections` shares.
 struct TableRows {
     table: String,
+    /// Rows per chunk (the last chunk of a share may have fewer).
+    batch: usize,
     columns: Arc<Vec<String>>,
     shares: Vec<Vec<Vec<Value>>>,
     count: usize,
@@ -257,6 +289,7 @@ impl TableRows {
         }
         Ok(Self {
             table: E::default().table_name().to_owned(),
+            batch: batch.max(1),
             columns: Arc::new(columns.iter().map(|c| c.as_str().to_owned()).collect()),
             shares,
             count: rows.len(),
@@ -273,12 +306,13 @@ impl TableRows {
             .map(|chunks| {
                 let db = target.clone();
                 let table = self.table.clone();
+                let batch = self.batch;
                 let columns = Arc::clone(&self.columns);
                 tokio::spawn(async move {
                     let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
                     for values in chunks {
                         let txn = db.begin().await?;
-                        insert_rows(&txn, &table, &columns, values, usize::MAX).await?;
+                        insert_rows(&txn, &table, &columns, values, batch).await?;
                         txn.commit().await?;
                     }
                     anyhow::Ok(())
@@ -290,6 +324,69 @@ impl TableRows {
         }
         Ok(())
     }
+}
+
+/// CPU time (user + system) used so far by MariaDB, the service and this process, from
+/// /proc (Linux clock ticks of 1/100 s).
+struct CpuUse {
+    mariadb: Option<f64>,
+    service: Option<f64>,
+    client: Option<f64>,
+}
+
+impl CpuUse {
+    fn now(service_pid: u32) -> Self {
+        Self {
+            mariadb: mariadb_pid().and_then(cpu_seconds),
+            service: cpu_seconds(service_pid),
+            client: cpu_seconds(std::process::id()),
+        }
+    }
+
+    fn since(&self, start: &Self) -> Self {
+        let delta = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
+        Self {
+            mariadb: delta(self.mariadb, start.mariadb),
+            service: delta(self.service, start.service),
+            client: delta(self.client, start.client),
+        }
+    }
+
+    /// "12.3 / 4.5 / 0.6 µs".
+    fn per_event(&self, events: usize) -> String {
+        let us = |s: Option<f64>| {
+            s.map_or("n/a".to_owned(), |s| {
+                format!("{:.1}", s * 1e6 / events.max(1) as f64)
+            })
+        };
+        format!(
+            "{} / {} / {} µs",
+            us(self.mariadb),
+            us(self.service),
+            us(self.client)
+        )
+    }
+}
+
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// The local MariaDB (or MySQL) server process, when it runs on this machine.
+fn mariadb_pid() -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+            matches!(comm.trim(), "mariadbd" | "mysqld").then_some(pid)
+        })
 }
 
 fn peak_rss_kib(pid: u32) -> Option<u64> {

@@ -11,6 +11,7 @@ use caravan_store::sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
+use caravan_store::statement_shapes::padded_in_list;
 use caravan_store::{UtcDateTime, is_unique_violation};
 
 use crate::customer_directory::{CustomerDirectory, Redirect};
@@ -100,7 +101,7 @@ pub async fn resolve_for_events<C: ConnectionTrait>(
             .column(customers::Column::Id)
             .column(customers::Column::MergedInto)
             .filter(customers::Column::MerchantId.eq(merchant_id))
-            .filter(customers::Column::Id.is_in(chunk.iter().copied()))
+            .filter(customers::Column::Id.is_in(padded_in_list(chunk)))
             .into_tuple()
             .all(txn)
             .await?;
@@ -140,7 +141,7 @@ pub async fn resolve_for_events<C: ConnectionTrait>(
         for chunk in hashes.chunks(LOOKUP_CHUNK) {
             let rows = customer_identifiers::Entity::find()
                 .filter(customer_identifiers::Column::MerchantId.eq(merchant_id))
-                .filter(customer_identifiers::Column::ValueHash.is_in(chunk.iter().cloned()))
+                .filter(customer_identifiers::Column::ValueHash.is_in(padded_in_list(chunk)))
                 .all(txn)
                 .await?;
             for row in rows {

@@ -23,8 +23,10 @@ use caravan_store::sea_orm::Value;
 use caravan_store::sea_orm::sea_query::OnConflict;
 use caravan_store::sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
-    IsolationLevel, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
+    IdenStatic, IsolationLevel, Iterable, ModelTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    TransactionTrait,
 };
+use caravan_store::statement_shapes::padded_in_list;
 use caravan_store::{UtcDateTime, is_unique_violation};
 use chrono::NaiveDate;
 
@@ -286,7 +288,7 @@ async fn existing_event_customers(
             .column(events::Column::EventId)
             .column(events::Column::CustomerId)
             .filter(events::Column::MerchantId.eq(merchant_id))
-            .filter(events::Column::EventId.is_in(chunk.iter().copied()))
+            .filter(events::Column::EventId.is_in(padded_in_list(chunk)))
             .into_tuple()
             .all(db)
             .await?;
@@ -374,7 +376,7 @@ async fn project_orders(
     for chunk in order_ids.chunks(LOOKUP_CHUNK) {
         let rows = orders::Entity::find()
             .filter(orders::Column::MerchantId.eq(merchant_id))
-            .filter(orders::Column::OrderId.is_in(chunk.iter().cloned()))
+            .filter(orders::Column::OrderId.is_in(padded_in_list(chunk)))
             .lock_exclusive()
             .all(txn)
             .await?;
@@ -471,6 +473,7 @@ async fn project_orders(
         .collect();
     let rates = load_rates(txn, merchant_id, &currencies).await?;
     let (mut new_rows, mut updated_rows) = (Vec::new(), Vec::new());
+    let order_columns: Vec<orders::Column> = orders::Column::iter().collect();
     for (order_id, mut row) in current {
         row.base_total_minor = base_total(
             row.total_minor,
@@ -480,20 +483,14 @@ async fn project_orders(
             &rates,
         );
         row.base_currency = row.base_total_minor.map(|_| base_currency.to_owned());
-        let rows = if created.contains(&order_id) {
-            &mut new_rows
+        if created.contains(&order_id) {
+            new_rows.extend(order_columns.iter().map(|c| row.get(*c)));
         } else {
-            &mut updated_rows
-        };
-        rows.push(orders::ActiveModel::from(row));
+            updated_rows.push(orders::ActiveModel::from(row));
+        }
     }
-    while !new_rows.is_empty() {
-        let rest = new_rows.split_off(new_rows.len().min(INSERT_CHUNK));
-        orders::Entity::insert_many(new_rows)
-            .exec_without_returning(txn)
-            .await?;
-        new_rows = rest;
-    }
+    let column_names: Vec<&str> = order_columns.iter().map(|c| c.as_str()).collect();
+    insert_rows(txn, "orders", &column_names, new_rows, INSERT_CHUNK).await?;
     // Locked above: no concurrent batch changes these rows before this one commits.
     let mut rows = updated_rows;
     while !rows.is_empty() {
@@ -540,7 +537,7 @@ async fn project_orders(
         for chunk in replaced.chunks(LOOKUP_CHUNK) {
             order_lines::Entity::delete_many()
                 .filter(order_lines::Column::MerchantId.eq(merchant_id))
-                .filter(order_lines::Column::OrderId.is_in(chunk.iter().copied()))
+                .filter(order_lines::Column::OrderId.is_in(padded_in_list(chunk)))
                 .exec(txn)
                 .await?;
         }
@@ -583,7 +580,7 @@ async fn orders_with_lines(
             .column(order_lines::Column::OrderId)
             .distinct()
             .filter(order_lines::Column::MerchantId.eq(merchant_id))
-            .filter(order_lines::Column::OrderId.is_in(chunk.iter().copied()))
+            .filter(order_lines::Column::OrderId.is_in(padded_in_list(chunk)))
             .into_tuple()
             .all(txn)
             .await?;

@@ -8,6 +8,8 @@
 
 use sea_orm::{ConnectionTrait, DbErr, Statement, Value};
 
+use crate::statement_shapes::insert_rows_ladder;
+
 /// Most bytes of values in one statement. MySQL and MariaDB drop the connection of a
 /// statement larger than `max_allowed_packet` (16 MiB by default on MariaDB 10.11); an
 /// event may take 64 KiB, so a thousand of them would not fit. A few MiB per statement
@@ -16,7 +18,8 @@ pub const MAX_STATEMENT_BYTES: usize = 4 << 20;
 
 /// Inserts `values` (row after row, `columns.len()` values per row) into `table`, in
 /// statements of at most `chunk_rows` rows and about [`MAX_STATEMENT_BYTES`] of values (a
-/// single larger row still goes alone). Table and column names are trusted identifiers
+/// single larger row still goes alone). Below a full chunk, statements take a power of two
+/// of rows ([`crate::statement_shapes`]), so that their few texts stay prepared. Table and column names are trusted identifiers
 /// from code, quoted with backticks (understood by MySQL/MariaDB and SQLite). Returns the
 /// number of rows inserted.
 pub async fn insert_rows<C: ConnectionTrait>(
@@ -42,7 +45,8 @@ pub async fn insert_rows<C: ConnectionTrait>(
     let mut inserted = 0;
     let mut values = values;
     while !values.is_empty() {
-        let rows = rows_that_fit(&values, width, chunk_rows.max(1), MAX_STATEMENT_BYTES);
+        let fit = rows_that_fit(&values, width, chunk_rows.max(1), MAX_STATEMENT_BYTES);
+        let rows = insert_rows_ladder(fit, chunk_rows);
         let rest = values.split_off(rows * width);
         let mut sql = String::with_capacity(head.len() + rows * (row.len() + 1));
         sql.push_str(&head);

@@ -9,6 +9,8 @@ use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbBackend, DbErr, Ru
 use crate::error::StoreError;
 use crate::url::{redact_url, sqlite_path};
 
+/// Prepared statements each MySQL connection keeps.
+const STATEMENT_CACHE: usize = 512;
 /// How long a SQLite writer waits for the write lock before failing with `SQLITE_BUSY`.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -62,7 +64,12 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
                 });
             }
         }
-    } else if !url.starts_with("mysql:") {
+    } else if url.starts_with("mysql:") {
+        // The hot paths keep their statement texts few (`statement_shapes`), but the
+        // services together use more than sqlx's default of 100 per connection; an evicted
+        // statement costs a new prepare.
+        opts.map_sqlx_mysql_opts(|o| o.statement_cache_capacity(STATEMENT_CACHE));
+    } else {
         return Err(StoreError::InvalidUrl {
             url: redacted,
             reason: "expected a mysql://, mariadb:// or sqlite: url".to_owned(),

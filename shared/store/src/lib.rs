@@ -5,6 +5,7 @@
 //!   and SQLite (single node, tests), from the same migration code.
 //! * [`entity`]: one sea-orm entity per table; timestamps are [`UtcDateTime`].
 //! * [`bulk_insert`]: multi-row INSERTs straight from values, for hot write paths.
+//! * [`statement_shapes`]: few distinct statement texts, so prepared statements are reused.
 //! * [`connect`]: pool set-up with per-backend settings; [`redact_url`] for logging URLs.
 //! * [`StoreError`]: errors, with [`StoreError::is_unique_violation`] for idempotent
 //!   inserts.
@@ -21,6 +22,7 @@ mod error;
 mod migrate;
 pub mod migration;
 pub mod outbox_entries;
+pub mod statement_shapes;
 pub mod testing;
 mod url;
 
