@@ -601,7 +601,8 @@ async fn the_same_stream_sent_twice_stores_every_event_once() -> Result<()> {
 
 /// The response of a stream does not depend on how its messages arrive or on how many the
 /// service stores at once: a sender that pauses between messages and before closing (so the
-/// stream ends while nothing is in flight), and a service storing one message at a time.
+/// stream ends while nothing is in flight), and a service storing one message at a time
+/// with one batch transaction for all its callers.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stream_gets_the_same_response_however_its_messages_are_timed() -> Result<()> {
     let expect = |r: &pb::IngestEventsResponse| {
@@ -633,20 +634,28 @@ async fn a_stream_gets_the_same_response_however_its_messages_are_timed() -> Res
     sender.await??;
     expect(&slow)?;
 
-    let Some(mut one_at_a_time) = caravan_integration_tests::ingestion_env::start(&[(
-        "CARAVAN__INGESTION__STREAM_PIPELINE_DEPTH",
-        "1",
-    )])
+    // One message per stream and one batch per replica at a time: two streams (the second
+    // all duplicates) share the one turn and both finish.
+    let Some(one_at_a_time) = caravan_integration_tests::ingestion_env::start(&[
+        ("CARAVAN__INGESTION__STREAM_PIPELINE_DEPTH", "1"),
+        ("CARAVAN__INGESTION__MAX_CONCURRENT_BATCHES", "1"),
+    ])
     .await?
     else {
         return Ok(());
     };
-    let sequential = one_at_a_time
-        .client
-        .ingest_events(tokio_stream::iter(stream_messages()))
-        .await?
-        .into_inner();
-    expect(&sequential)?;
+    let (mut a, mut b) = (one_at_a_time.client.clone(), one_at_a_time.client.clone());
+    let (first, second) = tokio::join!(
+        a.ingest_events(tokio_stream::iter(stream_messages())),
+        b.ingest_events(tokio_stream::iter(stream_messages())),
+    );
+    let (first, second) = (first?.into_inner(), second?.into_inner());
+    ensure!(
+        first.accepted_count + second.accepted_count == 597
+            && first.duplicate_count + second.duplicate_count == 597
+            && first.rejected_count + second.rejected_count == 6,
+        "{first:?} {second:?}"
+    );
     let db = store(&one_at_a_time).await?;
     ensure!(expect_outbox_lists_every_event(&db).await? == 597);
     db.close().await?;

@@ -17,6 +17,9 @@ pub enum IngestionError {
     FailedPrecondition(String),
     #[error("store: {0}")]
     Store(#[from] StoreError),
+    /// The replica cannot take the work now.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 impl IngestionError {
@@ -50,6 +53,7 @@ impl From<IngestionError> for Status {
             }
             IngestionError::FailedPrecondition(message) => Status::failed_precondition(message),
             IngestionError::Store(err) => status::internal("ingestion store", &err),
+            IngestionError::Unavailable(message) => Status::unavailable(message),
         }
     }
 }

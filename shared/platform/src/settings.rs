@@ -115,6 +115,9 @@ pub struct IngestionSettings {
     /// Messages of one `IngestEvents` stream stored concurrently (each in its own
     /// transaction); 1 stores them one after the other. Validate-only streams always use 1.
     pub stream_pipeline_depth: usize,
+    /// Batch transactions one replica runs at the same time, over all calls and streams;
+    /// further batches are checked, then wait their turn.
+    pub max_concurrent_batches: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -212,7 +215,8 @@ impl Default for IngestionSettings {
             identity_hash_key: Secret::new(DEVELOPMENT_IDENTITY_KEY),
             max_batch_events: 10_000,
             customer_cache_entries: 200_000,
-            stream_pipeline_depth: 2,
+            stream_pipeline_depth: 4,
+            max_concurrent_batches: 4,
         }
     }
 }
@@ -322,9 +326,10 @@ impl Settings {
                 )));
             }
         }
-        if self.ingestion.stream_pipeline_depth == 0 {
+        if self.ingestion.stream_pipeline_depth == 0 || self.ingestion.max_concurrent_batches == 0 {
             return Err(SettingsError::Invalid(
-                "ingestion.stream_pipeline_depth must be at least 1".to_owned(),
+                "ingestion.stream_pipeline_depth and ingestion.max_concurrent_batches must be at least 1"
+                    .to_owned(),
             ));
         }
         if self.ingestion.max_batch_events == 0 {
@@ -442,5 +447,36 @@ mod tests {
             env(&[("CARAVAN__SERVER__LISTEN_ADDR", "nope")]),
         );
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn ingestion_concurrency_and_http2_windows_are_checked() {
+        let load = |key: &str, value: &str| Settings::load_from(addr(), None, env(&[(key, value)]));
+        let defaults = load("CARAVAN__INGESTION__MAX_BATCH_EVENTS", "1000").expect("load");
+        assert_eq!(defaults.ingestion.stream_pipeline_depth, 4);
+        assert_eq!(defaults.ingestion.max_concurrent_batches, 4);
+        assert_eq!(defaults.server.http2_stream_window_bytes, 8 << 20);
+        for key in [
+            "CARAVAN__INGESTION__STREAM_PIPELINE_DEPTH",
+            "CARAVAN__INGESTION__MAX_CONCURRENT_BATCHES",
+        ] {
+            let err = load(key, "0").expect_err("zero");
+            assert!(err.to_string().contains("at least 1"), "{err}");
+        }
+        let two = load("CARAVAN__INGESTION__STREAM_PIPELINE_DEPTH", "2").expect("load");
+        assert_eq!(two.ingestion.stream_pipeline_depth, 2);
+        let two = load("CARAVAN__INGESTION__MAX_CONCURRENT_BATCHES", "2").expect("load");
+        assert_eq!(two.ingestion.max_concurrent_batches, 2);
+        let err = load("CARAVAN__SERVER__HTTP2_STREAM_WINDOW_BYTES", "1000").expect_err("small");
+        assert!(
+            err.to_string().contains("http2_stream_window_bytes"),
+            "{err}"
+        );
+        let err = load(
+            "CARAVAN__SERVER__HTTP2_CONNECTION_WINDOW_BYTES",
+            "4294967295",
+        )
+        .expect_err("above 2^31 - 1");
+        assert!(err.to_string().contains("2147483647"), "{err}");
     }
 }

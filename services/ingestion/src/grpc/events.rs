@@ -60,6 +60,11 @@ async fn process(
         base_currency: &merchant.base_currency,
         customers: &api.customers,
     };
+    // Checking above runs at once; only the transaction waits for its turn. (The semaphore
+    // is never closed; acquiring would fail only if it were.)
+    let _permit = api.batch_permits.acquire().await.map_err(|_| {
+        IngestionError::Unavailable("no batch permits: the service is stopping".to_owned())
+    })?;
     let outcomes = event_store::ingest_batch(to, valid, validate_only, seen).await?;
     for (i, outcome) in valid_at.into_iter().zip(outcomes) {
         items[i].1 = Some(Item::Done(outcome));

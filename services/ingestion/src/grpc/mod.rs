@@ -37,6 +37,8 @@ pub struct IngestionApi {
     hasher: IdentityHasher,
     max_batch_events: usize,
     stream_pipeline_depth: usize,
+    /// One permit per batch transaction in progress (`ingestion.max_concurrent_batches`).
+    batch_permits: Arc<tokio::sync::Semaphore>,
     customers: Arc<CustomerDirectory>,
 }
 
@@ -57,6 +59,9 @@ impl IngestionApi {
             hasher: IdentityHasher::new(settings.identity_hash_key.expose()),
             max_batch_events: settings.max_batch_events,
             stream_pipeline_depth: settings.stream_pipeline_depth.max(1),
+            batch_permits: Arc::new(tokio::sync::Semaphore::new(
+                settings.max_concurrent_batches.max(1),
+            )),
             customers: Arc::new(CustomerDirectory::new(settings.customer_cache_entries)),
         }
     }
