@@ -6,7 +6,7 @@
 //! chunk and the values go to the driver as they are, still as bound parameters (never
 //! spliced into the SQL), so quoting and injection are the driver's business as before.
 
-use sea_orm::{ConnectionTrait, DbErr, Statement, Value};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 
 use crate::statement_shapes::insert_rows_ladder;
 
@@ -44,6 +44,9 @@ pub async fn insert_rows<C: ConnectionTrait>(
     let backend = conn.get_database_backend();
     let mut inserted = 0;
     let mut values = values;
+    if backend == DbBackend::MySql {
+        values.iter_mut().for_each(binary_timestamp);
+    }
     while !values.is_empty() {
         let fit = rows_that_fit(&values, width, chunk_rows.max(1), MAX_STATEMENT_BYTES);
         let rows = insert_rows_ladder(fit, chunk_rows);
@@ -63,6 +66,15 @@ pub async fn insert_rows<C: ConnectionTrait>(
         values = rest;
     }
     Ok(inserted)
+}
+
+/// On MySQL, a [`crate::UtcDateTime`] value (a time with an offset) is sent as text and
+/// parsed back by the server; the same instant as a UTC time goes as a binary DATETIME.
+/// Two per event, on the hottest path.
+fn binary_timestamp(value: &mut Value) {
+    if let Value::ChronoDateTimeWithTimeZone(t) = value {
+        *value = Value::ChronoDateTimeUtc(t.map(|t| t.to_utc()));
+    }
 }
 
 /// How many of the leading rows of `values` go into the next statement: at most `max_rows`,
