@@ -68,6 +68,27 @@ async fn expect_outbox_lists_every_event(db: &DatabaseConnection) -> Result<usiz
     Ok(listed.len())
 }
 
+/// Sends `events` in `BatchIngestEvents` calls of `size`; returns how many were accepted.
+async fn send_in_batches(
+    mut client: IngestionServiceClient<tonic::transport::Channel>,
+    events: Vec<pb::Event>,
+    size: usize,
+) -> Result<i64> {
+    let mut accepted = 0;
+    for chunk in events.chunks(size) {
+        let response = client
+            .batch_ingest_events(pb::BatchIngestEventsRequest {
+                parent: M.to_owned(),
+                events: chunk.to_vec(),
+                validate_only: false,
+            })
+            .await?
+            .into_inner();
+        accepted += response.accepted_count;
+    }
+    Ok(accepted)
+}
+
 fn ts(seconds: i64) -> Option<prost_types::Timestamp> {
     Some(prost_types::Timestamp { seconds, nanos: 0 })
 }
@@ -922,7 +943,6 @@ async fn concurrent_batches_creating_the_same_new_customers_all_commit() -> Resu
     };
     let mut tasks = Vec::new();
     for sender in 0..4 {
-        let mut client = env.client.clone();
         let events: Vec<pb::Event> = (0..2000)
             .map(|n| {
                 event(
@@ -937,21 +957,11 @@ async fn concurrent_batches_creating_the_same_new_customers_all_commit() -> Resu
                 )
             })
             .collect();
-        tasks.push(tokio::spawn(async move {
-            let mut accepted = 0;
-            for chunk in events.chunks(500) {
-                let response = client
-                    .batch_ingest_events(pb::BatchIngestEventsRequest {
-                        parent: M.to_owned(),
-                        events: chunk.to_vec(),
-                        validate_only: false,
-                    })
-                    .await?
-                    .into_inner();
-                accepted += response.accepted_count;
-            }
-            anyhow::Ok(accepted)
-        }));
+        tasks.push(tokio::spawn(send_in_batches(
+            env.client.clone(),
+            events,
+            500,
+        )));
     }
     let mut accepted = 0;
     for task in tasks {
@@ -1000,7 +1010,6 @@ async fn concurrent_batches_on_the_same_orders_keep_every_fact() -> Result<()> {
     .into_iter()
     .enumerate()
     {
-        let mut client = env.client.clone();
         let events: Vec<pb::Event> = (0..ORDERS)
             .map(|n| {
                 event(
@@ -1011,23 +1020,15 @@ async fn concurrent_batches_on_the_same_orders_keep_every_fact() -> Result<()> {
                 )
             })
             .collect();
-        tasks.push(tokio::spawn(async move {
-            for chunk in events.chunks(20) {
-                let response = client
-                    .batch_ingest_events(pb::BatchIngestEventsRequest {
-                        parent: M.to_owned(),
-                        events: chunk.to_vec(),
-                        validate_only: false,
-                    })
-                    .await?
-                    .into_inner();
-                ensure!(response.accepted_count == 20, "{response:?}");
-            }
-            anyhow::Ok(())
-        }));
+        tasks.push(tokio::spawn(send_in_batches(
+            env.client.clone(),
+            events,
+            20,
+        )));
     }
     for task in tasks {
-        task.await??;
+        let accepted = task.await??;
+        ensure!(accepted == ORDERS, "{accepted} accepted");
     }
     let db = store(&env).await?;
     let complete = count(
