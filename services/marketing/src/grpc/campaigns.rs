@@ -291,20 +291,15 @@ pub async fn list(
         }
     }
     v.into_result()?;
-    let order = match r.order_by.trim() {
-        "" | "create_time desc" => (campaigns::Column::CreatedAt, true),
-        "create_time" | "create_time asc" => (campaigns::Column::CreatedAt, false),
-        "name" | "name asc" => (campaigns::Column::Id, false),
-        "name desc" => (campaigns::Column::Id, true),
-        "start_time" | "start_time asc" => (campaigns::Column::StartedAt, false),
-        "start_time desc" => (campaigns::Column::StartedAt, true),
-        other => {
-            return Err(MarketingError::invalid(
-                "order_by",
-                format!("{other:?} is not a supported ordering"),
-            ));
-        }
-    };
+    let order = super::order_by(
+        &r.order_by,
+        &[
+            ("create_time", campaigns::Column::CreatedAt),
+            ("name", campaigns::Column::Id),
+            ("start_time", campaigns::Column::StartedAt),
+        ],
+        (campaigns::Column::CreatedAt, true),
+    )?;
     let page = offset_page(
         r.page_size,
         500,

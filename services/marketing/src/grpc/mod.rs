@@ -73,6 +73,38 @@ impl OffsetPage {
     }
 }
 
+/// A one-field `order_by` (AIP-132): `"<field>"` or `"<field> asc"` (ascending) or
+/// `"<field> desc"`, among `fields` (API field name and the column it sorts by); empty
+/// gives `default`. Returns the column and whether it is descending.
+pub(crate) fn order_by<C: Copy>(
+    text: &str,
+    fields: &[(&str, C)],
+    default: (C, bool),
+) -> Result<(C, bool), MarketingError> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let (field, descending) = match words.as_slice() {
+        [] => return Ok(default),
+        [field] | [field, "asc"] => (*field, false),
+        [field, "desc"] => (*field, true),
+        _ => ("", false),
+    };
+    match fields.iter().find(|(name, _)| *name == field) {
+        Some((_, column)) => Ok((*column, descending)),
+        None => Err(MarketingError::invalid(
+            "order_by",
+            format!(
+                "{:?} is not a supported ordering (one of {}, optionally followed by asc or desc)",
+                text.trim(),
+                fields
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
 pub(crate) fn offset_page(
     page_size: i32,
     max: u64,
@@ -275,4 +307,30 @@ pub(crate) async fn require_merchant(
     merchant_id: &str,
 ) -> Result<String, MarketingError> {
     crate::strategy_store::base_currency(&api.db, merchant_id).await
+}
+
+#[cfg(test)]
+mod order_by_tests {
+    use super::order_by;
+
+    #[test]
+    fn one_field_with_an_optional_direction() {
+        let fields = [("name", 1), ("create_time", 2)];
+        assert_eq!(order_by("", &fields, (2, true)).ok(), Some((2, true)));
+        assert_eq!(order_by("name", &fields, (2, true)).ok(), Some((1, false)));
+        assert_eq!(
+            order_by(" name  asc ", &fields, (2, true)).ok(),
+            Some((1, false))
+        );
+        assert_eq!(
+            order_by("create_time desc", &fields, (1, false)).ok(),
+            Some((2, true))
+        );
+        for bad in ["state", "name up", "name desc extra"] {
+            let err = order_by(bad, &fields, (1, false))
+                .expect_err(bad)
+                .to_string();
+            assert!(err.contains("is not a supported ordering"), "{err}");
+        }
+    }
 }

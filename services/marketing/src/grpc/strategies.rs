@@ -180,20 +180,15 @@ pub async fn list(
             }
         }
     }
-    let order = match r.order_by.trim() {
-        "" | "name" | "name asc" => (strategies::Column::Id, false),
-        "name desc" => (strategies::Column::Id, true),
-        "create_time" | "create_time asc" => (strategies::Column::CreatedAt, false),
-        "create_time desc" => (strategies::Column::CreatedAt, true),
-        "update_time" | "update_time asc" => (strategies::Column::UpdatedAt, false),
-        "update_time desc" => (strategies::Column::UpdatedAt, true),
-        other => {
-            return Err(MarketingError::invalid(
-                "order_by",
-                format!("{other:?} is not a supported ordering"),
-            ));
-        }
-    };
+    let order = super::order_by(
+        &r.order_by,
+        &[
+            ("name", strategies::Column::Id),
+            ("create_time", strategies::Column::CreatedAt),
+            ("update_time", strategies::Column::UpdatedAt),
+        ],
+        (strategies::Column::Id, false),
+    )?;
     let page = offset_page(
         r.page_size,
         500,
