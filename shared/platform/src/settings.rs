@@ -216,7 +216,7 @@ impl Default for IngestionSettings {
             max_batch_events: 10_000,
             customer_cache_entries: 200_000,
             stream_pipeline_depth: 4,
-            max_concurrent_batches: 4,
+            max_concurrent_batches: 3,
         }
     }
 }
@@ -454,7 +454,7 @@ mod tests {
         let load = |key: &str, value: &str| Settings::load_from(addr(), None, env(&[(key, value)]));
         let defaults = load("CARAVAN__INGESTION__MAX_BATCH_EVENTS", "1000").expect("load");
         assert_eq!(defaults.ingestion.stream_pipeline_depth, 4);
-        assert_eq!(defaults.ingestion.max_concurrent_batches, 4);
+        assert_eq!(defaults.ingestion.max_concurrent_batches, 3);
         assert_eq!(defaults.server.http2_stream_window_bytes, 8 << 20);
         for key in [
             "CARAVAN__INGESTION__STREAM_PIPELINE_DEPTH",
