@@ -19,9 +19,9 @@ pub const MAX_STATEMENT_BYTES: usize = 4 << 20;
 /// Inserts `values` (row after row, `columns.len()` values per row) into `table`, in
 /// statements of at most `chunk_rows` rows and about [`MAX_STATEMENT_BYTES`] of values (a
 /// single larger row still goes alone). Below a full chunk, statements take a power of two
-/// of rows ([`crate::statement_shapes`]), so that their few texts stay prepared. Table and column names are trusted identifiers
-/// from code, quoted with backticks (understood by MySQL/MariaDB and SQLite). Returns the
-/// number of rows inserted.
+/// of rows ([`crate::statement_shapes`]), so that their few texts stay prepared. Table and
+/// column names are trusted identifiers from code, quoted with backticks (understood by
+/// MySQL/MariaDB and SQLite). Returns the number of rows inserted.
 pub async fn insert_rows<C: ConnectionTrait>(
     conn: &C,
     table: &str,
