@@ -9,7 +9,9 @@
 //! Customers created elsewhere meanwhile are simply unknown here: they are looked up.
 //! Entries are added only after the transaction that read or created them committed.
 
-use std::collections::HashMap;
+// Ids are hashed several times per event; SipHash showed in the service's profile. foldhash
+// is seeded per process, so callers still cannot choose colliding ids in advance.
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Mutex;
 
 /// Where a known customer id resolves to: itself (`None`) or the customer it was merged into.

@@ -14,7 +14,9 @@
 //!    `SELECT event_id ... WHERE event_id IN (...)` first, which finds the duplicates and
 //!    the customer each was attributed to. Every event is stored exactly once either way.
 
-use std::collections::{HashMap, HashSet};
+// Ids are hashed several times per event; SipHash showed in the service's profile. foldhash
+// is seeded per process, so callers still cannot choose colliding ids in advance.
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use caravan_store::bulk_insert::insert_rows;
 use caravan_store::entity::{events, exchange_rates, order_lines, orders, outbox};

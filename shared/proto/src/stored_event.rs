@@ -17,14 +17,11 @@ pub const FORMAT_V1: u8 = 1;
 
 /// The stored form of `payload`; decode with [`decode_payload`].
 pub fn encode_payload(payload: &Payload) -> Vec<u8> {
-    let event = Event {
-        payload: Some(payload.clone()),
-        ..Default::default()
-    };
-    let mut stored = Vec::with_capacity(1 + event.encoded_len());
+    // The oneof's fields are fields of `Event`: encoded on their own they are exactly the
+    // encoding of an `Event` with only `payload` set, without copying the payload into one.
+    let mut stored = Vec::with_capacity(1 + payload.encoded_len());
     stored.push(FORMAT_V1);
-    // Writing into a Vec cannot run out of space.
-    let _ = event.encode(&mut stored);
+    payload.encode(&mut stored);
     stored
 }
 
@@ -51,6 +48,15 @@ mod tests {
         });
         let stored = encode_payload(&payload);
         assert_eq!(stored[0], FORMAT_V1);
+        let event = Event {
+            payload: Some(payload.clone()),
+            ..Default::default()
+        };
+        assert_eq!(
+            stored[1..],
+            event.encode_to_vec(),
+            "an Event with only its payload"
+        );
         assert_eq!(decode_payload(&stored), Some(payload));
         assert_eq!(decode_payload(&[]), None);
         assert_eq!(decode_payload(&[2, 0x0a, 0x00]), None, "unknown format");

@@ -1,6 +1,6 @@
 //! IngestEvents, BatchIngestEvents, GetEvent, ListEvents.
 
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt};
 use std::sync::Arc;
 
 use futures::StreamExt;
