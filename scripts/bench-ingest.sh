@@ -2,7 +2,7 @@
 # Ingestion benchmark: streaming IngestEvents into MariaDB vs a raw bulk INSERT of the same
 # rows through the same driver, in one run. Release build. Results go to BENCHMARKS.md by hand
 # (with the machine and the date this script prints).
-#   scripts/bench-ingest.sh [--events N] [--batch N] [--streams N]
+#   scripts/bench-ingest.sh [--events N] [--batch N] [--streams N] [--rounds N] [--phase-clock]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARAVAN_TEST_MYSQL_URL="$(scripts/mariadb-test-user.sh)"

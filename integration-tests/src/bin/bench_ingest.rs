@@ -2,20 +2,25 @@
 //! per second, side by side in one run with a raw bulk INSERT of the same rows through the
 //! same driver (sqlx via sea-orm).
 //!
-//! 1. Two fresh databases on the MariaDB server (`CARAVAN_TEST_MYSQL_URL` or `--mysql-url`).
-//! 2. The release `caravan-ingestion` binary on the first; `--events` synthetic events of
-//!    mixed kinds (sessions, views, searches, carts, orders with payment and logistics,
-//!    reviews, social actions) streamed with `IngestEvents`, `--batch` events per message,
-//!    over `--streams` concurrent streams. Timed from the first message to the last
-//!    acknowledgement (an acknowledgement means committed).
-//! 3. Every row the service stored (events, outbox, orders, order lines, customers) is read
-//!    back, then inserted into the second, migrated database with multi-row INSERTs of
-//!    `--batch` rows per statement, one transaction per statement, over `--streams`
-//!    connections in parallel (the same concurrency the service had): the ceiling. Table by
-//!    table, in foreign-key order. Timed inserts only.
-//! 4. The server's peak RSS (VmHWM) is read from /proc, and so is the CPU time MariaDB, the
-//!    service and this process used in each of the two timed phases, per event: where the
-//!    two cores went.
+//! 1. Two fresh databases on the MariaDB server (`CARAVAN_TEST_MYSQL_URL`), and the release
+//!    `caravan-ingestion` binary on the first.
+//! 2. `--rounds` rounds, each for a new merchant:
+//!    - MariaDB is left to go quiet (no CPU for a second), then `--events` synthetic events
+//!      of mixed kinds (sessions, views, searches, carts, orders with payment and
+//!      logistics, reviews, social actions) are streamed with `IngestEvents`, `--batch`
+//!      events per message, over `--streams` concurrent streams. Timed from the first
+//!      message to the last acknowledgement (an acknowledgement means committed).
+//!    - Every row the service stored for that merchant (events, outbox, orders, order
+//!      lines, customers) is read back in primary-key order; MariaDB is left to go quiet
+//!      again; the rows are inserted into the second, migrated database with multi-row
+//!      INSERTs of `--batch` rows per statement, one transaction per statement, over
+//!      `--streams` connections in parallel (the same concurrency the service had): the
+//!      ceiling. Table by table, in foreign-key order. Timed inserts only.
+//!    - Both databases keep earlier rounds' rows, so the two runs of a round write into
+//!      tables of the same size.
+//! 3. Per round: both rates, their ratio, and the CPU time MariaDB, the service and this
+//!    process used in each timed phase, per event (from /proc): where the two cores went.
+//!    Then the medians, and the server's peak RSS (VmHWM).
 //!
 //! Run with `scripts/bench-ingest.sh` (builds release first).
 
@@ -31,8 +36,11 @@ use caravan_proto::caravan::ingestion::v1 as pb;
 use caravan_proto::caravan::ingestion::v1::ingestion_service_client::IngestionServiceClient;
 use caravan_store::bulk_insert::insert_rows;
 use caravan_store::entity::{customers, events, order_lines, orders, outbox};
+use std::str::FromStr;
+
 use caravan_store::sea_orm::{
-    DatabaseConnection, EntityTrait, IdenStatic, Iterable, ModelTrait, TransactionTrait, Value,
+    ColumnTrait, DatabaseConnection, EntityTrait, IdenStatic, Iterable, ModelTrait,
+    PrimaryKeyToColumn, QueryFilter, QueryOrder, TransactionTrait, Value,
 };
 use clap::Parser;
 
@@ -50,6 +58,26 @@ struct Args {
     /// Distinct customers the events spread over.
     #[arg(long, default_value_t = 5_000)]
     customers: usize,
+    /// Rounds of a service run followed by a raw copy; the medians are reported. This
+    /// machine's speed drifts by tens of percent within minutes: alternating the two runs
+    /// and taking medians keeps a slow minute from deciding the ratio.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Print each timed phase's start and end as wall-clock seconds on stderr, to cut a
+    /// `perf record -k realtime` profile of the whole run into the phases
+    /// (`perf report --time START,END`).
+    #[arg(long)]
+    phase_clock: bool,
+}
+
+/// Marks a phase boundary for `--phase-clock`.
+fn phase_mark(enabled: bool, what: &str) {
+    if enabled {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        eprintln!("phase {what} {:.6}", now.as_secs_f64());
+    }
 }
 
 #[tokio::main]
@@ -75,13 +103,55 @@ async fn main() -> Result<()> {
         ],
         workdir.path(),
     )?;
-    let mut client = IngestionServiceClient::connect(server.endpoint())
+    let client = IngestionServiceClient::connect(server.endpoint())
         .await?
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(64 << 20);
+    let source = caravan_store::connect(&service_db.url, 4).await?;
+    let connections = u32::try_from(args.streams.max(1)).unwrap_or(u32::MAX);
+    let target = caravan_store::connect(&raw_db.url, connections).await?;
+    caravan_store::migrate(&target).await?;
+
+    let mut rounds = Vec::new();
+    for round in 1..=args.rounds.max(1) {
+        let merchant = format!("bench-{round}");
+        rounds.push(run_round(&args, &server, client.clone(), &source, &target, &merchant).await?);
+    }
+    let retries = server
+        .logs()
+        .iter()
+        .filter(|l| l.contains("retrying batch"))
+        .count();
+    report(&args, &rounds, retries, peak_rss_kib(server.pid()));
+    source.close().await?;
+    target.close().await?;
+    drop(server);
+    Ok(())
+}
+
+/// One service run and one raw copy of what it stored.
+struct Round {
+    service: Duration,
+    service_cpu: CpuUse,
+    raw: RawCopy,
+    /// How long MariaDB took to go quiet before the service run.
+    settled: Duration,
+}
+
+/// Streams the events for a new merchant, then copies the rows the service stored for it
+/// with raw INSERTs. Both databases keep the rows of earlier rounds, so each round's two
+/// runs write into tables of the same size.
+async fn run_round(
+    args: &Args,
+    server: &ServerProcess,
+    mut client: IngestionServiceClient<tonic::transport::Channel>,
+    source: &DatabaseConnection,
+    target: &DatabaseConnection,
+    merchant: &str,
+) -> Result<Round> {
     client
         .create_merchant(pb::CreateMerchantRequest {
-            merchant_id: "bench".to_owned(),
+            merchant_id: merchant.to_owned(),
             merchant: Some(pb::Merchant {
                 display_name: "Benchmark".to_owned(),
                 base_currency_code: "GBP".to_owned(),
@@ -89,10 +159,13 @@ async fn main() -> Result<()> {
             }),
         })
         .await?;
-
     let generated = generate(args.events, args.customers);
+    let settled = settle_mariadb().await;
     let cpu_before = CpuUse::now(server.pid());
-    let (streamed, elapsed) = match stream(&client, generated, args.batch, args.streams).await {
+    phase_mark(args.phase_clock, "service-start");
+    let streamed = stream(&client, merchant, generated, args.batch, args.streams).await;
+    phase_mark(args.phase_clock, "service-end");
+    let (streamed, service) = match streamed {
         Ok(result) => result,
         Err(err) => {
             let logs = server.logs();
@@ -110,69 +183,95 @@ async fn main() -> Result<()> {
         args.events
     );
     let service_cpu = CpuUse::now(server.pid()).since(&cpu_before);
-    let rss = peak_rss_kib(server.pid());
-    let service_rate = rate(args.events, elapsed);
-
-    let source = caravan_store::connect(&service_db.url, 4).await?;
-    let connections = u32::try_from(args.streams.max(1)).unwrap_or(u32::MAX);
-    let target = caravan_store::connect(&raw_db.url, connections).await?;
-    caravan_store::migrate(&target).await?;
     let raw = raw_copy(
-        &source,
-        &target,
+        source,
+        target,
+        merchant,
         args.batch,
         args.streams.max(1),
         server.pid(),
+        args.phase_clock,
     )
     .await?;
-    let retries = server
-        .logs()
-        .iter()
-        .filter(|l| l.contains("retrying batch"))
-        .count();
-    let raw_rate = rate(args.events, raw.elapsed);
+    Ok(Round {
+        service,
+        service_cpu,
+        raw,
+        settled,
+    })
+}
 
-    println!("| measure | value |");
-    println!("|---|---|");
+/// The results as a Markdown table for BENCHMARKS.md: every round, then the medians.
+fn report(args: &Args, rounds: &[Round], retries: usize, rss: Option<u64>) {
+    let events = args.events;
     println!(
-        "| events | {} ({} per message, {} streams) |",
-        args.events, args.batch, args.streams
-    );
-    println!(
-        "| rows written per event (all tables) | {:.2} |",
-        raw.rows as f64 / args.events as f64
-    );
-    println!(
-        "| IngestEvents, acknowledged and committed | {service_rate:.0} events/s ({:.2} s) |",
-        elapsed.as_secs_f64()
-    );
-    println!(
-        "| raw bulk INSERT of the same rows, {} connections | {raw_rate:.0} events/s ({:.2} s, {} rows) |",
+        "{events} events per round ({} per message, {} streams; raw copy over {} connections), {} rounds",
+        args.batch,
+        args.streams,
         args.streams.max(1),
-        raw.elapsed.as_secs_f64(),
-        raw.rows
+        rounds.len()
     );
-    println!("| ratio service / raw | {:.2} |", service_rate / raw_rate);
+    println!();
     println!(
-        "| CPU per event, service run: MariaDB / service / load generator | {} |",
-        service_cpu.per_event(args.events)
+        "| round | IngestEvents, acknowledged and committed | raw bulk INSERT of the same rows | ratio | CPU µs per event, service run: MariaDB / service / load generator | CPU µs per event, raw run: MariaDB / (idle service) / inserting client |"
     );
+    println!("|---|---|---|---|---|---|");
+    for (n, round) in rounds.iter().enumerate() {
+        let (service, raw) = (rate(events, round.service), rate(events, round.raw.elapsed));
+        println!(
+            "| {} | {service:.0} events/s | {raw:.0} events/s | {:.2} | {} | {} |",
+            n + 1,
+            service / raw,
+            round.service_cpu.per_event(events),
+            round.raw.cpu.per_event(events),
+        );
+    }
+    let service = median(rounds.iter().map(|r| rate(events, r.service)));
+    let raw = median(rounds.iter().map(|r| rate(events, r.raw.elapsed)));
     println!(
-        "| CPU per event, raw run: MariaDB / (idle service) / inserting client | {} |",
-        raw.cpu.per_event(args.events)
+        "| **median** | **{service:.0} events/s** | **{raw:.0} events/s** | **{:.2}** | | |",
+        service / raw
     );
-    println!("| batches retried (conflicts with concurrent batches) | {retries} |");
+    println!();
+    if let Some(round) = rounds.first() {
+        println!(
+            "- rows written per event (all tables): {:.2}",
+            round.raw.rows as f64 / events as f64
+        );
+    }
+    let waits: Vec<String> = rounds
+        .iter()
+        .map(|r| {
+            format!(
+                "{:.1}/{:.1}",
+                r.settled.as_secs_f64(),
+                r.raw.settled.as_secs_f64()
+            )
+        })
+        .collect();
     println!(
-        "| server peak RSS | {} |",
+        "- waited for MariaDB to go quiet before each service/raw run: {} s",
+        waits.join(", ")
+    );
+    println!("- batches retried (conflicts with concurrent batches): {retries}");
+    println!(
+        "- server peak RSS: {}",
         rss.map_or("n/a".to_owned(), |k| format!(
             "{:.1} MiB",
             k as f64 / 1024.0
         ))
     );
-    source.close().await?;
-    target.close().await?;
-    drop(server);
-    Ok(())
+}
+
+/// The median (the mean of the middle two for an even count).
+fn median(values: impl Iterator<Item = f64>) -> f64 {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
 }
 
 fn rate(count: usize, elapsed: Duration) -> f64 {
@@ -182,6 +281,7 @@ fn rate(count: usize, elapsed: Duration) -> f64 {
 /// Streams the events over `streams` concurrent calls; returns accepted events and time.
 async fn stream(
     client: &IngestionServiceClient<tonic::transport::Channel>,
+    merchant: &str,
     events: Vec<pb::Event>,
     batch: usize,
     streams: usize,
@@ -193,7 +293,7 @@ async fn stream(
             share
                 .chunks(batch)
                 .map(|chunk| pb::IngestEventsRequest {
-                    parent: "merchants/bench".to_owned(),
+                    parent: format!("merchants/{merchant}"),
                     events: chunk.to_vec(),
                     validate_only: false,
                 })
@@ -226,6 +326,8 @@ async fn stream(
 
 struct RawCopy {
     rows: usize,
+    /// How long MariaDB took to go quiet before the copy.
+    settled: Duration,
     elapsed: Duration,
     cpu: CpuUse,
 }
@@ -235,26 +337,32 @@ struct RawCopy {
 async fn raw_copy(
     source: &DatabaseConnection,
     target: &DatabaseConnection,
+    merchant: &str,
     batch: usize,
     connections: usize,
     service_pid: u32,
+    phase_clock: bool,
 ) -> Result<RawCopy> {
     // Foreign-key order: orders before their lines.
     let tables = [
-        TableRows::read::<customers::Entity>(source, batch, connections).await?,
-        TableRows::read::<events::Entity>(source, batch, connections).await?,
-        TableRows::read::<outbox::Entity>(source, batch, connections).await?,
-        TableRows::read::<orders::Entity>(source, batch, connections).await?,
-        TableRows::read::<order_lines::Entity>(source, batch, connections).await?,
+        TableRows::read::<customers::Entity>(source, merchant, batch, connections).await?,
+        TableRows::read::<events::Entity>(source, merchant, batch, connections).await?,
+        TableRows::read::<outbox::Entity>(source, merchant, batch, connections).await?,
+        TableRows::read::<orders::Entity>(source, merchant, batch, connections).await?,
+        TableRows::read::<order_lines::Entity>(source, merchant, batch, connections).await?,
     ];
     let rows = tables.iter().map(|t| t.count).sum();
+    let settled = settle_mariadb().await;
     let cpu_before = CpuUse::now(service_pid);
     let start = Instant::now();
+    phase_mark(phase_clock, "raw-start");
     for table in tables {
         table.insert(target).await?;
     }
+    phase_mark(phase_clock, "raw-end");
     Ok(RawCopy {
         rows,
+        settled,
         elapsed: start.elapsed(),
         cpu: CpuUse::now(service_pid).since(&cpu_before),
     })
@@ -274,10 +382,19 @@ struct TableRows {
 impl TableRows {
     async fn read<E: EntityTrait>(
         source: &DatabaseConnection,
+        merchant: &str,
         batch: usize,
         connections: usize,
     ) -> Result<Self> {
-        let rows = E::find().all(source).await?;
+        let merchant_id = E::Column::from_str("merchant_id")
+            .map_err(|_| anyhow::anyhow!("{} has no merchant_id", E::default().table_name()))?;
+        // In primary-key order, as the service's rows went in: the B-tree pages the raw
+        // copy fills are then as warm as the service's were.
+        let mut query = E::find().filter(merchant_id.eq(merchant));
+        for key in E::PrimaryKey::iter() {
+            query = query.order_by_asc(key.into_column());
+        }
+        let rows = query.all(source).await?;
         let columns: Vec<E::Column> = E::Column::iter().collect();
         let mut shares: Vec<Vec<Vec<Value>>> = (0..connections).map(|_| Vec::new()).collect();
         for (n, chunk) in rows.chunks(batch.max(1)).enumerate() {
@@ -366,6 +483,31 @@ impl CpuUse {
             us(self.client)
         )
     }
+}
+
+/// Waits until MariaDB has been idle (at most one clock tick of CPU) for a whole second,
+/// at most two minutes; returns how long that took. InnoDB flushes pages and purges old
+/// row versions in the background for seconds after a load: left running into the next
+/// timed phase, that work would be charged to it (it made the raw copy, which runs right
+/// after the service, up to 30% slower in some runs).
+async fn settle_mariadb() -> Duration {
+    let start = Instant::now();
+    let Some(pid) = mariadb_pid() else {
+        return Duration::ZERO;
+    };
+    let mut quiet_windows = 0;
+    let mut last = cpu_seconds(pid);
+    while quiet_windows < 2 && start.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = cpu_seconds(pid);
+        let used = match (now, last) {
+            (Some(now), Some(last)) => now - last,
+            _ => 0.0,
+        };
+        quiet_windows = if used <= 0.011 { quiet_windows + 1 } else { 0 };
+        last = now;
+    }
+    start.elapsed()
 }
 
 fn cpu_seconds(pid: u32) -> Option<f64> {
@@ -518,4 +660,16 @@ fn generate(count: usize, customers: usize) -> Vec<pb::Event> {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::median;
+
+    #[test]
+    fn median_of_odd_even_and_no_rounds() {
+        assert_eq!(median([3.0, 1.0, 2.0].into_iter()), 2.0);
+        assert_eq!(median([4.0, 1.0, 3.0, 2.0].into_iter()), 2.5);
+        assert_eq!(median(std::iter::empty()), 0.0);
+    }
 }
