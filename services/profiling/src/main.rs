@@ -14,9 +14,12 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 async fn main() -> ExitCode {
     caravan_platform::binary::run(BINARY, |settings| async move {
         let db = caravan_platform::database::open_store(&settings.database).await?;
-        caravan_profiling::outbox_consumer::spawn(&db, &settings.profiling);
+        let consumer = caravan_profiling::outbox_consumer::spawn(&db, &settings.profiling);
         let mut services = ServiceSet::new();
         services.add(ProfilingApi::new(db).into_server(settings.server.max_message_bytes));
+        if let Some(consumer) = consumer {
+            services.after_stop(consumer.stop());
+        }
         Ok(services)
     })
     .await

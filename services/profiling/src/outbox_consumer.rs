@@ -3,16 +3,20 @@
 //! (not once per event), removes what is derived from erased or merged-away customers,
 //! refreshes RFM for the merchants touched, then commits the offset as far as
 //! `outbox_cursor::advance` allows.
+//!
+//! Of several replicas, only the one holding the consumer lease polls
+//! (`caravan_store::consumer_lease`); the others check at every poll interval and take
+//! over when the holder stops renewing it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use caravan_store::UtcDateTime;
-use caravan_store::entity::{consumer_offsets, identity_merges, outbox};
+use caravan_store::consumer_lease::{ConsumerLease, replica_owner_id};
+use caravan_store::entity::{identity_merges, outbox};
 use caravan_store::outbox_entries;
-use caravan_store::sea_orm::sea_query::OnConflict;
 use caravan_store::sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use chrono::Utc;
 
@@ -24,48 +28,25 @@ use crate::profile_store::delete_derived;
 /// The consumer's name in `consumer_offsets`.
 pub const CONSUMER: &str = "profiling";
 
-/// Consumer settings.
-#[derive(Debug, Clone, Copy)]
+/// Consumer settings, and this replica's lease.
+#[derive(Debug, Clone)]
 pub struct ConsumerConfig {
     pub poll: Duration,
     pub batch: u64,
     pub gap_grace: Duration,
+    pub lease: ConsumerLease,
 }
 
 /// What one poll did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct PollOutcome {
+    /// Whether this replica held the lease (nothing else happened if not).
+    pub leader: bool,
     pub entries: usize,
     /// Whether the committed offset moved.
     pub advanced: bool,
     pub customers: usize,
     pub offset: i64,
-}
-
-async fn offset(db: &DatabaseConnection) -> Result<i64, ProfilingError> {
-    Ok(consumer_offsets::Entity::find_by_id(CONSUMER.to_owned())
-        .one(db)
-        .await?
-        .map_or(0, |o| o.last_seq))
-}
-
-async fn commit(db: &DatabaseConnection, seq: i64) -> Result<(), ProfilingError> {
-    consumer_offsets::Entity::insert(consumer_offsets::ActiveModel {
-        consumer: Set(CONSUMER.to_owned()),
-        last_seq: Set(seq),
-        updated_at: Set(UtcDateTime::now()),
-    })
-    .on_conflict(
-        OnConflict::column(consumer_offsets::Column::Consumer)
-            .update_columns([
-                consumer_offsets::Column::LastSeq,
-                consumer_offsets::Column::UpdatedAt,
-            ])
-            .to_owned(),
-    )
-    .exec_without_returning(db)
-    .await?;
-    Ok(())
 }
 
 /// The source customer of a `customer_merged` entry (`event_id` = `merge-{id}`).
@@ -104,7 +85,10 @@ pub async fn poll_once(
     db: &DatabaseConnection,
     cfg: &ConsumerConfig,
 ) -> Result<PollOutcome, ProfilingError> {
-    let from = offset(db).await?;
+    if !cfg.lease.acquire(db, UtcDateTime::now()).await? {
+        return Ok(PollOutcome::default());
+    }
+    let from = cfg.lease.offset(db).await?;
     // Sizes first: a packed row lists a whole ingestion batch, so a poll reads as many rows
     // as hold `batch` entries, not `batch` rows.
     let sizes: Vec<(i64, i32)> = outbox::Entity::find()
@@ -119,6 +103,7 @@ pub async fn poll_once(
         .await?;
     let Some(last) = poll_end(&sizes, cfg.batch) else {
         return Ok(PollOutcome {
+            leader: true,
             offset: from,
             ..Default::default()
         });
@@ -177,12 +162,17 @@ pub async fn poll_once(
         }
     }
     let next = advance(from, &seen, cfg.gap_grace);
-    if next != from {
-        commit(db, next).await?;
+    let advanced = next != from && cfg.lease.commit(db, next, UtcDateTime::now()).await?;
+    if next != from && !advanced {
+        tracing::info!(
+            owner = cfg.lease.owner(),
+            "consumer lease lost during a poll; the replica that took it over goes on"
+        );
     }
     Ok(PollOutcome {
+        leader: true,
         entries,
-        advanced: next != from,
+        advanced,
         customers,
         offset: next,
     })
@@ -195,11 +185,27 @@ pub async fn run(db: DatabaseConnection, cfg: ConsumerConfig) {
     tracing::info!(
         poll_ms = cfg.poll.as_millis(),
         batch = cfg.batch,
+        owner = cfg.lease.owner(),
         "profile outbox consumer started"
     );
+    // Logged at the first poll and at every change.
+    let mut leading: Option<bool> = None;
     loop {
         let idle = match poll_once(&db, &cfg).await {
             Ok(o) => {
+                if leading != Some(o.leader) {
+                    leading = Some(o.leader);
+                    tracing::info!(
+                        owner = cfg.lease.owner(),
+                        leading = o.leader,
+                        "profile outbox consumer {}",
+                        if o.leader {
+                            "holds the lease and consumes"
+                        } else {
+                            "stands by: another replica holds the lease"
+                        }
+                    );
+                }
                 if o.entries > 0 {
                     tracing::debug!(
                         entries = o.entries,
@@ -223,18 +229,58 @@ pub async fn run(db: DatabaseConnection, cfg: ConsumerConfig) {
     }
 }
 
+/// The consumer running in the background; [`RunningConsumer::stop`] ends it.
+pub struct RunningConsumer {
+    task: tokio::task::JoinHandle<()>,
+    db: DatabaseConnection,
+    lease: ConsumerLease,
+}
+
+impl RunningConsumer {
+    /// Stops polling (a poll in progress is abandoned: its offset is not committed and
+    /// rebuilding is idempotent) and releases the lease, so that a standing-by replica
+    /// takes over at its next poll instead of after the lease expires.
+    pub async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+        match self.lease.release(&self.db).await {
+            Ok(()) => tracing::info!(
+                owner = self.lease.owner(),
+                "profile outbox consumer stopped; lease released"
+            ),
+            Err(e) => tracing::warn!(
+                error = %e,
+                "profile outbox consumer stopped; the lease could not be released and expires on its own"
+            ),
+        }
+    }
+}
+
 /// Starts the consumer in the background when the settings enable it.
-pub fn spawn(db: &DatabaseConnection, settings: &caravan_platform::settings::ProfilingSettings) {
+pub fn spawn(
+    db: &DatabaseConnection,
+    settings: &caravan_platform::settings::ProfilingSettings,
+) -> Option<RunningConsumer> {
     if !settings.consumer_enabled {
         tracing::info!("profile outbox consumer disabled by profiling.consumer_enabled");
-        return;
+        return None;
     }
+    let lease = ConsumerLease::new(
+        CONSUMER,
+        replica_owner_id(),
+        Duration::from_secs(settings.consumer_lease_seconds),
+    );
     let cfg = ConsumerConfig {
         poll: Duration::from_millis(settings.consumer_poll_ms),
         batch: settings.consumer_batch,
         gap_grace: Duration::from_secs(settings.outbox_gap_grace_seconds),
+        lease: lease.clone(),
     };
-    tokio::spawn(run(db.clone(), cfg));
+    Some(RunningConsumer {
+        task: tokio::spawn(run(db.clone(), cfg)),
+        db: db.clone(),
+        lease,
+    })
 }
 
 #[cfg(test)]

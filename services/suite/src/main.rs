@@ -95,8 +95,11 @@ async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     let profiling = caravan_platform::client::profiling_client(&settings.clients)?;
     let max_message = settings.server.max_message_bytes;
 
-    caravan_profiling::outbox_consumer::spawn(&db, &settings.profiling);
+    let consumer = caravan_profiling::outbox_consumer::spawn(&db, &settings.profiling);
     let mut services = ServiceSet::new();
+    if let Some(consumer) = consumer {
+        services.after_stop(consumer.stop());
+    }
     services
         .add(
             caravan_ingestion::IngestionApi::with_settings(db.clone(), &settings.ingestion)

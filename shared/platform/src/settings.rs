@@ -123,9 +123,9 @@ pub struct IngestionSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProfilingSettings {
-    /// Run the outbox consumer that keeps profiles fresh as events arrive. Turn it off on
-    /// replicas that should only serve reads (the consumer is idempotent, so running it on
-    /// several replicas is safe but wasteful).
+    /// Run the outbox consumer that keeps profiles fresh as events arrive. Of several
+    /// replicas running it, the one holding the lease consumes and the others stand by
+    /// (`caravan_store::consumer_lease`).
     pub consumer_enabled: bool,
     /// Milliseconds between outbox polls when the last poll found nothing.
     pub consumer_poll_ms: u64,
@@ -134,6 +134,9 @@ pub struct ProfilingSettings {
     /// Seconds after which a gap in the outbox sequence is taken as a rolled-back
     /// transaction and passed (see `outbox_cursor`).
     pub outbox_gap_grace_seconds: u64,
+    /// Seconds a replica's consumer lease holds without renewal: how long profiles wait
+    /// after the consuming replica dies before another takes over. Renewed at every poll.
+    pub consumer_lease_seconds: u64,
 }
 
 impl Default for ProfilingSettings {
@@ -143,6 +146,7 @@ impl Default for ProfilingSettings {
             consumer_poll_ms: 500,
             consumer_batch: 5000,
             outbox_gap_grace_seconds: 60,
+            consumer_lease_seconds: 30,
         }
     }
 }
@@ -348,6 +352,15 @@ impl Settings {
                     .to_owned(),
             ));
         }
+        let lease_ms = self.profiling.consumer_lease_seconds.saturating_mul(1000);
+        if lease_ms <= self.profiling.consumer_poll_ms
+            || self.profiling.consumer_lease_seconds > 86_400
+        {
+            return Err(SettingsError::Invalid(format!(
+                "profiling.consumer_lease_seconds ({}) must be longer than profiling.consumer_poll_ms ({} ms), which renews it, and at most 86400",
+                self.profiling.consumer_lease_seconds, self.profiling.consumer_poll_ms
+            )));
+        }
         Ok(())
     }
 }
@@ -478,5 +491,25 @@ mod tests {
         )
         .expect_err("above 2^31 - 1");
         assert!(err.to_string().contains("2147483647"), "{err}");
+    }
+
+    #[test]
+    fn the_consumer_lease_must_outlast_the_poll_that_renews_it() {
+        let load = |vars: &[(&str, &str)]| Settings::load_from(addr(), None, env(vars));
+        let defaults = load(&[]).expect("load");
+        assert_eq!(defaults.profiling.consumer_lease_seconds, 30);
+        let two = load(&[("CARAVAN__PROFILING__CONSUMER_LEASE_SECONDS", "2")]).expect("load");
+        assert_eq!(two.profiling.consumer_lease_seconds, 2);
+        for vars in [
+            &[("CARAVAN__PROFILING__CONSUMER_LEASE_SECONDS", "0")][..],
+            &[
+                ("CARAVAN__PROFILING__CONSUMER_LEASE_SECONDS", "1"),
+                ("CARAVAN__PROFILING__CONSUMER_POLL_MS", "1000"),
+            ][..],
+            &[("CARAVAN__PROFILING__CONSUMER_LEASE_SECONDS", "86401")][..],
+        ] {
+            let err = load(vars).expect_err("invalid lease");
+            assert!(err.to_string().contains("consumer_lease_seconds"), "{err}");
+        }
     }
 }

@@ -4,6 +4,7 @@
 //! * [`migration::Migrator`] / [`migrate`]: the schema, for MySQL/MariaDB (production)
 //!   and SQLite (single node, tests), from the same migration code.
 //! * [`entity`]: one sea-orm entity per table; timestamps are [`UtcDateTime`].
+//! * [`consumer_lease`]: one outbox consumer at a time across replicas.
 //! * [`bulk_insert`]: multi-row INSERTs straight from values, for hot write paths.
 //! * [`statement_shapes`]: few distinct statement texts, so prepared statements are reused.
 //! * [`connect`]: pool set-up with per-backend settings; [`redact_url`] for logging URLs.
@@ -16,6 +17,7 @@
 
 pub mod bulk_insert;
 mod connect;
+pub mod consumer_lease;
 mod datetime;
 pub mod entity;
 mod error;

@@ -47,6 +47,18 @@ async fn bulk_inserts_write_every_row_as_bound_values() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn consumer_leases_are_exclusive() {
+    let Some(server) = server() else { return };
+    testing::with_empty_mysql_database(&server, |db, _url| async move {
+        checks::assert_consumer_lease_is_exclusive(&db)
+            .await
+            .expect("consumer lease");
+    })
+    .await
+    .expect("test database");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn packed_outbox_rows_unpack_on_rollback() {
     let Some(server) = server() else { return };
     testing::with_empty_mysql_database(&server, |db, _url| async move {

@@ -1,4 +1,5 @@
-//! The last outbox `seq` a named consumer has processed.
+//! The last outbox `seq` a named consumer has processed, and which replica may consume
+//! (see `crate::consumer_lease`).
 
 use sea_orm::entity::prelude::*;
 
@@ -16,6 +17,11 @@ pub struct Model {
     pub consumer: String,
     pub last_seq: i64,
     pub updated_at: UtcDateTime,
+    /// The replica holding the lease, if any.
+    #[sea_orm(column_type = "String(StringLen::N(128))", nullable)]
+    pub lease_owner: Option<String>,
+    /// Until when the lease holds unless renewed.
+    pub lease_until: Option<UtcDateTime>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

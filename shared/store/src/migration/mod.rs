@@ -20,6 +20,7 @@ mod m20261124_000012_exclusion_reasons;
 mod m20261124_000013_identity_version;
 mod m20261124_000014_packed_outbox;
 mod m20261124_000015_binary_event_payloads;
+mod m20261124_000016_consumer_leases;
 mod schema;
 
 /// The Caravan migrator; records applied migrations in `seaql_migrations`.
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000013_identity_version::Migration),
             Box::new(m20261124_000014_packed_outbox::Migration),
             Box::new(m20261124_000015_binary_event_payloads::Migration),
+            Box::new(m20261124_000016_consumer_leases::Migration),
         ]
     }
 }

@@ -852,3 +852,60 @@ pub async fn assert_event_payloads_convert_both_ways(
     crate::migrate(db).await?;
     Ok(())
 }
+
+/// [`crate::consumer_lease`]: of two replicas one holds the lease and the other stands by;
+/// only the holder commits; the other takes over once the lease expires or is released;
+/// the former holder can then neither renew nor commit.
+pub async fn assert_consumer_lease_is_exclusive(db: &DatabaseConnection) -> Result<(), StoreError> {
+    use crate::consumer_lease::ConsumerLease;
+    use std::time::Duration;
+
+    crate::migrate(db).await?;
+    let lease = Duration::from_secs(30);
+    let a = ConsumerLease::new("lease-check", "replica-a".to_owned(), lease);
+    let b = ConsumerLease::new("lease-check", "replica-b".to_owned(), lease);
+    let t0 = at(2026, 11, 24, 10, 0, 0, 0);
+    let later = |seconds: i64| UtcDateTime::new(t0.get() + chrono::Duration::seconds(seconds));
+
+    assert!(a.acquire(db, t0).await?, "a free lease is taken");
+    assert!(!b.acquire(db, later(1)).await?, "a held lease is not");
+    assert!(a.acquire(db, later(20)).await?, "the holder renews");
+    assert!(
+        !b.acquire(db, later(40)).await?,
+        "renewed at 20 s, it holds until 50 s"
+    );
+    assert_eq!(a.offset(db).await?, 0, "no offset before the first commit");
+    assert!(a.commit(db, 42, later(41)).await?, "the holder commits");
+    assert!(!b.commit(db, 7, later(42)).await?, "the other does not");
+    assert_eq!(b.offset(db).await?, 42, "the offset is the holder's");
+
+    assert!(
+        b.acquire(db, later(51)).await?,
+        "an expired lease is taken over"
+    );
+    assert!(
+        !a.commit(db, 43, later(52)).await?,
+        "the former holder cannot commit"
+    );
+    assert!(
+        !a.acquire(db, later(53)).await?,
+        "nor take the lease back while it holds"
+    );
+    assert_eq!(a.offset(db).await?, 42);
+
+    b.release(db).await?;
+    assert!(
+        a.acquire(db, later(54)).await?,
+        "a released lease is taken at once"
+    );
+    assert!(
+        a.acquire(db, later(54)).await?,
+        "renewing at the same instant still holds (MySQL reports no changed row)"
+    );
+    let other = ConsumerLease::new("other-consumer", "replica-b".to_owned(), lease);
+    assert!(
+        other.acquire(db, later(55)).await?,
+        "each consumer name has its own lease"
+    );
+    Ok(())
+}

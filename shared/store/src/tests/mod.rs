@@ -80,6 +80,14 @@ async fn event_payloads_convert_to_binary_and_back() {
 }
 
 #[tokio::test]
+async fn consumer_leases_are_exclusive() {
+    let (db, _dir) = sqlite_db(4).await;
+    checks::assert_consumer_lease_is_exclusive(&db)
+        .await
+        .expect("consumer lease");
+}
+
+#[tokio::test]
 async fn down_all_then_up_again() {
     let (db, _dir) = sqlite_db(4).await;
     crate::migrate(&db).await.expect("migrate");

@@ -1,0 +1,207 @@
+//! Two real `caravan-profiling` replicas on one MariaDB database: one holds the outbox
+//! consumer lease and keeps profiles fresh while the other stands by. When the holder is
+//! killed, the other takes over once the lease expires; when it is stopped (SIGTERM), it
+//! releases the lease and the other takes over at once.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use caravan_integration_tests::ServerProcess;
+use caravan_integration_tests::ingestion_env::{self, IngestionEnv};
+use caravan_proto::caravan::ingestion::v1 as ing;
+use caravan_proto::caravan::profiling::v1 as pb;
+use caravan_proto::caravan::profiling::v1::profiling_service_client::ProfilingServiceClient;
+use caravan_store::sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
+use tonic::Code;
+use tonic::transport::Channel;
+
+const M: &str = "merchants/acme";
+fn replica(
+    env: &IngestionEnv,
+    workdir: &std::path::Path,
+    lease_seconds: &str,
+) -> Result<ServerProcess> {
+    ServerProcess::start(
+        "caravan-profiling",
+        &[],
+        &[
+            ("CARAVAN__DATABASE__URL", env.db.url.as_str()),
+            ("CARAVAN__PROFILING__CONSUMER_POLL_MS", "100"),
+            ("CARAVAN__PROFILING__CONSUMER_LEASE_SECONDS", lease_seconds),
+        ],
+        workdir,
+    )
+}
+
+async fn ingest_view(env: &mut IngestionEnv, event_id: &str, who: &str) -> Result<()> {
+    let response = env
+        .client
+        .batch_ingest_events(ing::BatchIngestEventsRequest {
+            parent: M.to_owned(),
+            events: vec![ing::Event {
+                event_id: event_id.to_owned(),
+                customer: format!("{M}/customers/{who}"),
+                occur_time: Some(prost_types::Timestamp {
+                    seconds: chrono::Utc::now().timestamp() - 60,
+                    nanos: 0,
+                }),
+                payload: Some(ing::event::Payload::PageView(ing::PageViewEvent {
+                    uri: "https://shop.example/".to_owned(),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    ensure!(response.accepted_count == 1, "not accepted: {response:?}");
+    Ok(())
+}
+
+/// Polls GetProfile until the customer's profile exists; returns how long that took.
+async fn wait_for_profile(
+    client: &mut ProfilingServiceClient<Channel>,
+    who: &str,
+) -> Result<Duration> {
+    let start = Instant::now();
+    loop {
+        let request = pb::GetProfileRequest {
+            name: format!("{M}/customers/{who}/profile"),
+            view: pb::ProfileView::Basic as i32,
+            reveal_pii: false,
+        };
+        match client.get_profile(request).await {
+            Ok(_) => return Ok(start.elapsed()),
+            Err(s) if s.code() == Code::NotFound => {}
+            Err(s) => bail!("GetProfile {who}: {s}"),
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            bail!("profile of {who} not built within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn lease_owner(db: &DatabaseConnection) -> Result<String> {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT lease_owner FROM consumer_offsets WHERE consumer = 'profiling'",
+        ))
+        .await?
+        .context("no consumer_offsets row for profiling")?;
+    Ok(row
+        .try_get_by_index::<Option<String>>(0)?
+        .unwrap_or_default())
+}
+
+fn owned_by(owner: &str, replica: &ServerProcess) -> bool {
+    owner.contains(&format!("-{}-", replica.pid()))
+}
+
+fn logged(replica: &ServerProcess, text: &str) -> bool {
+    replica.logs().iter().any(|l| l.contains(text))
+}
+
+/// Whether `text` shows in the replica's log within 5 s (its log reaches the test through a
+/// pipe and a reader thread, a little after the fact).
+async fn logs_soon(replica: &ServerProcess, text: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !logged(replica, text) {
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    true
+}
+
+/// Two replicas; once the first customer's profile is built, the one holding the lease
+/// first and the one standing by, each checked against its log.
+async fn holder_and_standby(
+    env: &mut IngestionEnv,
+    db: &DatabaseConnection,
+    workdir: &std::path::Path,
+    lease_seconds: &str,
+) -> Result<(ServerProcess, ServerProcess)> {
+    let first = replica(env, workdir, lease_seconds)?;
+    let second = replica(env, workdir, lease_seconds)?;
+    ingest_view(env, "e-1", "c-1").await?;
+    let mut client = ProfilingServiceClient::connect(first.endpoint()).await?;
+    wait_for_profile(&mut client, "c-1").await?;
+
+    let owner = lease_owner(db).await?;
+    let (holder, standby) = match (owned_by(&owner, &first), owned_by(&owner, &second)) {
+        (true, false) => (first, second),
+        (false, true) => (second, first),
+        _ => bail!("lease owner {owner:?} is neither replica"),
+    };
+    ensure!(logs_soon(&holder, "holds the lease and consumes").await);
+    ensure!(
+        logs_soon(&standby, "stands by").await,
+        "the other replica did not stand by: {:?}",
+        standby.logs()
+    );
+    ensure!(!logged(&standby, "holds the lease and consumes"));
+    Ok((holder, standby))
+}
+
+/// Ingests an event for a new customer and waits for the survivor to build its profile
+/// and hold the lease; returns how long the profile took.
+async fn survivor_takes_over(
+    env: &mut IngestionEnv,
+    db: &DatabaseConnection,
+    survivor: &ServerProcess,
+) -> Result<Duration> {
+    ingest_view(env, "e-2", "c-2").await?;
+    let mut client = ProfilingServiceClient::connect(survivor.endpoint()).await?;
+    let took = wait_for_profile(&mut client, "c-2").await?;
+    let owner = lease_owner(db).await?;
+    ensure!(
+        owned_by(&owner, survivor),
+        "lease owner {owner:?} after the takeover"
+    );
+    ensure!(logs_soon(survivor, "holds the lease and consumes").await);
+    Ok(took)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_the_holder_dies_the_other_replica_takes_over_after_the_lease() -> Result<()> {
+    let Some(mut env) = ingestion_env::start(&[]).await? else {
+        return Ok(());
+    };
+    let db = caravan_store::connect(&env.db.url, 2).await?;
+    let workdir = tempfile::tempdir()?;
+    let (holder, standby) = holder_and_standby(&mut env, &db, workdir.path(), "2").await?;
+
+    // Killed, not stopped: the lease is not released and must expire (2 s).
+    drop(holder);
+    let took = survivor_takes_over(&mut env, &db, &standby).await?;
+    ensure!(took < Duration::from_secs(20), "the takeover took {took:?}");
+    db.close().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stopped_holder_hands_the_lease_over_at_once() -> Result<()> {
+    let Some(mut env) = ingestion_env::start(&[]).await? else {
+        return Ok(());
+    };
+    let db = caravan_store::connect(&env.db.url, 2).await?;
+    let workdir = tempfile::tempdir()?;
+    let (mut holder, standby) = holder_and_standby(&mut env, &db, workdir.path(), "60").await?;
+
+    holder.sigterm()?;
+    holder.wait_exit(Duration::from_secs(15))?;
+    ensure!(
+        logs_soon(&holder, "lease released").await,
+        "the stopped holder did not release its lease: {:?}",
+        holder.logs()
+    );
+    let took = survivor_takes_over(&mut env, &db, &standby).await?;
+    // Far less than the 60 s lease: it was released, not left to expire.
+    ensure!(took < Duration::from_secs(15), "the takeover took {took:?}");
+    db.close().await?;
+    Ok(())
+}
