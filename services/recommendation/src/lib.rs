@@ -6,6 +6,7 @@ pub mod error;
 mod exclusion_store;
 pub mod grpc;
 mod interaction_store;
+mod merchant_locks;
 mod model_store;
 mod profile_source;
 mod registry;

@@ -25,6 +25,7 @@ use crate::engine::model_codec;
 use crate::engine::serving::{CatalogView, Exclusions, ServingModel};
 use crate::engine::training::{TrainSpec, TrainingData, train};
 use crate::error::RecommendationError;
+use crate::merchant_locks::MerchantLocks;
 use crate::{exclusion_store, interaction_store, model_store};
 
 /// One model version ready to serve, with the catalogue it is filtered against.
@@ -57,7 +58,8 @@ pub struct Registry {
     load_lock: tokio::sync::Mutex<()>,
     /// Popularity models of merchants that have never trained, rebuilt after `cold_ttl`.
     cold: RwLock<HashMap<String, ColdStart>>,
-    cold_lock: tokio::sync::Mutex<()>,
+    /// One cold-start build per merchant at a time; other merchants build meanwhile.
+    cold_locks: MerchantLocks,
     cold_ttl: Duration,
 }
 
@@ -77,7 +79,7 @@ impl Registry {
             pinned: RwLock::new(HashMap::new()),
             load_lock: tokio::sync::Mutex::new(()),
             cold: RwLock::new(HashMap::new()),
-            cold_lock: tokio::sync::Mutex::new(()),
+            cold_locks: MerchantLocks::default(),
             cold_ttl,
         }
     }
@@ -103,8 +105,8 @@ impl Registry {
         if let Some(l) = self.fresh_cold_start(merchant) {
             return Ok(Some(l));
         }
-        // One build at a time; the callers that waited take its result.
-        let _guard = self.cold_lock.lock().await;
+        // One build per merchant at a time; the callers that waited take its result.
+        let _guard = self.cold_locks.lock(merchant).await;
         if let Some(l) = self.fresh_cold_start(merchant) {
             return Ok(Some(l));
         }
