@@ -85,10 +85,9 @@ pub async fn poll_once(
     db: &DatabaseConnection,
     cfg: &ConsumerConfig,
 ) -> Result<PollOutcome, ProfilingError> {
-    if !cfg.lease.acquire(db, UtcDateTime::now()).await? {
+    let Some(from) = cfg.lease.acquire(db, UtcDateTime::now()).await? else {
         return Ok(PollOutcome::default());
-    }
-    let from = cfg.lease.offset(db).await?;
+    };
     // Sizes first: a packed row lists a whole ingestion batch, so a poll reads as many rows
     // as hold `batch` entries, not `batch` rows.
     let sizes: Vec<(i64, i32)> = outbox::Entity::find()

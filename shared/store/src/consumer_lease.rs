@@ -44,45 +44,61 @@ impl ConsumerLease {
     }
 
     /// Takes the lease if it is free or expired at `now`, or renews it if this replica
-    /// holds it. Returns whether this replica holds it until `now` + the duration.
+    /// holds it. Returns the committed offset if this replica holds the lease until `now`
+    /// + the duration, `None` if another replica holds it.
     pub async fn acquire<C: ConnectionTrait>(
         &self,
         db: &C,
         now: UtcDateTime,
-    ) -> Result<bool, DbErr> {
-        self.ensure_row(db, now).await?;
+    ) -> Result<Option<i64>, DbErr> {
         let until = UtcDateTime::new(
             now.get()
                 .checked_add_signed(chrono_duration(self.duration))
                 .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC),
         );
-        consumer_offsets::Entity::update_many()
-            .col_expr(Column::LeaseOwner, Expr::value(self.owner.clone()))
-            .col_expr(Column::LeaseUntil, Expr::value(until))
-            .filter(Column::Consumer.eq(self.consumer.as_str()))
-            .filter(
-                Condition::any()
-                    .add(Column::LeaseOwner.is_null())
-                    .add(Column::LeaseOwner.eq(self.owner.as_str()))
-                    .add(Column::LeaseUntil.is_null())
-                    .add(Column::LeaseUntil.lt(now)),
-            )
-            .exec(db)
-            .await?;
+        let take = || {
+            consumer_offsets::Entity::update_many()
+                .col_expr(Column::LeaseOwner, Expr::value(self.owner.clone()))
+                .col_expr(Column::LeaseUntil, Expr::value(until))
+                .filter(Column::Consumer.eq(self.consumer.as_str()))
+                .filter(
+                    Condition::any()
+                        .add(Column::LeaseOwner.is_null())
+                        .add(Column::LeaseOwner.eq(self.owner.as_str()))
+                        .add(Column::LeaseUntil.is_null())
+                        .add(Column::LeaseUntil.lt(now)),
+                )
+                .exec(db)
+        };
+        take().await?;
         // Read back rather than trust the affected-row count: MySQL counts a row whose
         // values did not change as unaffected.
-        let row = consumer_offsets::Entity::find_by_id(self.consumer.clone())
+        let row = match self.row(db).await? {
+            Some(row) => row,
+            // The consumer's first poll ever: create its row, then take the lease.
+            None => {
+                self.create_row(db, now).await?;
+                take().await?;
+                self.row(db).await?.ok_or_else(|| {
+                    DbErr::RecordNotFound(format!("consumer_offsets row {}", self.consumer))
+                })?
+            }
+        };
+        Ok((row.lease_owner.as_deref() == Some(self.owner.as_str())).then_some(row.last_seq))
+    }
+
+    async fn row<C: ConnectionTrait>(
+        &self,
+        db: &C,
+    ) -> Result<Option<consumer_offsets::Model>, DbErr> {
+        consumer_offsets::Entity::find_by_id(self.consumer.clone())
             .one(db)
-            .await?;
-        Ok(row.is_some_and(|r| r.lease_owner.as_deref() == Some(self.owner.as_str())))
+            .await
     }
 
     /// The committed offset: the last outbox `seq` processed (0 before the first commit).
     pub async fn offset<C: ConnectionTrait>(&self, db: &C) -> Result<i64, DbErr> {
-        Ok(consumer_offsets::Entity::find_by_id(self.consumer.clone())
-            .one(db)
-            .await?
-            .map_or(0, |r| r.last_seq))
+        Ok(self.row(db).await?.map_or(0, |r| r.last_seq))
     }
 
     /// Commits `seq` as the offset if this replica still holds the lease. Returns false,
@@ -116,7 +132,9 @@ impl ConsumerLease {
         Ok(())
     }
 
-    async fn ensure_row<C: ConnectionTrait>(&self, db: &C, now: UtcDateTime) -> Result<(), DbErr> {
+    /// Creates the consumer's row (offset 0, no lease), unless a concurrent replica just
+    /// did.
+    async fn create_row<C: ConnectionTrait>(&self, db: &C, now: UtcDateTime) -> Result<(), DbErr> {
         consumer_offsets::Entity::insert(consumer_offsets::ActiveModel {
             consumer: Set(self.consumer.clone()),
             last_seq: Set(0),

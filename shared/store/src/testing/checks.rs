@@ -867,44 +867,54 @@ pub async fn assert_consumer_lease_is_exclusive(db: &DatabaseConnection) -> Resu
     let t0 = at(2026, 11, 24, 10, 0, 0, 0);
     let later = |seconds: i64| UtcDateTime::new(t0.get() + chrono::Duration::seconds(seconds));
 
-    assert!(a.acquire(db, t0).await?, "a free lease is taken");
-    assert!(!b.acquire(db, later(1)).await?, "a held lease is not");
-    assert!(a.acquire(db, later(20)).await?, "the holder renews");
-    assert!(
-        !b.acquire(db, later(40)).await?,
+    assert_eq!(a.offset(db).await?, 0, "no row yet");
+    assert_eq!(a.acquire(db, t0).await?, Some(0), "a free lease is taken");
+    assert_eq!(b.acquire(db, later(1)).await?, None, "a held lease is not");
+    assert_eq!(
+        a.acquire(db, later(20)).await?,
+        Some(0),
+        "the holder renews"
+    );
+    assert_eq!(
+        b.acquire(db, later(40)).await?,
+        None,
         "renewed at 20 s, it holds until 50 s"
     );
-    assert_eq!(a.offset(db).await?, 0, "no offset before the first commit");
     assert!(a.commit(db, 42, later(41)).await?, "the holder commits");
     assert!(!b.commit(db, 7, later(42)).await?, "the other does not");
     assert_eq!(b.offset(db).await?, 42, "the offset is the holder's");
 
-    assert!(
+    assert_eq!(
         b.acquire(db, later(51)).await?,
-        "an expired lease is taken over"
+        Some(42),
+        "an expired lease is taken over, with the offset"
     );
     assert!(
         !a.commit(db, 43, later(52)).await?,
         "the former holder cannot commit"
     );
-    assert!(
-        !a.acquire(db, later(53)).await?,
+    assert_eq!(
+        a.acquire(db, later(53)).await?,
+        None,
         "nor take the lease back while it holds"
     );
     assert_eq!(a.offset(db).await?, 42);
 
     b.release(db).await?;
-    assert!(
+    assert_eq!(
         a.acquire(db, later(54)).await?,
+        Some(42),
         "a released lease is taken at once"
     );
-    assert!(
+    assert_eq!(
         a.acquire(db, later(54)).await?,
+        Some(42),
         "renewing at the same instant still holds (MySQL reports no changed row)"
     );
     let other = ConsumerLease::new("other-consumer", "replica-b".to_owned(), lease);
-    assert!(
+    assert_eq!(
         other.acquire(db, later(55)).await?,
+        Some(0),
         "each consumer name has its own lease"
     );
     Ok(())
