@@ -173,9 +173,9 @@ async fn when_the_holder_dies_the_other_replica_takes_over_after_the_lease() -> 
     };
     let db = caravan_store::connect(&env.db.url, 2).await?;
     let workdir = tempfile::tempdir()?;
-    let (holder, standby) = holder_and_standby(&mut env, &db, workdir.path(), "2").await?;
+    let (holder, standby) = holder_and_standby(&mut env, &db, workdir.path(), "5").await?;
 
-    // Killed, not stopped: the lease is not released and must expire (2 s).
+    // Killed, not stopped: the lease is not released and must expire (5 s).
     drop(holder);
     let took = survivor_takes_over(&mut env, &db, &standby).await?;
     ensure!(took < Duration::from_secs(20), "the takeover took {took:?}");

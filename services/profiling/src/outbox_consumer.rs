@@ -80,7 +80,8 @@ fn poll_end(rows: &[(i64, i32)], batch: u64) -> Option<i64> {
     rows.last().map(|&(seq, _)| seq)
 }
 
-/// Processes one batch of outbox entries.
+/// Processes one batch of outbox entries, if this replica holds the lease (kept renewed
+/// while the batch is processed).
 pub async fn poll_once(
     db: &DatabaseConnection,
     cfg: &ConsumerConfig,
@@ -88,6 +89,25 @@ pub async fn poll_once(
     let Some(from) = cfg.lease.acquire(db, UtcDateTime::now()).await? else {
         return Ok(PollOutcome::default());
     };
+    match cfg.lease.hold_while(db, consume(db, cfg, from)).await? {
+        Some(outcome) => outcome,
+        None => {
+            tracing::warn!(
+                owner = cfg.lease.owner(),
+                "consumer lease lost during a poll (renewal failed or came too late); the batch is left to the replica that took over"
+            );
+            Ok(PollOutcome::default())
+        }
+    }
+}
+
+/// One batch after the committed offset `from`: refreshes the customers it names and
+/// commits the new offset.
+async fn consume(
+    db: &DatabaseConnection,
+    cfg: &ConsumerConfig,
+    from: i64,
+) -> Result<PollOutcome, ProfilingError> {
     // Sizes first: a packed row lists a whole ingestion batch, so a poll reads as many rows
     // as hold `batch` entries, not `batch` rows.
     let sizes: Vec<(i64, i32)> = outbox::Entity::find()
@@ -163,7 +183,7 @@ pub async fn poll_once(
     let next = advance(from, &seen, cfg.gap_grace);
     let advanced = next != from && cfg.lease.commit(db, next, UtcDateTime::now()).await?;
     if next != from && !advanced {
-        tracing::info!(
+        tracing::warn!(
             owner = cfg.lease.owner(),
             "consumer lease lost during a poll; the replica that took it over goes on"
         );

@@ -135,7 +135,8 @@ pub struct ProfilingSettings {
     /// transaction and passed (see `outbox_cursor`).
     pub outbox_gap_grace_seconds: u64,
     /// Seconds a replica's consumer lease holds without renewal: how long profiles wait
-    /// after the consuming replica dies before another takes over. Renewed at every poll.
+    /// after the consuming replica dies before another takes over. Renewed at every poll
+    /// and every third of it during a poll; at least 3 poll intervals.
     pub consumer_lease_seconds: u64,
 }
 
@@ -352,12 +353,14 @@ impl Settings {
                     .to_owned(),
             ));
         }
+        // Between polls the lease is renewed every poll interval, during one every third
+        // of the lease: at least three renewals per lease either way.
         let lease_ms = self.profiling.consumer_lease_seconds.saturating_mul(1000);
-        if lease_ms <= self.profiling.consumer_poll_ms
+        if lease_ms < self.profiling.consumer_poll_ms.saturating_mul(3)
             || self.profiling.consumer_lease_seconds > 86_400
         {
             return Err(SettingsError::Invalid(format!(
-                "profiling.consumer_lease_seconds ({}) must be longer than profiling.consumer_poll_ms ({} ms), which renews it, and at most 86400",
+                "profiling.consumer_lease_seconds ({}) must be at least 3 times profiling.consumer_poll_ms ({} ms), which renews it, and at most 86400",
                 self.profiling.consumer_lease_seconds, self.profiling.consumer_poll_ms
             )));
         }
@@ -503,8 +506,8 @@ mod tests {
         for vars in [
             &[("CARAVAN__PROFILING__CONSUMER_LEASE_SECONDS", "0")][..],
             &[
-                ("CARAVAN__PROFILING__CONSUMER_LEASE_SECONDS", "1"),
-                ("CARAVAN__PROFILING__CONSUMER_POLL_MS", "1000"),
+                ("CARAVAN__PROFILING__CONSUMER_LEASE_SECONDS", "2"),
+                ("CARAVAN__PROFILING__CONSUMER_POLL_MS", "700"),
             ][..],
             &[("CARAVAN__PROFILING__CONSUMER_LEASE_SECONDS", "86401")][..],
         ] {

@@ -8,9 +8,11 @@
 //! last batch may have been processed twice meanwhile, which consumers must tolerate
 //! anyway: they are idempotent.
 //!
-//! Times are the replicas' own clocks; a skew well below the lease duration only shortens
-//! or lengthens a takeover by that skew.
+//! Times are the replicas' own clocks. A clock running ahead by `s` sees a lease expire
+//! `s` early, so skews must stay well below the lease duration minus the renewal interval
+//! (NTP keeps them in milliseconds; the default lease is 30 s).
 
+use std::future::Future;
 use std::time::Duration;
 
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -41,6 +43,29 @@ impl ConsumerLease {
 
     pub fn owner(&self) -> &str {
         &self.owner
+    }
+
+    /// Runs `work` while renewing the lease every third of its duration, so that work
+    /// longer than the lease (a poll that rebuilds a large merchant) is not taken over
+    /// half-way. Returns `None`, dropping `work` unfinished, if the lease was lost anyway
+    /// (renewal failed or came too late); the caller must then not commit.
+    pub async fn hold_while<C: ConnectionTrait, F: Future>(
+        &self,
+        db: &C,
+        work: F,
+    ) -> Result<Option<F::Output>, DbErr> {
+        let renew = async {
+            loop {
+                tokio::time::sleep(self.duration / 3).await;
+                if self.acquire(db, UtcDateTime::now()).await?.is_none() {
+                    return Ok::<(), DbErr>(());
+                }
+            }
+        };
+        tokio::select! {
+            output = work => Ok(Some(output)),
+            lost = renew => lost.map(|()| None),
+        }
     }
 
     /// Takes the lease if it is free or expired at `now`, or renews it if this replica
@@ -156,7 +181,9 @@ impl ConsumerLease {
 }
 
 /// A name for this process that no other replica shares: the host (the pod name on
-/// Kubernetes), the process id and a random suffix, at most 128 characters.
+/// Kubernetes), the process id and the clock's sub-second nanoseconds at start (two
+/// processes with the same pid on one host, e.g. a container restarted, still differ), at
+/// most 128 characters.
 pub fn replica_owner_id() -> String {
     let host = std::env::var("HOSTNAME")
         .ok()

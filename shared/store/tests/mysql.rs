@@ -59,6 +59,18 @@ async fn consumer_leases_are_exclusive() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn consumer_leases_are_kept_during_long_work() {
+    let Some(server) = server() else { return };
+    testing::with_empty_mysql_database(&server, |db, _url| async move {
+        checks::assert_consumer_lease_is_kept_during_long_work(&db)
+            .await
+            .expect("consumer lease kept");
+    })
+    .await
+    .expect("test database");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn packed_outbox_rows_unpack_on_rollback() {
     let Some(server) = server() else { return };
     testing::with_empty_mysql_database(&server, |db, _url| async move {

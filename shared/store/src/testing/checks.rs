@@ -919,3 +919,53 @@ pub async fn assert_consumer_lease_is_exclusive(db: &DatabaseConnection) -> Resu
     );
     Ok(())
 }
+
+/// [`crate::consumer_lease::ConsumerLease::hold_while`]: work three times as long as the
+/// lease keeps it (another replica cannot take it meanwhile) and returns its result; work
+/// during which the lease is taken anyway (here: stolen by a direct write) is dropped.
+pub async fn assert_consumer_lease_is_kept_during_long_work(
+    db: &DatabaseConnection,
+) -> Result<(), StoreError> {
+    use crate::consumer_lease::ConsumerLease;
+    use crate::entity::consumer_offsets;
+    use sea_orm::sea_query::Expr;
+    use std::time::Duration;
+
+    crate::migrate(db).await?;
+    let lease = Duration::from_secs(1);
+    let a = ConsumerLease::new("long-work", "replica-a".to_owned(), lease);
+    let b = ConsumerLease::new("long-work", "replica-b".to_owned(), lease);
+    assert_eq!(a.acquire(db, UtcDateTime::now()).await?, Some(0));
+
+    let other_replica = async {
+        let mut took = 0;
+        for _ in 0..12 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            if b.acquire(db, UtcDateTime::now()).await?.is_some() {
+                took += 1;
+            }
+        }
+        Ok::<usize, sea_orm::DbErr>(took)
+    };
+    let work = async {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        "done"
+    };
+    let (held, took) = tokio::join!(a.hold_while(db, work), other_replica);
+    assert_eq!(held?, Some("done"), "the holder finished its work");
+    assert_eq!(took?, 0, "the other replica never got the lease");
+
+    consumer_offsets::Entity::update_many()
+        .col_expr(
+            consumer_offsets::Column::LeaseOwner,
+            Expr::value("replica-b".to_owned()),
+        )
+        .filter(consumer_offsets::Column::Consumer.eq("long-work"))
+        .exec(db)
+        .await?;
+    let lost = a
+        .hold_while(db, tokio::time::sleep(Duration::from_secs(10)))
+        .await?;
+    assert_eq!(lost, None, "work is dropped once the lease is gone");
+    Ok(())
+}

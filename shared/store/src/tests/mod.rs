@@ -88,6 +88,14 @@ async fn consumer_leases_are_exclusive() {
 }
 
 #[tokio::test]
+async fn consumer_leases_are_kept_during_long_work() {
+    let (db, _dir) = sqlite_db(4).await;
+    checks::assert_consumer_lease_is_kept_during_long_work(&db)
+        .await
+        .expect("consumer lease kept");
+}
+
+#[tokio::test]
 async fn down_all_then_up_again() {
     let (db, _dir) = sqlite_db(4).await;
     crate::migrate(&db).await.expect("migrate");
