@@ -44,8 +44,9 @@ pub enum ServerError {
     DrainTimeout(Duration),
 }
 
-/// Most time the work registered with [`ServiceSet::after_stop`] gets, all of it together.
-const AFTER_STOP_GRACE: Duration = Duration::from_secs(5);
+/// Most time the work registered with [`ServiceSet::after_stop`] gets, all of it together
+/// (it must fit in the pod's termination grace period after the drain; see deploy/README).
+const AFTER_STOP_GRACE: Duration = Duration::from_secs(3);
 
 /// The application services one binary hosts, collected before the server starts.
 #[derive(Default)]
@@ -83,7 +84,7 @@ impl ServiceSet {
 
     /// Work to do once the server has stopped, before the process exits: stopping
     /// background tasks and handing back what they hold (e.g. the outbox consumer's
-    /// lease). Runs in order, within 5 s in all, also when draining failed.
+    /// lease). Runs in order, within 3 s in all, also when draining failed.
     pub fn after_stop(&mut self, work: impl Future<Output = ()> + Send + 'static) -> &mut Self {
         self.after_stop.push(Box::pin(work));
         self
