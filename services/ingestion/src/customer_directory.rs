@@ -9,9 +9,9 @@
 //! Customers created elsewhere meanwhile are simply unknown here: they are looked up.
 //! Entries are added only after the transaction that read or created them committed.
 
-// Ids are hashed several times per event; SipHash showed in the service's profile. foldhash
-// is seeded per process, so callers still cannot choose colliding ids in advance.
-use foldhash::{HashMap, HashMapExt};
+// std's SipHash, not foldhash as for the per-batch maps: this map lives long and holds up to
+// `customer_cache_entries` ids that callers choose, so it must resist crafted collisions.
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// Where a known customer id resolves to: itself (`None`) or the customer it was merged into.

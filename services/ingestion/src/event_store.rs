@@ -14,8 +14,9 @@
 //!    `SELECT event_id ... WHERE event_id IN (...)` first, which finds the duplicates and
 //!    the customer each was attributed to. Every event is stored exactly once either way.
 
-// Ids are hashed several times per event; SipHash showed in the service's profile. foldhash
-// is seeded per process, so callers still cannot choose colliding ids in advance.
+// Per-batch maps (at most a batch's ids, dropped with it): foldhash, which is much cheaper
+// than std's SipHash (seen in the service's profile). It is seeded per process but not
+// meant to resist crafted collisions; a batch's 1,000 ids bound what those could cost.
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use caravan_store::bulk_insert::insert_rows;
