@@ -1046,6 +1046,73 @@ async fn concurrent_batches_on_the_same_orders_keep_every_fact() -> Result<()> {
     Ok(())
 }
 
+/// A batch that only places orders skips reading the stored orders. When one of its orders
+/// exists after all (here: the payment arrived first), its INSERT conflicts and the batch is
+/// retried with the read, so the placement's facts are folded into the stored order.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_placement_arriving_after_its_payment_is_folded_into_the_order() -> Result<()> {
+    let Some(env) = start().await? else {
+        return Ok(());
+    };
+    let paid = pb::OrderEvent {
+        order_id: "late-1".to_owned(),
+        status: pb::OrderStatus::Paid as i32,
+        payment: Some(pb::PaymentInfo {
+            method: common::PaymentMethod::Paypal as i32,
+            outcome: pb::PaymentOutcome::Succeeded as i32,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut placed = order("late-1", pb::OrderStatus::Placed, "EUR");
+    placed.payment = None;
+    let new_order = order("late-2", pb::OrderStatus::Placed, "EUR");
+    let first = send_in_batches(
+        env.client.clone(),
+        vec![event(
+            "pay-1",
+            "buyer-1",
+            1_700_000_100,
+            Payload::Order(paid),
+        )],
+        10,
+    )
+    .await?;
+    let second = send_in_batches(
+        env.client.clone(),
+        vec![
+            event("place-1", "buyer-1", 1_700_000_000, Payload::Order(placed)),
+            event(
+                "place-2",
+                "buyer-2",
+                1_700_000_050,
+                Payload::Order(new_order),
+            ),
+        ],
+        10,
+    )
+    .await?;
+    ensure!((first, second) == (1, 2), "accepted {first} then {second}");
+    let db = store(&env).await?;
+    let folded = count(
+        &db,
+        "SELECT COUNT(*) FROM orders WHERE order_id = 'late-1' AND status = 'PAID' \
+         AND total_minor = 1530 AND payment_method = 'PAYPAL' AND carrier = 'DHL' \
+         AND placed_at = '2023-11-14 22:13:20'",
+    )
+    .await?;
+    ensure!(
+        folded == 1,
+        "the placement's facts were not folded into the paid order"
+    );
+    ensure!(count(&db, "SELECT COUNT(*) FROM orders").await? == 2);
+    ensure!(count(&db, "SELECT COUNT(*) FROM order_lines").await? == 2);
+    ensure!(count(&db, "SELECT COUNT(*) FROM events").await? == 3);
+    ensure!(expect_outbox_lists_every_event(&db).await? == 3);
+    db.close().await?;
+    Ok(())
+}
+
 /// Throughput sanity check (not a benchmark): `cargo test --release -p
 /// caravan-integration-tests --test ingestion_events -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread")]

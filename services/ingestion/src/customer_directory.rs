@@ -36,10 +36,11 @@ struct Inner {
     total: usize,
 }
 
-/// The answer for the ids of a batch: those known, and those to look up in the store.
+/// The answer for the ids of a batch: where the known ones that were merged away point, and
+/// the ids to look up in the store. (Known ids that are not merged need nothing: they stay.)
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Lookup<'a> {
-    pub known: HashMap<&'a str, Redirect>,
+    pub merged: Vec<(&'a str, String)>,
     pub unknown: Vec<&'a str>,
 }
 
@@ -68,9 +69,8 @@ impl CustomerDirectory {
         let mut out = Lookup::default();
         for &id in ids {
             match known.and_then(|k| k.ids.get(id)) {
-                Some(redirect) => {
-                    out.known.insert(id, redirect.clone());
-                }
+                Some(Some(target)) => out.merged.push((id, target.clone())),
+                Some(None) => {}
                 None => out.unknown.push(id),
             }
         }
@@ -150,8 +150,7 @@ mod tests {
         let d = CustomerDirectory::new(100);
         d.remember("m", 3, learned(&[("a", None), ("b", Some("a"))]));
         let found = d.lookup("m", 3, &["a", "b", "c"]);
-        assert_eq!(found.known.get("a"), Some(&None));
-        assert_eq!(found.known.get("b"), Some(&Some("a".to_owned())));
+        assert_eq!(found.merged, vec![("b", "a".to_owned())]);
         assert_eq!(found.unknown, vec!["c"]);
         // Another merchant shares nothing.
         assert_eq!(d.lookup("n", 3, &["a"]).unknown, vec!["a"]);
@@ -167,7 +166,7 @@ mod tests {
         assert_eq!(d.len(), 1);
         let found = d.lookup("m", 4, &["a", "b"]);
         assert_eq!(found.unknown, vec!["a"]);
-        assert_eq!(found.known.get("b"), Some(&Some("a".to_owned())));
+        assert_eq!(found.merged, vec![("b", "a".to_owned())]);
         // A slow batch that read version 3 commits late: its facts are stale, dropped.
         d.remember("m", 3, learned(&[("a", None)]));
         assert_eq!(d.lookup("m", 4, &["a"]).unknown, vec!["a"]);

@@ -93,9 +93,9 @@ pub async fn resolve_for_events<C: ConnectionTrait>(
     ids.sort_unstable();
     let lookup = directory.lookup(merchant_id, identity_version, &ids);
     let mut redirect: HashMap<String, String> = lookup
-        .known
-        .iter()
-        .filter_map(|(id, to)| Some(((*id).to_owned(), to.clone()?)))
+        .merged
+        .into_iter()
+        .map(|(id, to)| (id.to_owned(), to))
         .collect();
     let mut found: HashSet<String> = HashSet::new();
     for chunk in lookup.unknown.chunks(LOOKUP_CHUNK) {

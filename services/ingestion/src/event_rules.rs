@@ -65,6 +65,9 @@ pub struct ValidEvent {
     pub order: Option<OrderFacts>,
 }
 
+/// The stored status of a placed order.
+pub const ORDER_PLACED: &str = "PLACED";
+
 /// The order facts of an `order` event, for the `orders` / `order_lines` projection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderFacts {
@@ -757,7 +760,7 @@ fn check_order(
     let nonempty = |s: &str| (!s.trim().is_empty()).then(|| s.trim().to_owned());
     Some(OrderFacts {
         order_id: p.order_id.trim().to_owned(),
-        status: status.unwrap_or("PLACED"),
+        status: status.unwrap_or(ORDER_PLACED),
         lines,
         currency,
         total_minor,
@@ -787,7 +790,7 @@ fn check_order(
 
 pub fn order_status_code(status: pb::OrderStatus) -> &'static str {
     match status {
-        pb::OrderStatus::Unspecified | pb::OrderStatus::Placed => "PLACED",
+        pb::OrderStatus::Unspecified | pb::OrderStatus::Placed => ORDER_PLACED,
         pb::OrderStatus::Paid => "PAID",
         pb::OrderStatus::Shipped => "SHIPPED",
         pb::OrderStatus::Delivered => "DELIVERED",

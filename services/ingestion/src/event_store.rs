@@ -38,7 +38,7 @@ use crate::customer_store;
 use crate::error::IngestionError;
 use caravan_proto::stored_event::encode_payload;
 
-use crate::event_rules::{CustomerRef, OrderFacts, ValidEvent};
+use crate::event_rules::{CustomerRef, ORDER_PLACED, OrderFacts, ValidEvent};
 use crate::money_rules::{Rate, to_base};
 
 /// The `events` columns written, in the order of the values.
@@ -232,7 +232,12 @@ async fn try_ingest(
         .exec_without_returning(&txn)
         .await?;
     if !order_events.is_empty() {
-        project_orders(&txn, merchant_id, base_currency, order_events).await?;
+        let lookup = if look_up_first {
+            OrderLookup::Always
+        } else {
+            OrderLookup::UnlessAllPlaced
+        };
+        project_orders(&txn, merchant_id, base_currency, order_events, lookup).await?;
     }
     customer_store::create_resolved(&txn, &mut resolution).await?;
     txn.commit().await?;
@@ -354,6 +359,22 @@ pub fn base_total(
     to_base(&money, base_currency, rate)
 }
 
+/// Whether the orders projection reads the stored orders first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OrderLookup {
+    Always,
+    /// Skip the read when every order event of the batch places an order: those are new
+    /// orders, almost always. If one exists after all (a placement re-sent under a new event
+    /// id, or arriving after its payment), its INSERT hits the unique key and the batch is
+    /// retried with the read, like any other conflict.
+    UnlessAllPlaced,
+}
+
+/// Whether `lookup` lets order events with these statuses skip reading the stored orders.
+fn skips_order_read<'a>(lookup: OrderLookup, mut statuses: impl Iterator<Item = &'a str>) -> bool {
+    lookup == OrderLookup::UnlessAllPlaced && statuses.all(|status| status == ORDER_PLACED)
+}
+
 /// Folds the order events of a batch into `orders` / `order_lines` (latest status by
 /// occur_time wins; an older event only fills fields still unknown).
 ///
@@ -361,20 +382,28 @@ pub fn base_total(
 /// so a second batch waits and then folds its events into what the first committed. Orders
 /// this batch creates are inserted without an upsert: if another batch created the same
 /// order meanwhile, the unique key rejects the insert and the whole batch is retried, then
-/// finding that order. (An upsert here used to overwrite the other batch's facts.)
+/// finding that order. (An upsert here used to overwrite the other batch's facts.) The read
+/// itself is skipped for batches that only place orders ([`OrderLookup`]); a conflict then
+/// takes the same retry.
 async fn project_orders(
     txn: &DatabaseTransaction,
     merchant_id: &str,
     base_currency: &str,
     mut order_events: Vec<(&OrderFacts, &ValidEvent, &str)>,
+    lookup: OrderLookup,
 ) -> Result<(), IngestionError> {
     order_events.sort_by_key(|(_, e, _)| e.occur_time);
-    let order_ids: Vec<String> = order_events
-        .iter()
-        .map(|(o, _, _)| o.order_id.clone())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
+    let statuses = order_events.iter().map(|(facts, _, _)| facts.status);
+    let order_ids: Vec<String> = if skips_order_read(lookup, statuses) {
+        Vec::new()
+    } else {
+        order_events
+            .iter()
+            .map(|(o, _, _)| o.order_id.clone())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect()
+    };
     let mut current: HashMap<String, orders::Model> = HashMap::new();
     for chunk in order_ids.chunks(LOOKUP_CHUNK) {
         let rows = orders::Entity::find()
@@ -427,7 +456,7 @@ async fn project_orders(
             row.updated_at = at;
             row.customer_id = customer_id.to_owned();
         }
-        if facts.status == "PLACED" || at < row.placed_at {
+        if facts.status == ORDER_PLACED || at < row.placed_at {
             row.placed_at = at;
         }
         if let (Some(total), Some(currency)) = (facts.total_minor, &facts.currency)
@@ -650,6 +679,21 @@ mod tests {
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).expect("valid date")
+    }
+
+    #[test]
+    fn only_batches_that_just_place_orders_skip_reading_them() {
+        let placed = [ORDER_PLACED, ORDER_PLACED];
+        let mixed = [ORDER_PLACED, "PAID"];
+        assert!(skips_order_read(
+            OrderLookup::UnlessAllPlaced,
+            placed.into_iter()
+        ));
+        assert!(!skips_order_read(
+            OrderLookup::UnlessAllPlaced,
+            mixed.into_iter()
+        ));
+        assert!(!skips_order_read(OrderLookup::Always, placed.into_iter()));
     }
 
     #[test]
