@@ -206,6 +206,13 @@ pub fn customer_id_ref(value: &str, merchant: &str) -> Result<String, String> {
     Ok(id)
 }
 
+/// An event that failed its checks: its id (as sent) and every violation.
+#[derive(Debug)]
+pub struct Rejected {
+    pub event_id: String,
+    pub violations: FieldViolations,
+}
+
 /// Validates an event; returns what to store or every violation (fields relative to the
 /// event).
 pub fn check_event(
@@ -213,7 +220,11 @@ pub fn check_event(
     merchant: &str,
     now: DateTime<Utc>,
     hasher: &IdentityHasher,
-) -> Result<ValidEvent, FieldViolations> {
+) -> Result<ValidEvent, Rejected> {
+    let reject = |event_id: String, violations: FieldViolations| Rejected {
+        event_id,
+        violations,
+    };
     let mut v = FieldViolations::new();
     let size = event.encoded_len();
     if size > MAX_EVENT_BYTES {
@@ -221,7 +232,7 @@ pub fn check_event(
             "",
             format!("event is {size} bytes encoded; at most {MAX_EVENT_BYTES} are accepted"),
         );
-        return Err(v);
+        return Err(reject(event.event_id, v));
     }
     if let Err(why) = check_event_id(&event.event_id) {
         v.add("event_id", why);
@@ -259,7 +270,7 @@ pub fn check_event(
             "payload",
             "exactly one payload (e.g. page_view, order) must be set",
         );
-        return Err(v);
+        return Err(reject(event.event_id, v));
     };
     let (kind, _) = payload_kind(&payload);
     let order = check_payload(&mut payload, merchant, &mut v);
@@ -272,7 +283,9 @@ pub fn check_event(
         }
         _ => "PERSON",
     };
-    v.clone().into_result()?;
+    if !v.is_empty() {
+        return Err(reject(event.event_id, v));
+    }
     match (customer, occur_time) {
         (Some(customer), Some(occur_time)) => Ok(ValidEvent {
             event_id: event.event_id,
@@ -285,7 +298,7 @@ pub fn check_event(
             payload,
             order,
         }),
-        _ => Err(v),
+        _ => Err(reject(event.event_id, v)),
     }
 }
 
@@ -842,7 +855,7 @@ mod tests {
     }
 
     fn check(e: pb::Event) -> Result<ValidEvent, FieldViolations> {
-        check_event(e, M, now(), &hasher())
+        check_event(e, M, now(), &hasher()).map_err(|r| r.violations)
     }
 
     fn order(status: pb::OrderStatus) -> pb::OrderEvent {

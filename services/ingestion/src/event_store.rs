@@ -21,7 +21,7 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use caravan_store::bulk_insert::insert_rows;
 use caravan_store::entity::{events, exchange_rates, order_lines, orders, outbox};
-use caravan_store::outbox_entries::{self, OutboxEntry};
+use caravan_store::outbox_entries::{self, EntryRef};
 use caravan_store::sea_orm::Value;
 use caravan_store::sea_orm::sea_query::OnConflict;
 use caravan_store::sea_orm::{
@@ -89,14 +89,14 @@ pub struct Destination<'a> {
     pub customers: &'a CustomerDirectory,
 }
 
-/// Stores the valid events of a batch; returns one outcome per event, in order.
+/// Stores the valid events of a batch; returns each event's id with its outcome, in order.
 /// `seen` holds event ids of earlier messages of a validate-only stream.
 pub async fn ingest_batch(
     to: Destination<'_>,
     batch: Vec<ValidEvent>,
     validate_only: bool,
     seen: &mut HashSet<String>,
-) -> Result<Vec<Outcome>, IngestionError> {
+) -> Result<Vec<(String, Outcome)>, IngestionError> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -116,7 +116,11 @@ pub async fn ingest_batch(
                     tokio::time::sleep(retry_delay(attempt - 1)).await;
                 }
             }
-            other => return other,
+            Ok(outcomes) => {
+                let ids = batch.into_iter().map(|event| event.event_id);
+                return Ok(ids.zip(outcomes).collect());
+            }
+            Err(err) => return Err(err),
         }
     }
 }
@@ -188,10 +192,10 @@ async fn try_ingest(
             };
             outcomes[i] = Some(Outcome::Accepted { customer_id });
         }
-        return Ok(outcomes.into_iter().flatten().collect());
+        return Ok(complete(outcomes));
     }
     if fresh.is_empty() {
-        return Ok(outcomes.into_iter().flatten().collect());
+        return Ok(complete(outcomes));
     }
 
     let txn = begin(db).await?;
@@ -218,17 +222,13 @@ async fn try_ingest(
             Value::from(encode_payload(&event.payload)),
             Value::from(now),
         ]);
-        listed.push(OutboxEntry {
-            event_id: event.event_id.clone(),
-            customer_id: customer_id.to_owned(),
-            kind: event.kind.to_owned(),
-        });
+        listed.push((event.event_id.as_str(), customer_id, event.kind));
         if let Some(order) = &event.order {
             order_events.push((order, event, customer_id));
         }
     }
     insert_rows(&txn, "events", EVENT_COLUMNS, event_values, INSERT_CHUNK).await?;
-    outbox::Entity::insert(outbox_row(merchant_id, listed, now))
+    outbox::Entity::insert(outbox_row(merchant_id, &listed, now))
         .exec_without_returning(&txn)
         .await?;
     if !order_events.is_empty() {
@@ -243,12 +243,23 @@ async fn try_ingest(
     txn.commit().await?;
     directory.remember(merchant_id, resolution.identity_version, resolution.learned);
 
-    for (k, &i) in fresh.iter().enumerate() {
-        outcomes[i] = Some(Outcome::Accepted {
-            customer_id: customers[k].clone(),
-        });
+    for (&i, customer_id) in fresh.iter().zip(customers) {
+        outcomes[i] = Some(Outcome::Accepted { customer_id });
     }
-    Ok(outcomes.into_iter().flatten().collect())
+    Ok(complete(outcomes))
+}
+
+/// One outcome per event of the batch, whatever happened: every event's outcome is set
+/// above, and one that was not would count as a duplicate rather than shift the others.
+fn complete(outcomes: Vec<Option<Outcome>>) -> Vec<Outcome> {
+    outcomes
+        .into_iter()
+        .map(|o| {
+            o.unwrap_or(Outcome::Duplicate {
+                customer_id: String::new(),
+            })
+        })
+        .collect()
 }
 
 /// A batch's transaction. On MySQL at READ COMMITTED: the orders projection reads the orders
@@ -267,18 +278,18 @@ async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, Ingestion
 /// and names the first.
 fn outbox_row(
     merchant_id: &str,
-    entries: Vec<OutboxEntry>,
+    entries: &[EntryRef<'_>],
     now: UtcDateTime,
 ) -> outbox::ActiveModel {
-    let first = entries.first().cloned().unwrap_or_default();
+    let (event_id, customer_id, _) = entries.first().copied().unwrap_or_default();
     outbox::ActiveModel {
         merchant_id: Set(merchant_id.to_owned()),
-        event_id: Set(first.event_id),
-        customer_id: Set(first.customer_id),
+        event_id: Set(event_id.to_owned()),
+        customer_id: Set(customer_id.to_owned()),
         kind: Set(outbox_entries::BATCH_KIND.to_owned()),
         created_at: Set(now),
         entry_count: Set(i32::try_from(entries.len()).unwrap_or(i32::MAX)),
-        entries: Set(Some(outbox_entries::encode(entries))),
+        entries: Set(Some(outbox_entries::encode_refs(entries))),
         ..Default::default()
     }
 }

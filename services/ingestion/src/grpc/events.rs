@@ -40,18 +40,18 @@ async fn process(
     seen: &mut HashSet<String>,
 ) -> Result<Vec<(String, Item)>, IngestionError> {
     let now = Utc::now();
-    let mut items: Vec<(String, Option<Item>)> = Vec::with_capacity(events.len());
+    // Valid events get their item (and their id back) from the store below.
+    let mut items: Vec<Option<(String, Item)>> = Vec::with_capacity(events.len());
     let mut valid = Vec::with_capacity(events.len());
     let mut valid_at = Vec::with_capacity(events.len());
     for (i, event) in events.into_iter().enumerate() {
-        let event_id = event.event_id.clone();
         match check_event(event, &merchant.id, now, &api.hasher) {
             Ok(v) => {
                 valid.push(v);
                 valid_at.push(i);
-                items.push((event_id, None));
+                items.push(None);
             }
-            Err(violations) => items.push((event_id, Some(Item::Rejected(violations)))),
+            Err(r) => items.push(Some((r.event_id, Item::Rejected(r.violations)))),
         }
     }
     let to = event_store::Destination {
@@ -66,22 +66,11 @@ async fn process(
         IngestionError::Unavailable("no batch permits: the service is stopping".to_owned())
     })?;
     let outcomes = event_store::ingest_batch(to, valid, validate_only, seen).await?;
-    for (i, outcome) in valid_at.into_iter().zip(outcomes) {
-        items[i].1 = Some(Item::Done(outcome));
+    for (i, (event_id, outcome)) in valid_at.into_iter().zip(outcomes) {
+        items[i] = Some((event_id, Item::Done(outcome)));
     }
-    Ok(items
-        .into_iter()
-        .map(|(id, item)| {
-            (
-                id,
-                item.unwrap_or_else(|| {
-                    Item::Done(Outcome::Duplicate {
-                        customer_id: String::new(),
-                    })
-                }),
-            )
-        })
-        .collect())
+    // Every item is set: one outcome per valid event, in order.
+    Ok(items.into_iter().flatten().collect())
 }
 
 fn check_batch_size(api: &IngestionApi, len: usize) -> Result<(), IngestionError> {
