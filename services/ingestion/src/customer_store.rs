@@ -87,11 +87,12 @@ pub async fn resolve_for_events<C: ConnectionTrait>(
                 .or_insert(event.implied_customer_kind);
         }
     }
+    let ids: Vec<&str> = wanted.keys().copied().collect();
+    let mut lookup = directory.lookup(merchant_id, identity_version, &ids);
     // Sorted, so that concurrent batches lock (and create) overlapping customers in the same
     // order: InnoDB deadlocks when two transactions insert the same keys in different orders.
-    let mut ids: Vec<&str> = wanted.keys().copied().collect();
-    ids.sort_unstable();
-    let lookup = directory.lookup(merchant_id, identity_version, &ids);
+    // (Only the ids this replica does not know are looked up and possibly created.)
+    lookup.unknown.sort_unstable();
     let mut redirect: HashMap<String, String> = lookup
         .merged
         .into_iter()

@@ -21,6 +21,7 @@ use caravan_platform::FieldViolations;
 use caravan_platform::proto_time::from_timestamp;
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::ingestion::v1 as pb;
+use caravan_proto::stored_event::encode_payload;
 use chrono::{DateTime, Duration, Utc};
 use pb::event::Payload;
 use prost::Message;
@@ -60,8 +61,10 @@ pub struct ValidEvent {
     pub source: Option<String>,
     /// `page_view`, `order`... (the `events.kind` column).
     pub kind: &'static str,
-    /// The payload with product references normalised to resource names.
-    pub payload: Payload,
+    /// The payload with product references normalised to resource names, already in its
+    /// stored form (`stored_event::encode_payload`): encoded while checking, outside the
+    /// batch's transaction.
+    pub payload: Vec<u8>,
     pub order: Option<OrderFacts>,
 }
 
@@ -295,7 +298,7 @@ pub fn check_event(
             session_id,
             source,
             kind,
-            payload,
+            payload: encode_payload(&payload),
             order,
         }),
         _ => Err(reject(event.event_id, v)),
@@ -1003,10 +1006,10 @@ mod tests {
             dwell_seconds: 3,
         })))
         .expect("valid");
-        let stored = caravan_proto::stored_event::encode_payload(&valid.payload);
-        let Some(Payload::ProductView(p)) = caravan_proto::stored_event::decode_payload(&stored)
+        let Some(Payload::ProductView(p)) =
+            caravan_proto::stored_event::decode_payload(&valid.payload)
         else {
-            panic!("decoded {stored:?}");
+            panic!("decoded {:?}", valid.payload);
         };
         assert_eq!(p.product, "merchants/acme/products/SKU-1");
     }

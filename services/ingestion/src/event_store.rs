@@ -20,13 +20,13 @@
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use caravan_store::bulk_insert::insert_rows;
-use caravan_store::entity::{events, exchange_rates, order_lines, orders, outbox};
+use caravan_store::entity::{events, exchange_rates, order_lines, orders};
 use caravan_store::outbox_entries::{self, EntryRef};
 use caravan_store::sea_orm::Value;
 use caravan_store::sea_orm::sea_query::OnConflict;
 use caravan_store::sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
-    IdenStatic, IsolationLevel, Iterable, ModelTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    IdenStatic, IsolationLevel, Iterable, ModelTrait, QueryFilter, QueryOrder, QuerySelect,
     TransactionTrait,
 };
 use caravan_store::statement_shapes::padded_in_list;
@@ -36,7 +36,6 @@ use chrono::NaiveDate;
 use crate::customer_directory::CustomerDirectory;
 use crate::customer_store;
 use crate::error::IngestionError;
-use caravan_proto::stored_event::encode_payload;
 
 use crate::event_rules::{CustomerRef, ORDER_PLACED, OrderFacts, ValidEvent};
 use crate::money_rules::{Rate, to_base};
@@ -52,6 +51,16 @@ const EVENT_COLUMNS: &[&str] = &[
     "source",
     "payload",
     "ingested_at",
+];
+/// The `outbox` columns written, in the order of the values (`seq` is generated).
+const OUTBOX_COLUMNS: &[&str] = &[
+    "merchant_id",
+    "event_id",
+    "customer_id",
+    "kind",
+    "created_at",
+    "entry_count",
+    "entries",
 ];
 /// The `order_lines` columns written, in the order of the values.
 const ORDER_LINE_COLUMNS: &[&str] = &[
@@ -219,7 +228,7 @@ async fn try_ingest(
             Value::from(UtcDateTime::new(event.occur_time)),
             Value::from(event.session_id.clone()),
             Value::from(event.source.clone()),
-            Value::from(encode_payload(&event.payload)),
+            Value::from(event.payload.clone()),
             Value::from(now),
         ]);
         listed.push((event.event_id.as_str(), customer_id, event.kind));
@@ -228,9 +237,8 @@ async fn try_ingest(
         }
     }
     insert_rows(&txn, "events", EVENT_COLUMNS, event_values, INSERT_CHUNK).await?;
-    outbox::Entity::insert(outbox_row(merchant_id, &listed, now))
-        .exec_without_returning(&txn)
-        .await?;
+    let outbox_values = outbox_row(merchant_id, &listed, now);
+    insert_rows(&txn, "outbox", OUTBOX_COLUMNS, outbox_values, 1).await?;
     if !order_events.is_empty() {
         let lookup = if look_up_first {
             OrderLookup::Always
@@ -274,24 +282,20 @@ async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, Ingestion
     Ok(db.begin_with_config(isolation, None).await?)
 }
 
-/// The one outbox row of a batch: it lists every event stored (`caravan_store::outbox_entries`)
-/// and names the first.
-fn outbox_row(
-    merchant_id: &str,
-    entries: &[EntryRef<'_>],
-    now: UtcDateTime,
-) -> outbox::ActiveModel {
+/// The one outbox row of a batch, as values of [`OUTBOX_COLUMNS`]: it lists every event
+/// stored (`caravan_store::outbox_entries`) and names the first. (Through `insert_rows`
+/// rather than an entity insert, which copied the list twice more on its way to the driver.)
+fn outbox_row(merchant_id: &str, entries: &[EntryRef<'_>], now: UtcDateTime) -> Vec<Value> {
     let (event_id, customer_id, _) = entries.first().copied().unwrap_or_default();
-    outbox::ActiveModel {
-        merchant_id: Set(merchant_id.to_owned()),
-        event_id: Set(event_id.to_owned()),
-        customer_id: Set(customer_id.to_owned()),
-        kind: Set(outbox_entries::BATCH_KIND.to_owned()),
-        created_at: Set(now),
-        entry_count: Set(i32::try_from(entries.len()).unwrap_or(i32::MAX)),
-        entries: Set(Some(outbox_entries::encode_refs(entries))),
-        ..Default::default()
-    }
+    vec![
+        Value::from(merchant_id),
+        Value::from(event_id),
+        Value::from(customer_id),
+        Value::from(outbox_entries::BATCH_KIND),
+        Value::from(now),
+        Value::from(i32::try_from(entries.len()).unwrap_or(i32::MAX)),
+        Value::from(outbox_entries::encode_refs(entries)),
+    ]
 }
 
 /// event_id -> customer_id of the ids already stored.
