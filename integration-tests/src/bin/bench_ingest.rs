@@ -249,7 +249,7 @@ fn report(args: &Args, rounds: &[Round], retries: usize, rss: Option<u64>) {
         .map(|r| format!("{}/{}", seconds(r.settled), seconds(r.raw.settled)))
         .collect();
     println!(
-        "- waited for MariaDB to go quiet before each service/raw run (no local MariaDB process: not measured): {}",
+        "- waited for MariaDB to go quiet before each service/raw run (\"not measured\" when no local MariaDB process was found): {}",
         waits.join(", ")
     );
     println!("- batches retried (conflicts with concurrent batches): {retries}");

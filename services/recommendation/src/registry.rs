@@ -58,8 +58,11 @@ pub struct Registry {
     load_lock: tokio::sync::Mutex<()>,
     /// Popularity models of merchants that have never trained, rebuilt after `cold_ttl`.
     cold: RwLock<HashMap<String, ColdStart>>,
-    /// One cold-start build per merchant at a time; other merchants build meanwhile.
+    /// One cold-start build per merchant at a time; other merchants build meanwhile...
     cold_locks: MerchantLocks,
+    /// ...but at most this many at once (`recommendation.max_concurrent_cold_starts`): a
+    /// build reads a year of interactions and trains in memory.
+    cold_builds: tokio::sync::Semaphore,
     cold_ttl: Duration,
 }
 
@@ -71,8 +74,9 @@ fn read<T: Clone, K: std::hash::Hash + Eq>(map: &RwLock<HashMap<K, T>>, key: &K)
 }
 
 impl Registry {
-    /// `cold_ttl`: how long a cold-start model is served before it is rebuilt.
-    pub fn new(db: DatabaseConnection, cold_ttl: Duration) -> Self {
+    /// `cold_ttl`: how long a cold-start model is served before it is rebuilt;
+    /// `cold_builds`: how many cold-start builds may run at once (at least 1).
+    pub fn new(db: DatabaseConnection, cold_ttl: Duration, cold_builds: usize) -> Self {
         Self {
             db,
             serving: RwLock::new(HashMap::new()),
@@ -80,6 +84,7 @@ impl Registry {
             load_lock: tokio::sync::Mutex::new(()),
             cold: RwLock::new(HashMap::new()),
             cold_locks: MerchantLocks::default(),
+            cold_builds: tokio::sync::Semaphore::new(cold_builds.max(1)),
             cold_ttl,
         }
     }
@@ -110,7 +115,11 @@ impl Registry {
         if let Some(l) = self.fresh_cold_start(merchant) {
             return Ok(Some(l));
         }
-        let built = self.build_cold_start(merchant).await?;
+        let built = {
+            // Never closed, so acquiring cannot fail; a closed one would just not limit.
+            let _slot = self.cold_builds.acquire().await.ok();
+            self.build_cold_start(merchant).await?
+        };
         if let Some(l) = &built {
             let mut guard = self.cold.write().unwrap_or_else(|e| e.into_inner());
             guard.insert(merchant.to_owned(), (Instant::now(), l.clone()));
@@ -373,5 +382,25 @@ impl Registry {
                 tracing::warn!(error = %e, "model poll failed; retrying next interval");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn cold_start_builds_wait_for_a_free_slot() {
+        let db = caravan_store::testing::sqlite_memory()
+            .await
+            .expect("in-memory store");
+        let registry = Registry::new(db, Duration::from_secs(60), 1);
+        let held = registry.cold_builds.acquire().await.expect("the only slot");
+        let waited =
+            tokio::time::timeout(Duration::from_millis(300), registry.cold_start("acme")).await;
+        assert!(waited.is_err(), "a build started without a free slot");
+        drop(held);
+        let built = registry.cold_start("acme").await.expect("build");
+        assert!(built.is_none(), "no interactions: no model");
     }
 }

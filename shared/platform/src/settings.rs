@@ -164,6 +164,9 @@ pub struct RecommendationSettings {
     /// How long the popularity model of a merchant that has never trained (built from its
     /// stored interactions on first use) is served before it is rebuilt.
     pub cold_start_ttl_ms: u64,
+    /// Cold-start builds that may run at once across merchants: after a deploy, many
+    /// merchants that never trained would otherwise all build at the same time.
+    pub max_concurrent_cold_starts: usize,
 }
 
 impl Default for RecommendationSettings {
@@ -172,6 +175,7 @@ impl Default for RecommendationSettings {
             model_poll_ms: 5_000,
             profile_timeout_ms: 100,
             cold_start_ttl_ms: 300_000,
+            max_concurrent_cold_starts: 2,
         }
     }
 }
@@ -347,6 +351,11 @@ impl Settings {
                 "recommendation.model_poll_ms must be at least 1".to_owned(),
             ));
         }
+        if self.recommendation.max_concurrent_cold_starts == 0 {
+            return Err(SettingsError::Invalid(
+                "recommendation.max_concurrent_cold_starts must be at least 1".to_owned(),
+            ));
+        }
         if self.profiling.consumer_batch == 0 || self.profiling.consumer_poll_ms == 0 {
             return Err(SettingsError::Invalid(
                 "profiling.consumer_batch and profiling.consumer_poll_ms must be at least 1"
@@ -463,6 +472,36 @@ mod tests {
             env(&[("CARAVAN__SERVER__LISTEN_ADDR", "nope")]),
         );
         assert!(bad.is_err());
+    }
+
+    #[test]
+    fn concurrent_cold_starts_are_bounded_by_a_positive_number() {
+        let load = |value: &str| {
+            Settings::load_from(
+                addr(),
+                None,
+                env(&[("CARAVAN__RECOMMENDATION__MAX_CONCURRENT_COLD_STARTS", value)]),
+            )
+        };
+        assert_eq!(
+            Settings::load_from(addr(), None, env(&[]))
+                .expect("defaults")
+                .recommendation
+                .max_concurrent_cold_starts,
+            2
+        );
+        assert_eq!(
+            load("5")
+                .expect("load")
+                .recommendation
+                .max_concurrent_cold_starts,
+            5
+        );
+        let err = load("0").expect_err("zero");
+        assert!(
+            err.to_string().contains("max_concurrent_cold_starts"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -52,6 +52,7 @@ impl RecommendationApi {
         let registry = Arc::new(Registry::new(
             db.clone(),
             Duration::from_millis(settings.cold_start_ttl_ms),
+            settings.max_concurrent_cold_starts,
         ));
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(
