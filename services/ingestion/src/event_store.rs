@@ -25,11 +25,11 @@ use caravan_store::outbox_entries::{self, EntryRef};
 use caravan_store::sea_orm::Value;
 use caravan_store::sea_orm::sea_query::OnConflict;
 use caravan_store::sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
-    IdenStatic, IsolationLevel, Iterable, ModelTrait, QueryFilter, QueryOrder, QuerySelect,
-    TransactionTrait,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IdenStatic, IsolationLevel,
+    Iterable, ModelTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use caravan_store::statement_shapes::padded_in_list;
+use caravan_store::write_transaction::WriteTransaction;
 use caravan_store::{UtcDateTime, is_unique_violation};
 use chrono::NaiveDate;
 
@@ -275,11 +275,11 @@ fn complete(outcomes: Vec<Option<Outcome>>) -> Vec<Outcome> {
 /// where new orders go, making concurrent batches that create other orders wait for each
 /// other. Nothing in a batch needs one snapshot across statements: rows that must not
 /// change underneath are locked, and conflicting inserts fail on unique keys and are
-/// retried. (SQLite has one writer; it ignores isolation levels.)
-async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, IngestionError> {
-    let isolation =
-        (db.get_database_backend() == DbBackend::MySql).then_some(IsolationLevel::ReadCommitted);
-    Ok(db.begin_with_config(isolation, None).await?)
+/// retried. (SQLite has one writer; it ignores isolation levels.) On MySQL the transaction
+/// runs on sqlx directly ([`WriteTransaction`]), which hands the batch's values to the
+/// driver without copying them.
+async fn begin(db: &DatabaseConnection) -> Result<WriteTransaction, IngestionError> {
+    Ok(WriteTransaction::begin(db, Some(IsolationLevel::ReadCommitted)).await?)
 }
 
 /// The one outbox row of a batch, as values of [`OUTBOX_COLUMNS`]: it lists every event
@@ -401,7 +401,7 @@ fn skips_order_read<'a>(lookup: OrderLookup, mut statuses: impl Iterator<Item = 
 /// itself is skipped for batches that only place orders ([`OrderLookup`]); a conflict then
 /// takes the same retry.
 async fn project_orders(
-    txn: &DatabaseTransaction,
+    txn: &WriteTransaction,
     merchant_id: &str,
     base_currency: &str,
     mut order_events: Vec<(&OrderFacts, &ValidEvent, &str)>,
@@ -608,7 +608,7 @@ async fn project_orders(
 
 /// Which of the stored orders in `current` that events with lines touch already have lines.
 async fn orders_with_lines(
-    txn: &DatabaseTransaction,
+    txn: &WriteTransaction,
     merchant_id: &str,
     order_events: &[(&OrderFacts, &ValidEvent, &str)],
     current: &HashMap<String, orders::Model>,

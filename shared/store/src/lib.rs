@@ -7,6 +7,7 @@
 //! * [`consumer_lease`]: one outbox consumer at a time across replicas.
 //! * [`bulk_insert`]: multi-row INSERTs straight from values, for hot write paths.
 //! * [`statement_shapes`]: few distinct statement texts, so prepared statements are reused.
+//! * [`write_transaction`]: transactions for hot write paths (sqlx directly on MySQL).
 //! * [`connect`]: pool set-up with per-backend settings; [`redact_url`] for logging URLs.
 //! * [`StoreError`]: errors, with [`StoreError::is_unique_violation`] for idempotent
 //!   inserts.
@@ -27,6 +28,7 @@ pub mod outbox_entries;
 pub mod statement_shapes;
 pub mod testing;
 mod url;
+pub mod write_transaction;
 
 pub use connect::{backend_name, connect};
 pub use datetime::UtcDateTime;

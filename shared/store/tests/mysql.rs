@@ -13,6 +13,18 @@ fn server() -> Option<String> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn write_transactions_commit_roll_back_and_report_violations() {
+    let Some(server) = server() else { return };
+    testing::with_empty_mysql_database(&server, |db, _url| async move {
+        checks::assert_write_transactions(&db)
+            .await
+            .expect("write transactions");
+    })
+    .await
+    .expect("test database");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn migrations_are_idempotent_reversible_and_usable() {
     let Some(server) = server() else { return };
     testing::with_empty_mysql_database(&server, |db, _url| async move {

@@ -969,3 +969,92 @@ pub async fn assert_consumer_lease_is_kept_during_long_work(
     assert_eq!(lost, None, "work is dropped once the lease is gone");
     Ok(())
 }
+
+/// [`crate::write_transaction`]: statements (entity queries and [`crate::bulk_insert`]) run
+/// inside the transaction and see its writes; commit makes them visible; a dropped
+/// transaction is rolled back and leaves no locks; unique violations are recognised; on
+/// MySQL the transaction runs at the isolation level asked for.
+pub async fn assert_write_transactions(db: &DatabaseConnection) -> Result<(), StoreError> {
+    use crate::write_transaction::WriteTransaction;
+    use sea_orm::{ConnectionTrait, DbBackend, IsolationLevel, Statement, Value};
+
+    crate::migrate(db).await?;
+    let t = at(2026, 11, 24, 15, 0, 0, 250);
+    let row = |event_id: &str| {
+        vec![
+            Value::from(MERCHANT),
+            Value::from(event_id),
+            Value::from("Zoë 跨境"),
+            Value::from("page_view"),
+            Value::from(t),
+        ]
+    };
+    let columns = [
+        "merchant_id",
+        "event_id",
+        "customer_id",
+        "kind",
+        "created_at",
+    ];
+    let count = |prefix: &'static str| {
+        outbox::Entity::find()
+            .filter(outbox::Column::EventId.starts_with(prefix))
+            .count(db)
+    };
+
+    let txn = WriteTransaction::begin(db, Some(IsolationLevel::ReadCommitted)).await?;
+    let values: Vec<Value> = ["wt-1", "wt-2"].iter().flat_map(|id| row(id)).collect();
+    let inserted = crate::bulk_insert::insert_rows(&txn, "outbox", &columns, values, 10).await?;
+    assert_eq!(inserted, 2);
+    let seen = outbox::Entity::find()
+        .filter(outbox::Column::EventId.starts_with("wt-"))
+        .order_by_asc(outbox::Column::Seq)
+        .all(&txn)
+        .await?;
+    assert_eq!(seen.len(), 2, "the transaction sees its own writes");
+    assert_eq!(seen[0].customer_id, "Zoë 跨境");
+    assert_eq!(seen[1].created_at, t);
+    if db.get_database_backend() == DbBackend::MySql {
+        let level = txn
+            .query_one_raw(Statement::from_string(
+                DbBackend::MySql,
+                "SELECT trx_isolation_level FROM information_schema.innodb_trx \
+                 WHERE trx_mysql_thread_id = CONNECTION_ID()",
+            ))
+            .await?
+            .expect("this transaction is listed");
+        let level: String = level.try_get_by_index(0)?;
+        assert_eq!(level, "READ COMMITTED");
+    }
+    txn.commit().await?;
+    assert_eq!(count("wt-").await?, 2, "committed");
+
+    let txn = WriteTransaction::begin(db, None).await?;
+    crate::bulk_insert::insert_rows(&txn, "outbox", &columns, row("wt-dropped"), 10).await?;
+    drop(txn);
+    assert_eq!(count("wt-dropped").await?, 0, "rolled back");
+    // The rolled-back row held no lock: the same row goes in again at once.
+    let txn = WriteTransaction::begin(db, Some(IsolationLevel::ReadCommitted)).await?;
+    crate::bulk_insert::insert_rows(&txn, "outbox", &columns, row("wt-dropped"), 10).await?;
+    txn.commit().await?;
+    assert_eq!(count("wt-dropped").await?, 1);
+
+    let txn = WriteTransaction::begin(db, None).await?;
+    let merchant = merchant().into_active_model();
+    merchants::Entity::insert(merchant.clone())
+        .exec_without_returning(&txn)
+        .await?;
+    let err = merchants::Entity::insert(merchant)
+        .exec_without_returning(&txn)
+        .await
+        .expect_err("the same merchant twice");
+    assert!(crate::is_unique_violation(&err), "{err}");
+    drop(txn);
+    assert_eq!(merchants::Entity::find().count(db).await?, 0);
+
+    outbox::Entity::delete_many()
+        .filter(outbox::Column::EventId.starts_with("wt-"))
+        .exec(db)
+        .await?;
+    Ok(())
+}

@@ -80,6 +80,14 @@ async fn event_payloads_convert_to_binary_and_back() {
 }
 
 #[tokio::test]
+async fn write_transactions_commit_roll_back_and_report_violations() {
+    let (db, _dir) = sqlite_db(4).await;
+    checks::assert_write_transactions(&db)
+        .await
+        .expect("write transactions");
+}
+
+#[tokio::test]
 async fn consumer_leases_are_exclusive() {
     let (db, _dir) = sqlite_db(4).await;
     checks::assert_consumer_lease_is_exclusive(&db)
