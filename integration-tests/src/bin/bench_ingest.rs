@@ -36,11 +36,12 @@ use caravan_proto::caravan::ingestion::v1 as pb;
 use caravan_proto::caravan::ingestion::v1::ingestion_service_client::IngestionServiceClient;
 use caravan_store::bulk_insert::insert_rows;
 use caravan_store::entity::{customers, events, order_lines, orders, outbox};
+use caravan_store::write_transaction::WriteTransaction;
 use std::str::FromStr;
 
 use caravan_store::sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, IdenStatic, Iterable, ModelTrait,
-    PrimaryKeyToColumn, QueryFilter, QueryOrder, TransactionTrait, Value,
+    PrimaryKeyToColumn, QueryFilter, QueryOrder, Value,
 };
 use clap::Parser;
 
@@ -414,8 +415,9 @@ impl TableRows {
     }
 
     /// Inserts every share on its own connection, concurrently, one transaction per chunk,
-    /// with the statements the service builds (`caravan_store::bulk_insert`), so the ceiling
-    /// is the database's and the driver's, not an ORM's.
+    /// with the statements and the transactions the service uses
+    /// (`caravan_store::bulk_insert`, `caravan_store::write_transaction`: sqlx directly on
+    /// MySQL), so the ceiling is the database's and the driver's, not an ORM's.
     async fn insert(self, target: &DatabaseConnection) -> Result<()> {
         let tasks: Vec<_> = self
             .shares
@@ -428,7 +430,7 @@ impl TableRows {
                 tokio::spawn(async move {
                     let columns: Vec<&str> = columns.iter().map(String::as_str).collect();
                     for values in chunks {
-                        let txn = db.begin().await?;
+                        let txn = WriteTransaction::begin(&db, None).await?;
                         insert_rows(&txn, &table, &columns, values, batch).await?;
                         txn.commit().await?;
                     }

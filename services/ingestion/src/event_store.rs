@@ -13,6 +13,12 @@
 //!    transaction is rolled back and the batch retried with one
 //!    `SELECT event_id ... WHERE event_id IN (...)` first, which finds the duplicates and
 //!    the customer each was attributed to. Every event is stored exactly once either way.
+//!    Likewise a batch whose order events only place orders does not read the stored
+//!    orders first; an order that exists after all fails its INSERT and takes the retry.
+//!
+//! The batch's transaction is a `caravan_store::write_transaction::WriteTransaction`: on
+//! MySQL it runs on sqlx directly, so a thousand events' values move into the driver
+//! instead of being copied on the way (BENCHMARKS.md, ingestion).
 
 // Per-batch maps (at most a batch's ids, dropped with it): foldhash, which is much cheaper
 // than std's SipHash (seen in the service's profile). It is seeded per process but not
