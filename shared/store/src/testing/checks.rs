@@ -20,6 +20,15 @@ use crate::migration::Migrator;
 
 const MERCHANT: &str = "acme-shop";
 
+/// The `outbox` columns the bulk-insert checks write (`seq` is generated).
+const OUTBOX_ROW_COLUMNS: [&str; 5] = [
+    "merchant_id",
+    "event_id",
+    "customer_id",
+    "kind",
+    "created_at",
+];
+
 fn at(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32, micros: u32) -> UtcDateTime {
     Utc.with_ymd_and_hms(y, mo, d, h, mi, s)
         .single()
@@ -581,13 +590,7 @@ pub async fn assert_bulk_insert(db: &DatabaseConnection) -> Result<(), StoreErro
     use sea_orm::Value;
 
     let t = at(2026, 3, 4, 5, 6, 7, 89);
-    let columns = [
-        "merchant_id",
-        "event_id",
-        "customer_id",
-        "kind",
-        "created_at",
-    ];
+    let columns = OUTBOX_ROW_COLUMNS;
     let mut values = Vec::new();
     for i in 0..2_501 {
         values.extend([
@@ -989,13 +992,7 @@ pub async fn assert_write_transactions(db: &DatabaseConnection) -> Result<(), St
             Value::from(t),
         ]
     };
-    let columns = [
-        "merchant_id",
-        "event_id",
-        "customer_id",
-        "kind",
-        "created_at",
-    ];
+    let columns = OUTBOX_ROW_COLUMNS;
     let count = |prefix: &'static str| {
         outbox::Entity::find()
             .filter(outbox::Column::EventId.starts_with(prefix))
