@@ -76,7 +76,13 @@ where
 {
     let server_settings = settings.server.clone();
     let services = build(settings).await?;
-    let listener = server::bind(server_settings.listen_addr).await?;
+    let listener = match server::bind(server_settings.listen_addr).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            services.abandon().await;
+            return Err(err.into());
+        }
+    };
     server::serve(
         &server_settings,
         listener,
@@ -85,4 +91,34 @@ where
     )
     .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_server_that_cannot_bind_still_runs_its_after_stop_work() {
+        // The port is taken, so binding fails after the services (and their background
+        // work, such as the outbox consumer holding its lease) were built.
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let addr = taken.local_addr().expect("its address");
+        let settings = Settings::load_from(addr, None, Vec::new()).expect("settings");
+        let stopped = Arc::new(AtomicBool::new(false));
+        let flag = stopped.clone();
+        let result = serve_until_signal(settings, |_| async move {
+            let mut services = ServiceSet::new();
+            services.after_stop(async move { flag.store(true, Ordering::SeqCst) });
+            Ok(services)
+        })
+        .await;
+        assert!(result.is_err(), "the port was taken");
+        assert!(
+            stopped.load(Ordering::SeqCst),
+            "after_stop work did not run"
+        );
+    }
 }

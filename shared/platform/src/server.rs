@@ -89,6 +89,13 @@ impl ServiceSet {
         self.after_stop.push(Box::pin(work));
         self
     }
+
+    /// For a server that will not start after all (its port could not be bound): runs the
+    /// [`ServiceSet::after_stop`] work, so that background tasks started with the services
+    /// still hand back what they hold.
+    pub async fn abandon(self) {
+        run_after_stop(self.after_stop).await;
+    }
 }
 
 async fn run_after_stop(work: Vec<futures::future::BoxFuture<'static, ()>>) {
@@ -136,7 +143,10 @@ pub async fn serve(
     let after_stop = services.after_stop;
     let mut routes = services.routes;
     routes.add_service(health_service);
-    add_reflection(&mut routes, &services.names)?;
+    if let Err(err) = add_reflection(&mut routes, &services.names) {
+        run_after_stop(after_stop).await;
+        return Err(err);
+    }
 
     let (signal_seen_tx, signal_seen_rx) = watch::channel(false);
     let names = services.names.clone();
