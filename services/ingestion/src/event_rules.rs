@@ -64,7 +64,7 @@ pub struct ValidEvent {
     /// The payload with product references normalised to resource names, already in its
     /// stored form (`stored_event::encode_payload`): encoded while checking, outside the
     /// batch's transaction.
-    pub payload: Vec<u8>,
+    pub stored_payload: Vec<u8>,
     pub order: Option<OrderFacts>,
 }
 
@@ -298,7 +298,7 @@ pub fn check_event(
             session_id,
             source,
             kind,
-            payload: encode_payload(&payload),
+            stored_payload: encode_payload(&payload),
             order,
         }),
         _ => Err(reject(event.event_id, v)),
@@ -1007,9 +1007,9 @@ mod tests {
         })))
         .expect("valid");
         let Some(Payload::ProductView(p)) =
-            caravan_proto::stored_event::decode_payload(&valid.payload)
+            caravan_proto::stored_event::decode_payload(&valid.stored_payload)
         else {
-            panic!("decoded {:?}", valid.payload);
+            panic!("decoded {:?}", valid.stored_payload);
         };
         assert_eq!(p.product, "merchants/acme/products/SKU-1");
     }

@@ -234,7 +234,7 @@ async fn try_ingest(
             Value::from(UtcDateTime::new(event.occur_time)),
             Value::from(event.session_id.clone()),
             Value::from(event.source.clone()),
-            Value::from(event.payload.clone()),
+            Value::from(event.stored_payload.clone()),
             Value::from(now),
         ]);
         listed.push((event.event_id.as_str(), customer_id, event.kind));

@@ -119,8 +119,7 @@ impl MySqlTransaction {
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
         let mut txn = self.txn.lock().await;
-        let values = bound_values(stmt.values);
-        sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql), values)
+        prepared(stmt)
             .execute(&mut **txn)
             .await
             .map(ExecResult::from)
@@ -138,8 +137,7 @@ impl MySqlTransaction {
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
         let mut txn = self.txn.lock().await;
-        let values = bound_values(stmt.values);
-        sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql), values)
+        prepared(stmt)
             .fetch_optional(&mut **txn)
             .await
             .map(|row| row.map(QueryResult::from))
@@ -148,8 +146,7 @@ impl MySqlTransaction {
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
         let mut txn = self.txn.lock().await;
-        let values = bound_values(stmt.values);
-        sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql), values)
+        prepared(stmt)
             .fetch_all(&mut **txn)
             .await
             .map(|rows| rows.into_iter().map(QueryResult::from).collect())
@@ -157,9 +154,10 @@ impl MySqlTransaction {
     }
 }
 
-/// A statement's values for sqlx, moved rather than copied.
-fn bound_values(values: Option<Values>) -> SqlxValues {
-    SqlxValues(values.unwrap_or_else(|| Values(Vec::new())))
+/// A statement for sqlx, its values moved rather than copied.
+fn prepared(stmt: Statement) -> sqlx::query::Query<'static, MySql, SqlxValues> {
+    let values = SqlxValues(stmt.values.unwrap_or_else(|| Values(Vec::new())));
+    sqlx::query_with(sqlx::AssertSqlSafe(stmt.sql), values)
 }
 
 // The same error shapes as sea-orm's own driver, so `DbErr::sql_err` (unique violations)
