@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 CARAVAN_TEST_MYSQL_URL="$(scripts/mariadb-test-user.sh)"
 export CARAVAN_TEST_MYSQL_URL
-cargo build --release --locked --bin caravan-ingestion --bin caravan-bench-ingest
+# `caravan` too: the harness makes the server's API key with `caravan keys create`.
+cargo build --release --locked --bin caravan-ingestion --bin caravan --bin caravan-bench-ingest
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB; MariaDB $(mariadb -uroot -N -e 'select version()'); $(date -u +%F)"
 target/release/caravan-bench-ingest "$@"

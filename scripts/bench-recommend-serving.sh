@@ -13,6 +13,11 @@
 #      after a 3 s warm-up: p50/p90/p99/max latency, throughput, errors. EVALUATE=1 first runs
 #      Evaluate on the offline benchmark's split (train < 2011-09-01, test to 2011-12-10).
 #      RATE=N makes it open loop: N requests/s in total, latency from the scheduled send time.
+# API keys are made with `caravan keys create` on the database: one with the admin scope for
+# the import (it creates the merchant), one with read,write and a rate limit far above any
+# benchmark rate for the benchmark (the default per-key limit, auth.rate_limit_per_second,
+# would cap it and turn the excess into RESOURCE_EXHAUSTED errors). Both are handed over in
+# CARAVAN_API_KEY, never on a command line.
 # Loopback only; every loop is bounded in time. Results go to BENCHMARKS.md by hand with the
 # machine line this script prints.
 #   scripts/bench-recommend-serving.sh   (PER_CALLER_TIMERS=1: the first open-loop pacing, see the binary)
@@ -44,6 +49,14 @@ wait_port() {
     return 1
 }
 
+# Prints a new API key for every merchant with the scopes $1 (migrates the database first
+# if it is new).
+create_key() {
+    CARAVAN__DATABASE__URL="$URL" CARAVAN__TELEMETRY__LOG_FILTER=warn \
+        target/release/caravan keys create --merchant '*' --scope "$1" --rate-limit 1000000 \
+        --name bench-recommend-serving
+}
+
 PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
@@ -57,7 +70,8 @@ if [ "${REUSE_DB:-0}" != 1 ]; then
     wait_port 50071
     start=$(date +%s)
     rm -f "$OUT/import.checkpoint.json"
-    target/release/caravan import online-retail --merchant retail --create-merchant \
+    IMPORT_KEY="$(create_key read,write,admin)"
+    CARAVAN_API_KEY="$IMPORT_KEY" target/release/caravan import online-retail --merchant retail --create-merchant \
         --file "$DATA" --target http://127.0.0.1:50071 \
         --rejects "$OUT/rejects.csv" --checkpoint "$OUT/import.checkpoint.json" | tail -5
     echo "import: $(( $(date +%s) - start )) s"
@@ -68,13 +82,15 @@ mariadb -uroot "$DB" -e "UPDATE products SET stock = 100 WHERE merchant_id = 're
 mariadb -uroot -N "$DB" -e "SELECT id FROM customers WHERE merchant_id = 'retail' ORDER BY id" >"$OUT/customers.txt"
 echo "customers: $(wc -l <"$OUT/customers.txt"), products: $(mariadb -uroot -N "$DB" -e "SELECT COUNT(*) FROM products WHERE merchant_id = 'retail'"), order lines: $(mariadb -uroot -N "$DB" -e "SELECT COUNT(*) FROM order_lines WHERE merchant_id = 'retail'")"
 
+BENCH_KEY="$(create_key read,write)"
+# The server's own key for its calls to profiling (when PROFILING_ADDR points at one).
 CARAVAN__DATABASE__URL="$URL" CARAVAN__SERVER__LISTEN_ADDR=127.0.0.1:50073 \
-    CARAVAN__CLIENTS__PROFILING_ADDR="$PROFILING_ADDR" CARAVAN__TELEMETRY__LOG_FILTER=warn \
+    CARAVAN__CLIENTS__API_KEY="$BENCH_KEY" CARAVAN__CLIENTS__PROFILING_ADDR="$PROFILING_ADDR" CARAVAN__TELEMETRY__LOG_FILTER=warn \
     CARAVAN__SERVER__REQUEST_TIMEOUT_MS=900000 \
     target/release/caravan-recommendation >"$OUT/recommendation.log" 2>&1 &
 REC=$!
 PIDS+=("$REC")
 wait_port 50073
-target/release/caravan-bench-recommend --target http://127.0.0.1:50073 --merchant retail \
+CARAVAN_API_KEY="$BENCH_KEY" target/release/caravan-bench-recommend --target http://127.0.0.1:50073 --merchant retail \
     --customers "$OUT/customers.txt" ${KIND:+--train "$KIND"} --pid "$REC" \
     --concurrency "$CONCURRENCY" --seconds "$BENCH_SECONDS" ${EVALUATE:+--evaluate} ${RATE:+--rate "$RATE"} ${PER_CALLER_TIMERS:+--per-caller-timers}

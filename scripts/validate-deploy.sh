@@ -13,11 +13,14 @@
 #
 # Steps (every one runs; the script exits non-zero if any fails):
 #   1. tools       install/verify the pinned tools (idempotent; ~1s when already there)
-#   2. render      kubectl kustomize deploy/base
-#   3. structure   deploy/tools/check_manifests.py: binaries, ports, health names, env,
-#                  selectors, Service/PDB/ConfigMap wiring, shutdown budget, Dockerfile parity
-#   4. schema      kubernetes-validate --strict for each of $K8S_VERSIONS (base + deploy/examples)
-#   5. checkov     kubernetes + dockerfile frameworks, config deploy/.checkov.yaml
+#   2. render      kubectl kustomize deploy/base, and deploy/examples/tls (base + the optional
+#                  TLS component deploy/components/tls)
+#   3. structure   deploy/tools/check_manifests.py on both: binaries, ports, health names, env
+#                  and Secrets, selectors, Service/PDB/NetworkPolicy/ConfigMap wiring, shutdown
+#                  budget, Dockerfile parity
+#   4. schema      kubernetes-validate --strict for each of $K8S_VERSIONS (both renders +
+#                  deploy/examples/*.yaml)
+#   5. checkov     kubernetes (both renders) + dockerfile frameworks, config deploy/.checkov.yaml
 #   6. hadolint    Dockerfile (skipped with a note if no hadolint wheel exists for this platform)
 #
 # Environment: PYTHON (default python3, then python3.11), K8S_VERSIONS (default "1.30.0 1.37.0"),
@@ -31,6 +34,7 @@ VENV=$TOOLS/venv
 BIN=$TOOLS/bin
 OUT=$TOOLS/validate-deploy
 RENDERED=$OUT/base.yaml
+RENDERED_TLS=$OUT/tls.yaml
 
 K8S_VERSIONS=${K8S_VERSIONS:-"1.30.0 1.37.0"}
 REQUIREMENTS=deploy/tools/requirements.txt
@@ -142,23 +146,29 @@ print(", ".join(f"{p} {m.version(p)}" for p in ("kubernetes-validate", "checkov"
 step_render() {
   "$KUBECTL_BIN" kustomize deploy/base >"$RENDERED.tmp"
   mv -f "$RENDERED.tmp" "$RENDERED"
-  local n
+  "$KUBECTL_BIN" kustomize deploy/examples/tls >"$RENDERED_TLS.tmp"
+  mv -f "$RENDERED_TLS.tmp" "$RENDERED_TLS"
+  local n n_tls
   n=$(grep -c '^kind:' "$RENDERED" || true)
-  [[ $n -gt 0 ]] || { echo "error: kustomize rendered no objects" >&2; return 1; }
-  detail "$n objects -> ${RENDERED#"$ROOT"/} (kustomize $(cat "$OUT/kustomize.version"))"
+  n_tls=$(grep -c '^kind:' "$RENDERED_TLS" || true)
+  [[ $n -gt 0 && $n_tls -gt 0 ]] || { echo "error: kustomize rendered no objects" >&2; return 1; }
+  detail "$n objects -> ${RENDERED#"$ROOT"/}, $n_tls with TLS -> ${RENDERED_TLS#"$ROOT"/} (kustomize $(cat "$OUT/kustomize.version"))"
 }
 
 # --- 3. structure ---------------------------------------------------------------------------
 step_structure() {
-  local out
-  out=$("$VENV/bin/python" deploy/tools/check_manifests.py "$RENDERED" Dockerfile) || { echo "$out"; return 1; }
+  local out out_tls rc=0
+  out=$("$VENV/bin/python" deploy/tools/check_manifests.py "$RENDERED" Dockerfile) || rc=1
   echo "$out"
-  detail "${out##*check_manifests: }"
+  out_tls=$("$VENV/bin/python" deploy/tools/check_manifests.py --tls "$RENDERED_TLS") || rc=1
+  echo "$out_tls"
+  detail "base ${out##*check_manifests: }; with TLS ${out_tls##*check_manifests: }"
+  return "$rc"
 }
 
 # --- 4. schema ------------------------------------------------------------------------------
 step_schema() {
-  local files=("$RENDERED") v
+  local files=("$RENDERED" "$RENDERED_TLS") v
   shopt -s nullglob
   files+=(deploy/examples/*.yaml)
   shopt -u nullglob
@@ -166,14 +176,14 @@ step_schema() {
     log "kubernetes-validate --strict -k $v ${files[*]#"$ROOT"/}"
     "$VENV/bin/kubernetes-validate" --strict --quiet --kubernetes-version "$v" "${files[@]}"
   done
-  detail "strict, Kubernetes ${K8S_VERSIONS// /, }: rendered base + $((${#files[@]} - 1)) example file(s) valid"
+  detail "strict, Kubernetes ${K8S_VERSIONS// /, }: rendered base, with TLS + $((${#files[@]} - 2)) example file(s) valid"
 }
 
 # --- 5. checkov -----------------------------------------------------------------------------
 step_checkov() {
   local out rc=0
   out=$("$VENV/bin/checkov" --config-file deploy/.checkov.yaml \
-        --framework kubernetes dockerfile -f "$RENDERED" -f Dockerfile 2>&1) || rc=$?
+        --framework kubernetes dockerfile -f "$RENDERED" -f "$RENDERED_TLS" -f Dockerfile 2>&1) || rc=$?
   echo "$out"
   # "kubernetes scan results:" / "Passed checks: N, Failed checks: M, ..." pairs
   detail "$(printf '%s\n' "$out" | awk '/scan results:/ {fw=$1} /^Passed checks:/ {gsub(",", ""); printf "%s%s %s passed %s failed", sep, fw, $3, $6; sep="; "}'), skips in deploy/.checkov.yaml"

@@ -4,10 +4,13 @@
 Schema validity (kubernetes-validate) and generic security policy (checkov) are checked by
 scripts/validate-deploy.sh with those tools. This script checks what they cannot know: that the
 manifests match the binaries' contract (binary names, ports, health service names, config path,
-env overrides), that selectors, Services, PDBs and ConfigMap references line up, and that the
-shutdown budget fits the grace period.
+env overrides, the Secrets every binary needs to start off loopback), that selectors, Services,
+PDBs, NetworkPolicies and ConfigMap references line up, and that the shutdown budget fits the
+grace period.
 
-Usage: check_manifests.py RENDERED.yaml [DOCKERFILE]
+Usage: check_manifests.py [--tls] RENDERED.yaml [DOCKERFILE]
+  --tls  RENDERED is the base with deploy/components/tls: expect TLS settings from the mounted
+         Secret caravan-tls, https calls to profiling and TCP probes instead of gRPC ones.
 Needs PyYAML (installed with kubernetes-validate) and Python >= 3.11 (tomllib).
 """
 
@@ -29,7 +32,8 @@ UID = 65532
 
 # component -> (binary, gRPC port, grpc.health.v1 service name, calls profiling)
 SERVICES = {
-    "ingestion": ("caravan-ingestion", 50061, "caravan.ingestion.v1.IngestionService", False),
+    # Ingestion calls profiling for exports (caravan.privacy.v1.PrivacyService).
+    "ingestion": ("caravan-ingestion", 50061, "caravan.ingestion.v1.IngestionService", True),
     "profiling": ("caravan-profiling", 50062, "caravan.profiling.v1.ProfilingService", False),
     "recommendation": (
         "caravan-recommendation",
@@ -40,6 +44,24 @@ SERVICES = {
     "marketing": ("caravan-marketing", 50064, "caravan.marketing.v1.StrategyScoringService", True),
 }
 ALL_IN_ONE = ("caravan", 50051)
+
+# Secrets the pods reference (never contain).
+IDENTITY_SECRET = ("caravan-identity", "hmac-key")
+ENCRYPTION_SECRET = "caravan-encryption"          # envFrom: whole CARAVAN__PRIVACY__* variables
+SERVICE_CALLS_SECRET = ("caravan-service-calls", "api-key")
+TLS_SECRET = "caravan-tls"
+TLS_DIR = "/etc/caravan-tls"
+# The label a platform caller's pods (and, from other namespaces, its namespace) carry.
+CLIENT_LABEL = ("caravan.io/client", "true")
+DNS_PORT = 53
+DB_PORT = 3306
+# Sections caravan.toml may have (the binaries deny unknown ones) and the settings besides
+# database.url that are secrets, which must come from Secrets and never from the ConfigMap.
+KNOWN_SECTIONS = {"server", "database", "telemetry", "clients", "ingestion", "profiling",
+                  "recommendation", "auth", "privacy"}
+SECRET_SETTINGS = [("ingestion", "identity_hash_key"),
+                   ("clients", "api_key"), ("privacy", "encryption_keys"),
+                   ("privacy", "active_encryption_key")]
 
 errors: list[str] = []
 checks = 0
@@ -55,6 +77,24 @@ def check(cond: bool, where: str, msg: str) -> bool:
 
 def labels_match(selector: dict, labels: dict) -> bool:
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def selector_matches(selector: dict, labels: dict) -> bool:
+    """A LabelSelector (matchLabels + matchExpressions); an empty one matches everything."""
+    for k, v in selector.get("matchLabels", {}).items():
+        if labels.get(k) != v:
+            return False
+    for e in selector.get("matchExpressions", []):
+        key, op, values = e["key"], e["operator"], e.get("values", [])
+        if op == "In" and labels.get(key) not in values:
+            return False
+        if op == "NotIn" and labels.get(key) in values:
+            return False
+        if op == "Exists" and key not in labels:
+            return False
+        if op == "DoesNotExist" and key in labels:
+            return False
+    return True
 
 
 def env_map(container: dict) -> dict:
@@ -113,22 +153,131 @@ def check_db_env(where: str, container: dict) -> None:
           "CARAVAN__DATABASE__URL must come from secretKeyRef caravan-database/url")
 
 
-IDENTITY_SECRET = ("caravan-identity", "hmac-key")
+def check_secret_env(where: str, container: dict, var: str, secret: tuple[str, str]) -> None:
+    entry = env_map(container).get(var, {})
+    ref = entry.get("valueFrom", {}).get("secretKeyRef", {})
+    check((ref.get("name"), ref.get("key")) == secret and "value" not in entry
+          and not ref.get("optional"), where,
+          f"{var} must come from (non-optional) secretKeyRef {secret[0]}/{secret[1]}")
 
 
 def check_identity_env(where: str, container: dict) -> None:
-    """Ingestion must not fall back to the development HMAC key."""
-    key = env_map(container).get("CARAVAN__INGESTION__IDENTITY_HASH_KEY", {})
-    ref = key.get("valueFrom", {}).get("secretKeyRef", {})
-    check((ref.get("name"), ref.get("key")) == IDENTITY_SECRET and "value" not in key, where,
-          "CARAVAN__INGESTION__IDENTITY_HASH_KEY must come from secretKeyRef caravan-identity/hmac-key")
+    """Every binary on a non-loopback address refuses the development HMAC key."""
+    check_secret_env(where, container, "CARAVAN__INGESTION__IDENTITY_HASH_KEY", IDENTITY_SECRET)
+
+
+def check_encryption_env(where: str, container: dict) -> None:
+    """Every binary that opens the store installs the encryption keys; without them it makes a
+    key file (refused off loopback, impossible on a read-only root filesystem)."""
+    refs = [e.get("secretRef", {}) for e in container.get("envFrom", [])]
+    check(any(r.get("name") == ENCRYPTION_SECRET and not r.get("optional") for r in refs), where,
+          f"envFrom must include (non-optional) secretRef {ENCRYPTION_SECRET}")
+    env = env_map(container)
+    for var in env:
+        check(not var.startswith("CARAVAN__PRIVACY__"), where,
+              f"{var}: encryption settings come from Secret {ENCRYPTION_SECRET} only")
+
+
+def check_tls(where: str, pod: dict, container: dict, port: int, calls_profiling: bool) -> None:
+    """deploy/components/tls: files from Secret caravan-tls, TCP probes, https to profiling."""
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+    mounts = {m["mountPath"]: m for m in container.get("volumeMounts", [])}
+    mount = mounts.get(TLS_DIR)
+    if check(mount is not None, where, f"no volume mounted at {TLS_DIR}"):
+        check(mount.get("readOnly") is True, where, f"{TLS_DIR} mount must be readOnly")
+        check(volumes.get(mount["name"], {}).get("secret", {}).get("secretName") == TLS_SECRET,
+              where, f"{TLS_DIR} must be Secret {TLS_SECRET}")
+    env = env_map(container)
+    wanted = {"CARAVAN__SERVER__TLS__CERT_FILE": "tls.crt",
+              "CARAVAN__SERVER__TLS__KEY_FILE": "tls.key"}
+    if calls_profiling:
+        wanted["CARAVAN__CLIENTS__TLS__CA_FILE"] = "ca.crt"
+        check(env.get("CARAVAN__CLIENTS__PROFILING_ADDR", {}).get("value")
+              == PROFILING_ADDR.replace("http://", "https://"), where,
+              "with TLS, CARAVAN__CLIENTS__PROFILING_ADDR must be https://")
+    for var, file in wanted.items():
+        check(env.get(var, {}).get("value") == f"{TLS_DIR}/{file}", where,
+              f"{var} must be {TLS_DIR}/{file}")
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        p = container.get(probe, {})
+        check("grpc" not in p and p.get("tcpSocket", {}).get("port") in ("grpc", port), where,
+              f"with TLS, {probe} must be tcpSocket on the gRPC port (kubelet gRPC probes are "
+              f"plaintext), got {p}")
+
+
+def pod_labels_of(workload: dict) -> dict:
+    return workload["spec"]["template"]["metadata"].get("labels", {})
+
+
+def rule_ports(rule: dict) -> set[tuple[str, int]]:
+    return {(p.get("protocol", "TCP"), p.get("port")) for p in rule.get("ports", [])}
+
+
+def check_network_policy(where: str, np: dict, pod_labels: dict, port: int | None,
+                         callers: dict[str, dict], egress_to: dict[str, tuple[dict, int]]) -> None:
+    """port None: no ingress at all. callers: name -> pod labels that must be admitted (same
+    namespace). egress_to: name -> (pod labels, port) that must be reachable."""
+    spec = np["spec"]
+    check(selector_matches(spec.get("podSelector", {}), pod_labels)
+          and bool(spec.get("podSelector", {}).get("matchLabels")), where,
+          "podSelector does not select the workload's pods")
+    check(set(spec.get("policyTypes", [])) == {"Ingress", "Egress"}, where,
+          "policyTypes must be [Ingress, Egress]")
+    ingress = spec.get("ingress", [])
+    if port is None:
+        check(not ingress, where, "must admit no ingress")
+    else:
+        for rule in ingress:
+            check(rule_ports(rule) == {("TCP", port)}, where,
+                  f"every ingress rule must be limited to TCP {port}")
+            check(bool(rule.get("from")), where, "ingress rules must name their peers (from:)")
+
+        def admitted(labels: dict, namespace_labels: dict | None) -> bool:
+            for rule in ingress:
+                for peer in rule.get("from", []):
+                    if "ipBlock" in peer:
+                        continue
+                    ns_sel = peer.get("namespaceSelector")
+                    if namespace_labels is None and ns_sel is not None:
+                        continue      # other namespaces only
+                    if namespace_labels is not None and (
+                            ns_sel is None or not selector_matches(ns_sel, namespace_labels)):
+                        continue
+                    if selector_matches(peer.get("podSelector", {}), labels):
+                        return True
+            return False
+
+        for name, labels in callers.items():
+            check(admitted(labels, None), where, f"does not admit its caller {name}")
+        client = dict([CLIENT_LABEL])
+        check(admitted(client, None) and admitted(client, client), where,
+              f"does not admit platform callers labelled {CLIENT_LABEL[0]}={CLIENT_LABEL[1]} "
+              "(this namespace, and labelled namespaces)")
+        other = {"app": "anything-else"}
+        check(not admitted(other, None) and not admitted(other, client)
+              and not admitted(client, {"kubernetes.io/metadata.name": "other"}), where,
+              "admits unlabelled pods (here or in labelled namespaces) or pods of unlabelled "
+              "namespaces")
+    egress = spec.get("egress", [])
+    allowed = set().union(*(rule_ports(r) for r in egress)) if egress else set()
+    for proto in ("UDP", "TCP"):
+        check((proto, DNS_PORT) in allowed, where, f"egress must allow DNS ({proto} {DNS_PORT})")
+    check(("TCP", DB_PORT) in allowed, where, f"egress must allow the database (TCP {DB_PORT})")
+    for name, (labels, to_port) in egress_to.items():
+        check(any(("TCP", to_port) in rule_ports(r)
+                  and any(selector_matches(peer.get("podSelector", {}), labels)
+                          and "namespaceSelector" not in peer for peer in r.get("to", []))
+                  for r in egress), where, f"egress must allow {name} on TCP {to_port}")
 
 
 def main() -> int:
-    if len(sys.argv) not in (2, 3):
+    args = sys.argv[1:]
+    tls = "--tls" in args
+    args = [a for a in args if a != "--tls"]
+    if len(args) not in (1, 2):
         print(__doc__, file=sys.stderr)
         return 2
-    docs = [d for d in yaml.safe_load_all(Path(sys.argv[1]).read_text()) if d]
+    docs = [d for d in yaml.safe_load_all(Path(args[0]).read_text()) if d]
     by_kind: dict[str, dict[str, dict]] = {}
     for d in docs:
         name = d.get("metadata", {}).get("name", "?")
@@ -144,7 +293,8 @@ def main() -> int:
         check(labels.get("app.kubernetes.io/part-of") == "caravan", where,
               "label app.kubernetes.io/part-of=caravan missing")
     check("Secret" not in by_kind, "base", "no Secret may be committed in the base "
-          "(the Deployments reference Secret caravan-database)")
+          "(the pods reference Secrets caravan-database, caravan-identity, caravan-encryption, "
+          "caravan-service-calls)")
 
     configmaps = by_kind.get("ConfigMap", {})
     config = None
@@ -164,8 +314,16 @@ def main() -> int:
         check("listen_addr" not in config.get("server", {}), where,
               "server.listen_addr is per Deployment (env), not shared")
         # The binaries deserialize with deny_unknown_fields: an unknown section stops them.
-        known = {"server", "database", "telemetry", "clients", "ingestion"}
-        check(set(config) <= known, where, f"unknown sections {sorted(set(config) - known)}")
+        check(set(config) <= KNOWN_SECTIONS, where,
+              f"unknown sections {sorted(set(config) - KNOWN_SECTIONS)}")
+        for section, key in SECRET_SETTINGS:
+            check(key not in config.get(section, {}), where,
+                  f"{section}.{key} must not be in the ConfigMap (it comes from a Secret)")
+        check(config.get("auth", {}).get("enabled", True) is True, where,
+              "auth.enabled must not be false (refused off loopback)")
+        check(not config.get("server", {}).get("tls") and not config.get("clients", {}).get("tls"),
+              where, "TLS settings are per Deployment (deploy/components/tls), not in the "
+              "ConfigMap")
 
     service_accounts = by_kind.get("ServiceAccount", {})
     deployments = by_kind.get("Deployment", {})
@@ -207,8 +365,15 @@ def main() -> int:
         check_pod_security(where, pod, c)
         check_volumes(where, pod, c, configmaps)
         check_db_env(where, c)
-        if binary == "caravan-ingestion":
-            check_identity_env(where, c)
+        check_identity_env(where, c)
+        check_encryption_env(where, c)
+        if calls_profiling:
+            check_secret_env(where, c, "CARAVAN__CLIENTS__API_KEY", SERVICE_CALLS_SECRET)
+        else:
+            check("CARAVAN__CLIENTS__API_KEY" not in env_map(c), where,
+                  "only the callers of profiling get the service-calls key")
+        if tls:
+            check_tls(where, pod, c, port, calls_profiling)
         image = c.get("image", "")
         check(image != "caravan" and (":" in image.rsplit("/", 1)[-1] or "@sha256:" in image),
               where, f"image {image!r}: the kustomize images transformer did not apply")
@@ -220,10 +385,10 @@ def main() -> int:
         env = env_map(c)
         check(env.get("CARAVAN__SERVER__LISTEN_ADDR", {}).get("value") == f"0.0.0.0:{port}", where,
               f"CARAVAN__SERVER__LISTEN_ADDR must be 0.0.0.0:{port}")
-        if calls_profiling:
+        if calls_profiling and not tls:
             check(env.get("CARAVAN__CLIENTS__PROFILING_ADDR", {}).get("value") == PROFILING_ADDR,
                   where, f"CARAVAN__CLIENTS__PROFILING_ADDR must be {PROFILING_ADDR}")
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe") if not tls else ():
             grpc = c.get(probe, {}).get("grpc")
             check(grpc == {"port": port, "service": health}, where,
                   f"{probe} must be grpc {{port: {port}, service: {health}}}, got {c.get(probe)}")
@@ -257,6 +422,30 @@ def main() -> int:
                   for d in deployments.values()),
               f"PodDisruptionBudget/{pdb_name}", "selects no Deployment's pods")
 
+    # NetworkPolicies: one per workload; profiling admits its callers, every service the
+    # platform's callers; egress to DNS, the database and (callers) profiling.
+    policies = by_kind.get("NetworkPolicy", {})
+    profiling_pods = pod_labels_of(deployments["caravan-profiling"]) \
+        if "caravan-profiling" in deployments else {}
+    callers = {f"caravan-{c}": pod_labels_of(deployments[f"caravan-{c}"])
+               for c, (*_, calls) in SERVICES.items() if calls and f"caravan-{c}" in deployments}
+    for component, (_, port, _, calls_profiling) in SERVICES.items():
+        name = f"caravan-{component}"
+        if name not in deployments:
+            continue
+        np = policies.get(name)
+        if check(np is not None, f"Deployment/{name}", f"no NetworkPolicy {name}"):
+            check_network_policy(
+                f"NetworkPolicy/{name}", np, pod_labels_of(deployments[name]), port,
+                callers if component == "profiling" else {},
+                {"caravan-profiling": (profiling_pods, SERVICES["profiling"][1])}
+                if calls_profiling else {})
+    for np_name, np in policies.items():
+        sel = np["spec"].get("podSelector", {})
+        workloads = list(deployments.values()) + list(by_kind.get("Job", {}).values())
+        check(any(selector_matches(sel, pod_labels_of(w)) for w in workloads),
+              f"NetworkPolicy/{np_name}", "selects no workload's pods")
+
     jobs = by_kind.get("Job", {})
     job = jobs.get("caravan-migrate")
     if check(job is not None, "base", "no Job caravan-migrate"):
@@ -275,10 +464,19 @@ def main() -> int:
         check_pod_security(where, pod, c)
         check_volumes(where, pod, c, configmaps)
         check_db_env(where, c)
+        check_encryption_env(where, c)
+        np = policies.get("caravan-migrate")
+        if check(np is not None, where, "no NetworkPolicy caravan-migrate"):
+            check_network_policy("NetworkPolicy/caravan-migrate", np, pod_labels_of(job), None,
+                                 {}, {})
+            check(np["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+                  == job["metadata"].get("labels", {}).get("app.kubernetes.io/component"),
+                  "NetworkPolicy/caravan-migrate",
+                  "must share the Job's component label (applied with it in step 1)")
 
     # Cross-check with the Dockerfile: every binary the manifests run is built and exposed.
-    if len(sys.argv) == 3:
-        dockerfile = Path(sys.argv[2]).read_text()
+    if len(args) == 2:
+        dockerfile = Path(args[1]).read_text()
         built = set(re.findall(r"--bin\s+([\w-]+)", dockerfile))
         exposed = {int(p) for line in re.findall(r"^EXPOSE\s+(.+)$", dockerfile, re.M)
                    for p in re.findall(r"\d+", line)}

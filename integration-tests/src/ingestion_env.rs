@@ -1,9 +1,9 @@
 //! A real `caravan-ingestion` on a fresh MariaDB database, with merchant `acme` (EUR) created.
 
+use crate::Channel;
 use anyhow::Result;
 use caravan_proto::caravan::ingestion::v1 as pb;
 use caravan_proto::caravan::ingestion::v1::ingestion_service_client::IngestionServiceClient;
-use tonic::transport::Channel;
 
 use crate::ServerProcess;
 use crate::mysql::TestDatabase;
@@ -31,7 +31,7 @@ pub async fn start(extra_env: &[(&str, &str)]) -> Result<Option<IngestionEnv>> {
     ];
     env.extend_from_slice(extra_env);
     let server = ServerProcess::start("caravan-ingestion", &[], &env, workdir.path())?;
-    let mut client = IngestionServiceClient::connect(server.endpoint()).await?;
+    let mut client = IngestionServiceClient::new(server.channel().await?);
     client
         .create_merchant(pb::CreateMerchantRequest {
             merchant_id: "acme".to_owned(),

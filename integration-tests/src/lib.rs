@@ -13,10 +13,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use caravan_platform::Secret;
+use caravan_platform::client::CallerInterceptor;
+use tonic::service::interceptor::InterceptedService;
 
+pub mod customer_fixture;
 pub mod ingestion_env;
 pub mod mysql;
 pub mod online_retail;
+pub mod store_scan;
 
 /// The repository root (this crate lives in `integration-tests/`).
 pub fn repo_root() -> PathBuf {
@@ -46,11 +51,98 @@ pub fn binary_path(name: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// A channel whose calls carry a server's API key (and the trace context).
+pub type Channel = InterceptedService<tonic::transport::Channel, CallerInterceptor>;
+
 /// A running Caravan binary, stopped when dropped.
 pub struct ServerProcess {
     child: Child,
     pub addr: SocketAddr,
     logs: Arc<Mutex<Vec<String>>>,
+    /// A key for every merchant with every scope: made with `caravan keys create` on the
+    /// server's MariaDB database before the start, or the bootstrap key `caravan serve`
+    /// wrote on SQLite. `None` when authentication is off.
+    api_key: Option<String>,
+}
+
+/// The encryption key every server of the tests gets unless a test sets its own (32 bytes,
+/// base64): processes of one test share a store and must read each other's data.
+pub const TEST_ENCRYPTION_KEY: &str = "dGVzdC1rZXktb2YtdGhlLWludGVncmF0aW9uLXRlc3Q";
+
+/// Installs [`TEST_ENCRYPTION_KEY`] in this test process, so that code of the services run
+/// in-process (or reading the store directly) opens what the binaries sealed.
+pub fn install_test_encryption_key() -> Result<()> {
+    use caravan_store::sealing::{self, SealError, SealKeys};
+    let keys =
+        std::collections::BTreeMap::from([("test".to_owned(), TEST_ENCRYPTION_KEY.to_owned())]);
+    match sealing::install(SealKeys::new("test", &keys)?) {
+        Ok(()) | Err(SealError::AlreadyInstalled) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Binaries that call profiling (ingestion for exports) and so need `clients.api_key`.
+const PROFILING_CALLERS: [&str; 3] = [
+    "caravan-ingestion",
+    "caravan-marketing",
+    "caravan-recommendation",
+];
+
+/// Creates a key with `caravan keys create` on the store at `database_url`.
+pub fn create_api_key(database_url: &str, merchants: &str, scopes: &str) -> Result<String> {
+    create_api_key_with_rate_limit(database_url, merchants, scopes, None)
+}
+
+/// [`create_api_key`] with its own calls-per-second limit (`--rate-limit`): for callers that
+/// make more calls per second than the default limit (`auth.rate_limit_per_second`) allows.
+pub fn create_api_key_with_rate_limit(
+    database_url: &str,
+    merchants: &str,
+    scopes: &str,
+    rate_limit: Option<u32>,
+) -> Result<String> {
+    let rate_limit = rate_limit.map(|n| n.to_string());
+    let mut command = Command::new(binary_path("caravan")?);
+    command.args([
+        "keys",
+        "create",
+        "--merchant",
+        merchants,
+        "--scope",
+        scopes,
+        "--name",
+        "integration-test",
+    ]);
+    if let Some(n) = &rate_limit {
+        command.args(["--rate-limit", n]);
+    }
+    let output = command
+        .env("CARAVAN__DATABASE__URL", database_url)
+        .env("CARAVAN__TELEMETRY__LOG_FORMAT", "json")
+        .env(
+            "CARAVAN__PRIVACY__ENCRYPTION_KEYS__TEST",
+            TEST_ENCRYPTION_KEY,
+        )
+        .env("CARAVAN__PRIVACY__ACTIVE_ENCRYPTION_KEY", "test")
+        .output()
+        .context("run caravan keys create")?;
+    if !output.status.success() {
+        bail!(
+            "caravan keys create failed ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let key = String::from_utf8(output.stdout).context("key is text")?;
+    Ok(key.trim().to_owned())
+}
+
+fn command_env(command: &Command, key: &str) -> Option<String> {
+    command
+        .get_envs()
+        .find(|(k, _)| *k == key)
+        .and_then(|(_, v)| v)
+        .map(|v| v.to_string_lossy().into_owned())
 }
 
 impl ServerProcess {
@@ -77,7 +169,37 @@ impl ServerProcess {
     }
 
     /// Starts a prepared command (no default environment added) and waits until it listens.
+    /// With a database URL in its environment, a key is made in that store first (and given
+    /// to binaries that call profiling as `clients.api_key` unless the command sets one).
     pub fn start_command(mut command: Command) -> Result<Self> {
+        let auth_off =
+            command_env(&command, "CARAVAN__AUTH__ENABLED").is_some_and(|v| v == "false");
+        let mut api_key = match command_env(&command, "CARAVAN__DATABASE__URL") {
+            Some(url) if !auth_off && url.starts_with("mysql://") => {
+                Some(create_api_key(&url, "*", "read,write,pii,admin")?)
+            }
+            _ => None,
+        };
+        let program = Path::new(command.get_program())
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if PROFILING_CALLERS.contains(&program.as_str())
+            && command_env(&command, "CARAVAN__CLIENTS__API_KEY").is_none()
+            && let Some(key) = &api_key
+        {
+            command.env("CARAVAN__CLIENTS__API_KEY", key);
+        }
+        // Processes of one test share a store, so they share its encryption key.
+        if command_env(&command, "CARAVAN__PRIVACY__ACTIVE_ENCRYPTION_KEY").is_none() {
+            command
+                .env(
+                    "CARAVAN__PRIVACY__ENCRYPTION_KEYS__TEST",
+                    TEST_ENCRYPTION_KEY,
+                )
+                .env("CARAVAN__PRIVACY__ACTIVE_ENCRYPTION_KEY", "test");
+        }
+        let workdir = command.get_current_dir().map(Path::to_path_buf);
         let mut child = command.spawn().context("spawn server")?;
         let stderr = child.stderr.take().context("server stderr")?;
         let logs = Arc::new(Mutex::new(Vec::new()));
@@ -93,9 +215,54 @@ impl ServerProcess {
             child,
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             logs,
+            api_key: None,
         };
         server.addr = server.wait_for_listen_address(Duration::from_secs(60))?;
+        if api_key.is_none() && !auth_off {
+            // `caravan serve` on SQLite wrote its bootstrap key before listening.
+            let file = workdir.unwrap_or_default().join(".caravan/admin.key");
+            api_key = std::fs::read_to_string(&file)
+                .ok()
+                .map(|k| k.trim().to_owned());
+        }
+        server.api_key = api_key;
         Ok(server)
+    }
+
+    /// The server's all-powerful test key (see [`ServerProcess::api_key`]).
+    pub fn api_key(&self) -> Option<&str> {
+        self.api_key.as_deref()
+    }
+
+    /// A connected channel presenting this server's key.
+    pub async fn channel(&self) -> Result<Channel> {
+        self.channel_with_key(self.api_key.as_deref()).await
+    }
+
+    /// A connected channel presenting `key` (or no credential).
+    pub async fn channel_with_key(&self, key: Option<&str>) -> Result<Channel> {
+        let channel = tonic::transport::Channel::from_shared(self.endpoint())?
+            .connect()
+            .await
+            .context("connect")?;
+        let key = key.map(Secret::new);
+        let interceptor = CallerInterceptor::new(key.as_ref()).map_err(anyhow::Error::msg)?;
+        Ok(InterceptedService::new(channel, interceptor))
+    }
+
+    /// grpcurl against this server (plaintext) with its key, then `args` (ending with the
+    /// method).
+    pub fn grpcurl(&self, args: &[&str]) -> Result<Output> {
+        let header = self
+            .api_key
+            .as_ref()
+            .map(|k| format!("authorization: Bearer {k}"));
+        let mut all: Vec<&str> = vec!["-plaintext"];
+        if let Some(header) = &header {
+            all.extend(["-H", header.as_str()]);
+        }
+        all.extend_from_slice(args);
+        grpcurl(&all)
     }
 
     fn wait_for_listen_address(&mut self, timeout: Duration) -> Result<SocketAddr> {

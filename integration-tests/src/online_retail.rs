@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 
 use anyhow::{Context, Result};
 
-use crate::{binary_path, repo_root};
+use crate::{ServerProcess, binary_path, repo_root};
 
 /// The file in the team folder beside the checkout.
 pub fn data_file() -> PathBuf {
@@ -24,14 +24,16 @@ pub fn checkpoint_file(workdir: &Path) -> PathBuf {
     workdir.join("import.checkpoint.json")
 }
 
-/// Runs the import of the whole file for `merchant` against `endpoint` to its end, with
-/// `extra` arguments; returns what the process printed and its status (not checked).
+/// Runs the import of the whole file for `merchant` against `server` (presenting its key) to
+/// its end, with `extra` arguments; returns what the process printed and its status (not
+/// checked).
 pub fn run_import(
     merchant: &str,
-    endpoint: &str,
+    server: &ServerProcess,
     workdir: &Path,
     extra: &[&str],
 ) -> Result<Output> {
+    let endpoint = server.endpoint();
     let file = data_file();
     let rejects = rejects_file(workdir);
     let checkpoint = checkpoint_file(workdir);
@@ -43,7 +45,7 @@ pub fn run_import(
         "--file",
         file.to_str().context("path")?,
         "--target",
-        endpoint,
+        &endpoint,
         "--rejects",
         rejects.to_str().context("path")?,
         "--checkpoint",
@@ -52,6 +54,9 @@ pub fn run_import(
         "--base-currency",
         "GBP",
     ];
+    if let Some(key) = server.api_key() {
+        args.extend(["--api-key", key]);
+    }
     args.extend_from_slice(extra);
     Command::new(binary_path("caravan")?)
         .args(&args)

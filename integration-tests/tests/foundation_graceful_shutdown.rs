@@ -30,7 +30,7 @@ fn page_view(id: &str) -> pb::Event {
 async fn sigterm_lets_an_in_flight_stream_finish_then_exits_zero() -> Result<()> {
     let workdir = tempfile::tempdir()?;
     let mut server = ServerProcess::start("caravan", &["serve"], &[], workdir.path())?;
-    let mut client = IngestionServiceClient::connect(server.endpoint()).await?;
+    let mut client = IngestionServiceClient::new(server.channel().await?);
     client
         .create_merchant(pb::CreateMerchantRequest {
             merchant_id: "acme".to_owned(),

@@ -20,7 +20,7 @@ fn violated_fields(status: &tonic::Status) -> Vec<String> {
 async fn invalid_merchants_are_rejected_field_by_field_and_store_nothing() -> Result<()> {
     let workdir = tempfile::tempdir()?;
     let server = ServerProcess::start("caravan", &["serve"], &[], workdir.path())?;
-    let mut client = IngestionServiceClient::connect(server.endpoint()).await?;
+    let mut client = IngestionServiceClient::new(server.channel().await?);
 
     let bad = client
         .create_merchant(pb::CreateMerchantRequest {
@@ -122,8 +122,7 @@ async fn invalid_merchants_are_rejected_field_by_field_and_store_nothing() -> Re
     ensure!(violated_fields(&token) == ["page_token"]);
 
     // The same contract holds across services: profiling names the malformed field too.
-    let profile = caravan_proto::caravan::profiling::v1::profiling_service_client::ProfilingServiceClient::connect(server.endpoint())
-        .await?
+    let profile = caravan_proto::caravan::profiling::v1::profiling_service_client::ProfilingServiceClient::new(server.channel().await?)
         .get_profile(caravan_proto::caravan::profiling::v1::GetProfileRequest::default())
         .await
         .expect_err("empty profile name");
@@ -137,7 +136,7 @@ async fn invalid_merchants_are_rejected_field_by_field_and_store_nothing() -> Re
 async fn merchants_page_through_with_tokens() -> Result<()> {
     let workdir = tempfile::tempdir()?;
     let server = ServerProcess::start("caravan", &["serve"], &[], workdir.path())?;
-    let mut client = IngestionServiceClient::connect(server.endpoint()).await?;
+    let mut client = IngestionServiceClient::new(server.channel().await?);
     for id in ["m-003", "m-001", "m-002", "m-005", "m-004"] {
         client
             .create_merchant(pb::CreateMerchantRequest {

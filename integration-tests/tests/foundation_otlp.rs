@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use caravan_integration_tests::{ServerProcess, grpcurl_ok};
+use caravan_integration_tests::ServerProcess;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
@@ -49,8 +49,7 @@ async fn spans_are_exported_over_otlp_and_continue_the_callers_trace() -> Result
         workdir.path(),
     )?;
     let traceparent = format!("traceparent: 00-{TRACE_ID}-00f067aa0ba902b7-01");
-    grpcurl_ok(&[
-        "-plaintext",
+    let created = server.grpcurl(&[
         "-H",
         &traceparent,
         "-d",
@@ -58,6 +57,12 @@ async fn spans_are_exported_over_otlp_and_continue_the_callers_trace() -> Result
         &server.target(),
         "caravan.ingestion.v1.IngestionService/CreateMerchant",
     ])?;
+    ensure!(
+        created.status.success(),
+        "CreateMerchant failed: {}{}",
+        String::from_utf8_lossy(&created.stdout),
+        String::from_utf8_lossy(&created.stderr)
+    );
     // Shutdown flushes the batch exporter.
     server.sigterm()?;
     let status = server.wait_exit(Duration::from_secs(30))?;

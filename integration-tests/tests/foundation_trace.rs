@@ -24,6 +24,8 @@ async fn a_call_from_marketing_to_profiling_carries_the_callers_trace() -> Resul
     tracing::subscriber::set_global_default(subscriber).context("install subscriber")?;
     caravan_platform::telemetry::install_propagator();
 
+    // The services run in this process: they read what the binaries sealed.
+    caravan_integration_tests::install_test_encryption_key()?;
     let db = caravan_store::testing::sqlite_memory().await?;
     let listener = server::bind("127.0.0.1:0".parse()?).await?;
     let addr = listener.local_addr()?;
@@ -41,6 +43,7 @@ async fn a_call_from_marketing_to_profiling_carries_the_callers_trace() -> Resul
     let client = caravan_platform::client::profiling_client(&ClientSettings {
         profiling_addr: Some(format!("http://{addr}")),
         call_timeout_ms: Some(5_000),
+        ..Default::default()
     })?;
     let profiles = ProfileSource::new(client);
     let caller = tracing::info_span!("marketing.score_strategies");

@@ -33,7 +33,7 @@ const EVENTS: u64 = ORDERS + CANCELLATIONS;
 const ROUNDED: u64 = 4;
 
 struct Import<'a> {
-    endpoint: String,
+    server: &'a ServerProcess,
     workdir: &'a Path,
 }
 
@@ -48,7 +48,7 @@ impl Import<'_> {
 
     /// Runs `caravan import online-retail` to completion; returns the summary lines.
     fn run(&self, extra: &[&str]) -> Result<BTreeMap<String, String>> {
-        let output = online_retail::run_import(MERCHANT, &self.endpoint, self.workdir, extra)?;
+        let output = online_retail::run_import(MERCHANT, self.server, self.workdir, extra)?;
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
         if !output.status.success() {
             bail!(
@@ -219,7 +219,7 @@ async fn importing_online_retail_gives_the_known_totals_and_reruns_as_duplicates
         workdir.path(),
     )?;
     let import = Import {
-        endpoint: server.endpoint(),
+        server: &server,
         workdir: workdir.path(),
     };
     let store = caravan_store::connect(&db.url, 2).await?;

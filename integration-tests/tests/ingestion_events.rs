@@ -70,7 +70,7 @@ async fn expect_outbox_lists_every_event(db: &DatabaseConnection) -> Result<usiz
 
 /// Sends `events` in `BatchIngestEvents` calls of `size`; returns how many were accepted.
 async fn send_in_batches(
-    mut client: IngestionServiceClient<tonic::transport::Channel>,
+    mut client: IngestionServiceClient<caravan_integration_tests::Channel>,
     events: Vec<pb::Event>,
     size: usize,
 ) -> Result<i64> {
@@ -1136,7 +1136,7 @@ async fn throughput_probe() -> Result<()> {
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped());
     let server = ServerProcess::start_command(command)?;
-    let mut client = IngestionServiceClient::connect(server.endpoint()).await?;
+    let mut client = IngestionServiceClient::new(server.channel().await?);
     client
         .create_merchant(pb::CreateMerchantRequest {
             merchant_id: "acme".to_owned(),

@@ -6,12 +6,12 @@
 //! service makes scoring UNAVAILABLE with retry information, never a made-up score.
 
 use anyhow::{Context, Result, ensure};
+use caravan_integration_tests::Channel;
 use caravan_integration_tests::ServerProcess;
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::marketing::v1 as pb;
 use caravan_proto::caravan::marketing::v1::strategy_scoring_service_client::StrategyScoringServiceClient;
 use tonic::Code;
-use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 const M: &str = "merchants/acme";
@@ -80,7 +80,7 @@ async fn start() -> Result<Option<Env>> {
         ],
         workdir.path(),
     )?;
-    let client = StrategyScoringServiceClient::connect(marketing.endpoint()).await?;
+    let client = StrategyScoringServiceClient::new(marketing.channel().await?);
     Ok(Some(Env {
         _ingestion: ingestion,
         _marketing: marketing,

@@ -29,7 +29,7 @@ fn gbp(amount: i64) -> Option<common::Money> {
 
 /// All customers with a profile, once the count has stopped growing.
 async fn settled_profiles(
-    client: &mut ProfilingServiceClient<tonic::transport::Channel>,
+    client: &mut ProfilingServiceClient<caravan_integration_tests::Channel>,
 ) -> Result<Vec<String>> {
     let start = Instant::now();
     let (mut last, mut stable) = (-1i64, 0);
@@ -94,16 +94,16 @@ async fn score_segment_and_budget_plan_over_all_online_retail_customers() -> Res
         &[("CARAVAN__DATABASE__URL", db.url.as_str())],
         workdir.path(),
     )?;
-    let output = online_retail::run_import(MERCHANT, &server.endpoint(), workdir.path(), &[])?;
+    let output = online_retail::run_import(MERCHANT, &server, workdir.path(), &[])?;
     ensure!(
         output.status.success(),
         "import failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
 
-    let mut profiling = ProfilingServiceClient::connect(server.endpoint()).await?;
+    let mut profiling = ProfilingServiceClient::new(server.channel().await?);
     let customers = settled_profiles(&mut profiling).await?;
-    let mut client = StrategyScoringServiceClient::connect(server.endpoint()).await?;
+    let mut client = StrategyScoringServiceClient::new(server.channel().await?);
     let strategies = [
         (
             "tracking",

@@ -182,6 +182,8 @@ async fn ingestion_to_profiling_to_scoring_in_one_trace() -> Result<()> {
     ensure!(accepted.accepted_count == 4, "{accepted:?}");
 
     // Profiling and marketing in this process, as real gRPC servers on the same database.
+    // The services run in this process: they read what the binaries sealed.
+    caravan_integration_tests::install_test_encryption_key()?;
     let db = caravan_store::connect(&ingestion.db.url, 4).await?;
     caravan_profiling::outbox_consumer::spawn(
         &db,
@@ -214,6 +216,7 @@ async fn ingestion_to_profiling_to_scoring_in_one_trace() -> Result<()> {
         &ClientSettings {
             profiling_addr: Some(format!("http://{profiling_addr}")),
             call_timeout_ms: Some(5_000),
+            ..Default::default()
         },
     )?);
     let mut marketing_services = ServiceSet::new();

@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use caravan_integration_tests::Channel;
 use caravan_integration_tests::ServerProcess;
 use caravan_integration_tests::ingestion_env::{self, IngestionEnv};
 use caravan_proto::caravan::ingestion::v1 as ing;
@@ -13,7 +14,6 @@ use caravan_proto::caravan::profiling::v1 as pb;
 use caravan_proto::caravan::profiling::v1::profiling_service_client::ProfilingServiceClient;
 use caravan_store::sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 use tonic::Code;
-use tonic::transport::Channel;
 
 const M: &str = "merchants/acme";
 fn replica(
@@ -128,7 +128,7 @@ async fn holder_and_standby(
     let first = replica(env, workdir, lease_seconds)?;
     let second = replica(env, workdir, lease_seconds)?;
     ingest_view(env, "e-1", "c-1").await?;
-    let mut client = ProfilingServiceClient::connect(first.endpoint()).await?;
+    let mut client = ProfilingServiceClient::new(first.channel().await?);
     wait_for_profile(&mut client, "c-1").await?;
 
     let owner = lease_owner(db).await?;
@@ -155,7 +155,7 @@ async fn survivor_takes_over(
     survivor: &ServerProcess,
 ) -> Result<Duration> {
     ingest_view(env, "e-2", "c-2").await?;
-    let mut client = ProfilingServiceClient::connect(survivor.endpoint()).await?;
+    let mut client = ProfilingServiceClient::new(survivor.channel().await?);
     let took = wait_for_profile(&mut client, "c-2").await?;
     let owner = lease_owner(db).await?;
     ensure!(

@@ -20,8 +20,8 @@ const MERCHANT: &str = "uci-retail";
 /// Customers with a CustomerID in the file (its README).
 const CUSTOMERS: i64 = 4_372;
 
-fn import(endpoint: &str, workdir: &std::path::Path) -> Result<()> {
-    let output = online_retail::run_import(MERCHANT, endpoint, workdir, &[])?;
+fn import(server: &ServerProcess, workdir: &std::path::Path) -> Result<()> {
+    let output = online_retail::run_import(MERCHANT, server, workdir, &[])?;
     ensure!(
         output.status.success(),
         "import failed: {}",
@@ -68,7 +68,7 @@ async fn every_imported_customer_gets_rfm_and_clv_and_country_counts_add_up() ->
         &[("CARAVAN__DATABASE__URL", db.url.as_str())],
         workdir.path(),
     )?;
-    import(&server.endpoint(), workdir.path())?;
+    import(&server, workdir.path())?;
     let store = caravan_store::connect(&db.url, 2).await?;
     let started = Instant::now();
     wait_for_consumer(&store).await?;
@@ -96,7 +96,7 @@ async fn every_imported_customer_gets_rfm_and_clv_and_country_counts_add_up() ->
         "{without_rfm} profiles without an RFM segment"
     );
 
-    let mut client = ProfilingServiceClient::connect(server.endpoint()).await?;
+    let mut client = ProfilingServiceClient::new(server.channel().await?);
     let model = client
         .fit_value_model(pb::FitValueModelRequest {
             parent: format!("merchants/{MERCHANT}"),

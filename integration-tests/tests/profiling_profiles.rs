@@ -6,15 +6,17 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use caravan_integration_tests::Channel;
 use caravan_integration_tests::ServerProcess;
 use caravan_integration_tests::ingestion_env::{self, IngestionEnv};
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::ingestion::v1 as ing;
 use caravan_proto::caravan::profiling::v1 as pb;
 use caravan_proto::caravan::profiling::v1::profiling_service_client::ProfilingServiceClient;
+use caravan_store::entity::access_log;
 use ing::event::Payload;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use tonic::Code;
-use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 const M: &str = "merchants/acme";
@@ -199,7 +201,7 @@ async fn start() -> Result<Option<(IngestionEnv, ServerProcess, Client)>> {
         ],
         workdir.path(),
     )?;
-    let client = ProfilingServiceClient::connect(profiling.endpoint()).await?;
+    let client = ProfilingServiceClient::new(profiling.channel().await?);
     seed(&mut env).await?;
     Ok(Some((env, profiling, client)))
 }
@@ -249,7 +251,7 @@ fn violation_fields(status: &tonic::Status) -> Vec<String> {
 
 #[tokio::test]
 async fn portraits_follow_the_outbox_with_every_dimension() -> Result<()> {
-    let Some((_env, _profiling, mut client)) = start().await? else {
+    let Some((env, profiling, mut client)) = start().await? else {
         return Ok(());
     };
     // RFM lands just after the profile: the merchant-wide refresh follows each batch.
@@ -334,23 +336,45 @@ async fn portraits_follow_the_outbox_with_every_dimension() -> Result<()> {
             .is_some_and(|s| s.evidence.is_empty())
     );
 
-    // Personal data only for an identified reader.
+    // Personal data only for a key with the `pii` scope, and every reveal is logged.
     let mut reveal = get(&customer("jane"), pb::ProfileView::Basic);
     reveal.reveal_pii = true;
-    let denied = client
+    let read_only = caravan_integration_tests::create_api_key(&env.db.url, "acme", "read")?;
+    let denied = ProfilingServiceClient::new(profiling.channel_with_key(Some(&read_only)).await?)
         .get_profile(reveal.clone())
         .await
-        .expect_err("anonymous reveal");
+        .expect_err("reveal without the pii scope");
     ensure!(denied.code() == Code::PermissionDenied, "{denied:?}");
-    let mut request = tonic::Request::new(reveal);
-    request
-        .metadata_mut()
-        .insert("x-caravan-pii-reader", "support-desk".parse()?);
-    let revealed = client.get_profile(request).await?.into_inner();
+    let revealed = client.get_profile(reveal).await?.into_inner();
     let Some(pb::profile::Basic::Person(b)) = revealed.basic else {
         bail!("person")
     };
     ensure!(b.email == "jane@example.com" && b.display_name == "Jane");
+    let key_id = profiling
+        .api_key()
+        .and_then(|k| k.strip_prefix("cvn_"))
+        .and_then(|k| k.split_once('_'))
+        .map(|(id, _)| id.to_owned())
+        .context("harness key id")?;
+    let store = caravan_store::connect(&env.db.url, 1).await?;
+    let reveals: Vec<(String, String, String)> = access_log::Entity::find()
+        .filter(access_log::Column::MerchantId.eq("acme"))
+        .filter(access_log::Column::CustomerId.eq("jane"))
+        .all(&store)
+        .await?
+        .into_iter()
+        .map(|row| (row.key_id, row.rpc, row.action))
+        .collect();
+    store.close().await?;
+    ensure!(
+        reveals
+            == [(
+                key_id,
+                "/caravan.profiling.v1.ProfilingService/GetProfile".to_owned(),
+                "REVEAL_PII".to_owned()
+            )],
+        "one logged reveal, by the key that made it: {reveals:?}"
+    );
 
     // Unknown and malformed names.
     let missing = client

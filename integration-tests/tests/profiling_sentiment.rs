@@ -66,7 +66,7 @@ async fn polar_reviews_in_six_languages_given_and_detected() -> Result<()> {
         &[("CARAVAN__DATABASE__URL", db.url.as_str())],
         workdir.path(),
     )?;
-    let mut client = ProfilingServiceClient::connect(server.endpoint()).await?;
+    let mut client = ProfilingServiceClient::new(server.channel().await?);
 
     for (language, positive, negative) in REVIEWS {
         for (text, polarity, sign) in [

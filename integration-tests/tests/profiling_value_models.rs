@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use caravan_integration_tests::Channel;
 use caravan_integration_tests::ServerProcess;
 use caravan_integration_tests::ingestion_env::{self, IngestionEnv};
 use caravan_profiling::fitted_value_model::{
@@ -18,7 +19,6 @@ use caravan_proto::caravan::profiling::v1::profiling_service_client::ProfilingSe
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, Statement};
 use tonic::Code;
-use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 const M: &str = "merchants/acme";
@@ -196,7 +196,7 @@ async fn start() -> Result<Option<Env>> {
         &[("CARAVAN__DATABASE__URL", ingestion.db.url.as_str())],
         workdir.path(),
     )?;
-    let client = ProfilingServiceClient::connect(profiling.endpoint()).await?;
+    let client = ProfilingServiceClient::new(profiling.channel().await?);
     Ok(Some(Env {
         ingestion,
         _profiling: profiling,

@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use caravan_integration_tests::Channel;
 use caravan_integration_tests::ServerProcess;
 use caravan_integration_tests::ingestion_env::{self, IngestionEnv};
 use caravan_proto::caravan::common::v1 as common;
@@ -21,7 +22,6 @@ use caravan_proto::caravan::recommendation::v1 as rec;
 use caravan_proto::caravan::recommendation::v1::recommendation_service_client::RecommendationServiceClient;
 use ing::event::Payload;
 use tonic::Code;
-use tonic::transport::Channel;
 use tonic_types::StatusExt;
 
 const M: &str = "merchants/acme";
@@ -368,7 +368,7 @@ async fn trains_from_ingested_data_serves_under_the_rules_and_swaps_without_fail
     seed(&mut env).await?;
     let dir = tempfile::tempdir()?;
     let server = start_recommendation(&env, dir.path())?;
-    let mut client = RecommendationServiceClient::connect(server.endpoint()).await?;
+    let mut client = RecommendationServiceClient::new(server.channel().await?);
 
     // Before any training: popularity built from the stored interactions, marked as a
     // fallback without a model name, and still under the cross-border rules.
@@ -623,7 +623,7 @@ async fn trains_from_ingested_data_serves_under_the_rules_and_swaps_without_fail
 
     // A second replica loads the serving version on start.
     let replica = start_recommendation(&env, dir.path())?;
-    let mut replica_client = RecommendationServiceClient::connect(replica.endpoint()).await?;
+    let mut replica_client = RecommendationServiceClient::new(replica.channel().await?);
     let first_version = replica_client
         .recommend(recommend_request("jane", ""))
         .await?
@@ -635,13 +635,21 @@ async fn trains_from_ingested_data_serves_under_the_rules_and_swaps_without_fail
         job.model
     );
 
-    // Swap under load: a client loops Recommend while a BLEND model trains and deploys.
-    let endpoint = server.endpoint();
+    // Swap under load: a client loops Recommend while a BLEND model trains and deploys. It
+    // makes about as many calls per second as a key may by default: its own key has a
+    // limit well above that, so every failure is the swap's.
+    let looping_key = caravan_integration_tests::create_api_key_with_rate_limit(
+        &env.db.url,
+        "acme",
+        "read",
+        Some(1_000_000),
+    )?;
+    let channel = server.channel_with_key(Some(&looping_key)).await?;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let looper = {
         let stop = stop.clone();
         tokio::spawn(async move {
-            let mut c = RecommendationServiceClient::connect(endpoint).await?;
+            let mut c = RecommendationServiceClient::new(channel);
             let (mut ok, mut failed, mut versions) = (0u64, Vec::new(), HashSet::new());
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 match c.recommend(recommend_request("jane", "")).await {
@@ -859,8 +867,8 @@ async fn a_customer_new_to_the_model_gets_their_segments_favourites() -> Result<
         ],
         dir.path(),
     )?;
-    let mut profiles = ProfilingServiceClient::connect(profiling_addr.clone()).await?;
-    let mut client = RecommendationServiceClient::connect(server.endpoint()).await?;
+    let mut profiles = ProfilingServiceClient::new(profiling.channel().await?);
+    let mut client = RecommendationServiceClient::new(server.channel().await?);
 
     // Everyone scored (the newcomer's order is the latest event, so once it is scored the
     // merchant-wide RFM refresh has seen every order); then each one's built-in segment.

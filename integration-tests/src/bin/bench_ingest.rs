@@ -104,8 +104,7 @@ async fn main() -> Result<()> {
         ],
         workdir.path(),
     )?;
-    let client = IngestionServiceClient::connect(server.endpoint())
-        .await?
+    let client = IngestionServiceClient::new(server.channel().await?)
         .max_decoding_message_size(64 << 20)
         .max_encoding_message_size(64 << 20);
     let source = caravan_store::connect(&service_db.url, 4).await?;
@@ -145,7 +144,7 @@ struct Round {
 async fn run_round(
     args: &Args,
     server: &ServerProcess,
-    mut client: IngestionServiceClient<tonic::transport::Channel>,
+    mut client: IngestionServiceClient<caravan_integration_tests::Channel>,
     source: &DatabaseConnection,
     target: &DatabaseConnection,
     merchant: &str,
@@ -280,7 +279,7 @@ fn rate(count: usize, elapsed: Duration) -> f64 {
 
 /// Streams the events over `streams` concurrent calls; returns accepted events and time.
 async fn stream(
-    client: &IngestionServiceClient<tonic::transport::Channel>,
+    client: &IngestionServiceClient<caravan_integration_tests::Channel>,
     merchant: &str,
     events: Vec<pb::Event>,
     batch: usize,

@@ -18,6 +18,7 @@ use caravan_platform::server::{self, ServiceSet};
 use caravan_platform::settings::{ClientSettings, ProfilingSettings, ServerSettings};
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::ingestion::v1 as ing;
+use caravan_proto::caravan::ingestion::v1::ingestion_service_client::IngestionServiceClient;
 use caravan_proto::caravan::marketing::v1 as pb;
 use caravan_proto::caravan::marketing::v1::strategy_scoring_service_client::StrategyScoringServiceClient;
 use caravan_proto::caravan::profiling::v1 as prof;
@@ -208,6 +209,16 @@ async fn latency(args: &Args) -> Result<()> {
     let Some(mut ingestion) = caravan_integration_tests::ingestion_env::start(&[]).await? else {
         bail!("set CARAVAN_TEST_MYSQL_URL (scripts/bench-marketing.sh does)");
     };
+    // Back-to-back CreateCustomer calls can outrun a key's default rate limit: a key of our
+    // own with a limit far above it.
+    let key = caravan_integration_tests::create_api_key_with_rate_limit(
+        &ingestion.db.url,
+        "acme",
+        "read,write",
+        Some(1_000_000),
+    )?;
+    ingestion.client =
+        IngestionServiceClient::new(ingestion.server.channel_with_key(Some(&key)).await?);
     let now = chrono::Utc::now().timestamp();
     let mut events = Vec::new();
     for i in 0..args.customers {
@@ -268,6 +279,8 @@ async fn latency(args: &Args) -> Result<()> {
             })
             .await?;
     }
+    // The services run in this process: they read what the binaries sealed.
+    caravan_integration_tests::install_test_encryption_key()?;
     let db = caravan_store::connect(&ingestion.db.url, 8).await?;
     caravan_profiling::outbox_consumer::spawn(
         &db,
@@ -297,6 +310,7 @@ async fn latency(args: &Args) -> Result<()> {
         &ClientSettings {
             profiling_addr: Some(format!("http://{profiling_addr}")),
             call_timeout_ms: Some(5_000),
+            ..Default::default()
         },
     )?);
     let mut services = ServiceSet::new();

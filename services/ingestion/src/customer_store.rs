@@ -6,8 +6,7 @@
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use caravan_store::entity::{
-    customer_contacts, customer_identifiers, customers, events, identity_merges, order_lines,
-    orders, outbox,
+    customer_contacts, customer_identifiers, customers, events, identity_merges, orders, outbox,
 };
 use caravan_store::sea_orm::sea_query::Expr;
 use caravan_store::sea_orm::{
@@ -15,13 +14,13 @@ use caravan_store::sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, TransactionTrait,
 };
 use caravan_store::statement_shapes::padded_in_list;
-use caravan_store::{UtcDateTime, is_unique_violation};
+use caravan_store::{UtcDateTime, is_unique_violation, pii};
 
 use crate::customer_directory::{CustomerDirectory, Redirect};
 use crate::customer_rules::CustomerFields;
 use crate::error::IngestionError;
 use crate::event_rules::{CustomerRef, ValidEvent};
-use crate::identity_rules::IdentifierKey;
+use crate::identity_rules::{IdentifierKey, IdentityHasher};
 use crate::merchant_store;
 
 const LOOKUP_CHUNK: usize = 1000;
@@ -61,6 +60,8 @@ pub struct Resolution {
     /// Written by [`create_resolved`].
     new_customers: Vec<customers::ActiveModel>,
     new_identifiers: Vec<customer_identifiers::ActiveModel>,
+    /// Customers named by id that were erased: their events are refused, not stored.
+    pub erased: std::collections::HashSet<String>,
 }
 
 /// The customer id of each event: customers named by id are created when missing (kind
@@ -74,6 +75,7 @@ pub async fn resolve_for_events<C: ConnectionTrait>(
     merchant_id: &str,
     batch: &[&ValidEvent],
     directory: &CustomerDirectory,
+    hasher: &IdentityHasher,
 ) -> Result<Resolution, IngestionError> {
     let now = UtcDateTime::now();
     let identity_version = merchant_store::lock_identity_version(txn, merchant_id).await?;
@@ -117,10 +119,17 @@ pub async fn resolve_for_events<C: ConnectionTrait>(
             learned.push((id, merged_into));
         }
     }
-    let mut missing: Vec<customers::ActiveModel> = lookup
+    let absent: Vec<&str> = lookup
         .unknown
         .iter()
-        .filter(|id| !found.contains(**id))
+        .copied()
+        .filter(|id| !found.contains(*id))
+        .collect();
+    // Erased customers are not created again: their events are refused.
+    let erased = erased_among(txn, hasher, merchant_id, &absent).await?;
+    let mut missing: Vec<customers::ActiveModel> = absent
+        .iter()
+        .filter(|id| !erased.contains(**id))
         .map(|id| {
             learned.push(((*id).to_owned(), None));
             stub(merchant_id, id, wanted[id], now)
@@ -205,7 +214,30 @@ pub async fn resolve_for_events<C: ConnectionTrait>(
         learned,
         new_customers: missing,
         new_identifiers,
+        erased,
     })
+}
+
+/// The ids among `ids` (of customers that do not exist) that were erased.
+async fn erased_among<C: ConnectionTrait>(
+    db: &C,
+    hasher: &IdentityHasher,
+    merchant_id: &str,
+    ids: &[&str],
+) -> Result<std::collections::HashSet<String>, IngestionError> {
+    if ids.is_empty() {
+        return Ok(std::collections::HashSet::new());
+    }
+    let by_hash: HashMap<String, &str> = ids
+        .iter()
+        .map(|id| (hasher.erased_customer(merchant_id, id), *id))
+        .collect();
+    let hashes: Vec<String> = by_hash.keys().cloned().collect();
+    let erased = caravan_store::erasure::erased_among(db, merchant_id, &hashes).await?;
+    Ok(erased
+        .iter()
+        .filter_map(|h| by_hash.get(h).map(|id| (*id).to_owned()))
+        .collect())
 }
 
 /// Creates the customers and identifiers a [`Resolution`] found missing. Call it last in
@@ -348,6 +380,7 @@ pub async fn insert(
     let now = UtcDateTime::now();
     let mut row = stub(merchant_id, id, fields.kind, now);
     apply_fields(&mut row, fields);
+    pii::seal_customer(&mut row);
     match customers::Entity::insert(row)
         .exec_without_returning(&txn)
         .await
@@ -371,12 +404,26 @@ pub async fn find<C: ConnectionTrait>(
     merchant_id: &str,
     id: &str,
 ) -> Result<Option<customers::Model>, IngestionError> {
-    Ok(
-        customers::Entity::find_by_id((merchant_id.to_owned(), id.to_owned()))
-            .filter(customers::Column::DeletedAt.is_null())
-            .one(db)
-            .await?,
-    )
+    customers::Entity::find_by_id((merchant_id.to_owned(), id.to_owned()))
+        .filter(customers::Column::DeletedAt.is_null())
+        .one(db)
+        .await?
+        .map(opened)
+        .transpose()
+}
+
+/// A loaded customer with its personal data unsealed.
+pub fn opened(mut row: customers::Model) -> Result<customers::Model, IngestionError> {
+    pii::open_customer(&mut row).map_err(caravan_store::sea_orm::DbErr::from)?;
+    Ok(row)
+}
+
+/// A loaded contact with its personal data unsealed.
+fn opened_contact(
+    mut row: customer_contacts::Model,
+) -> Result<customer_contacts::Model, IngestionError> {
+    pii::open_contact(&mut row).map_err(caravan_store::sea_orm::DbErr::from)?;
+    Ok(row)
 }
 
 pub async fn get<C: ConnectionTrait>(
@@ -421,6 +468,7 @@ pub async fn update(
     let current = get(&txn, merchant_id, id).await?;
     let mut row: customers::ActiveModel = current.into();
     apply_fields(&mut row, fields);
+    pii::seal_customer(&mut row);
     row.updated_at = Set(UtcDateTime::now());
     row.update(&txn).await?;
     add_identifiers(&txn, merchant_id, id, &fields.identifiers).await?;
@@ -489,6 +537,7 @@ pub async fn list(
             .order_by_asc(customers::Column::Id)
     };
     let rows = query.offset(offset).limit(limit).all(db).await?;
+    let rows = rows.into_iter().map(opened).collect::<Result<_, _>>()?;
     Ok((rows, total))
 }
 
@@ -669,101 +718,6 @@ pub async fn resolve(
     Ok(None)
 }
 
-/// Erases a customer: its events, orders, contacts and identifiers and the row itself, in
-/// one transaction, and writes an outbox row of kind `customer_erased` (`event_id` =
-/// `erase-{customer id}-{unix micros}`) so that profiling and the other services delete
-/// what they derived. The customers merged into it are the same person's duplicate
-/// records: they are erased with it (otherwise they would point to a customer that no
-/// longer exists). Returns the number of events deleted.
-pub async fn delete(
-    db: &DatabaseConnection,
-    merchant_id: &str,
-    id: &str,
-) -> Result<u64, IngestionError> {
-    let txn = db.begin().await?;
-    merchant_store::bump_identity_version(&txn, merchant_id).await?;
-    get(&txn, merchant_id, id).await?;
-    // Merges point straight at the final target, so one level finds every duplicate.
-    let mut ids: Vec<String> = customers::Entity::find()
-        .select_only()
-        .column(customers::Column::Id)
-        .filter(customers::Column::MerchantId.eq(merchant_id))
-        .filter(customers::Column::MergedInto.eq(id))
-        .into_tuple()
-        .all(&txn)
-        .await?;
-    ids.push(id.to_owned());
-    let mut events_deleted = 0;
-    for chunk in ids.chunks(LOOKUP_CHUNK) {
-        events_deleted += erase_rows(&txn, merchant_id, chunk).await?;
-    }
-    let now = UtcDateTime::now();
-    for erased in &ids {
-        outbox::ActiveModel {
-            merchant_id: Set(merchant_id.to_owned()),
-            event_id: Set(format!("erase-{erased}-{}", now.timestamp_micros())),
-            customer_id: Set(erased.clone()),
-            kind: Set("customer_erased".to_owned()),
-            created_at: Set(now),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await?;
-    }
-    txn.commit().await?;
-    Ok(events_deleted)
-}
-
-/// Deletes everything stored for the customers `ids`; returns the events deleted.
-async fn erase_rows<C: ConnectionTrait>(
-    txn: &C,
-    merchant_id: &str,
-    ids: &[String],
-) -> Result<u64, IngestionError> {
-    let events_deleted = events::Entity::delete_many()
-        .filter(events::Column::MerchantId.eq(merchant_id))
-        .filter(events::Column::CustomerId.is_in(ids.iter().cloned()))
-        .exec(txn)
-        .await?
-        .rows_affected;
-    let order_ids: Vec<String> = orders::Entity::find()
-        .select_only()
-        .column(orders::Column::OrderId)
-        .filter(orders::Column::MerchantId.eq(merchant_id))
-        .filter(orders::Column::CustomerId.is_in(ids.iter().cloned()))
-        .into_tuple()
-        .all(txn)
-        .await?;
-    for chunk in order_ids.chunks(LOOKUP_CHUNK) {
-        order_lines::Entity::delete_many()
-            .filter(order_lines::Column::MerchantId.eq(merchant_id))
-            .filter(order_lines::Column::OrderId.is_in(chunk.iter().cloned()))
-            .exec(txn)
-            .await?;
-    }
-    orders::Entity::delete_many()
-        .filter(orders::Column::MerchantId.eq(merchant_id))
-        .filter(orders::Column::CustomerId.is_in(ids.iter().cloned()))
-        .exec(txn)
-        .await?;
-    customer_contacts::Entity::delete_many()
-        .filter(customer_contacts::Column::MerchantId.eq(merchant_id))
-        .filter(customer_contacts::Column::CustomerId.is_in(ids.iter().cloned()))
-        .exec(txn)
-        .await?;
-    customer_identifiers::Entity::delete_many()
-        .filter(customer_identifiers::Column::MerchantId.eq(merchant_id))
-        .filter(customer_identifiers::Column::CustomerId.is_in(ids.iter().cloned()))
-        .exec(txn)
-        .await?;
-    customers::Entity::delete_many()
-        .filter(customers::Column::MerchantId.eq(merchant_id))
-        .filter(customers::Column::Id.is_in(ids.iter().cloned()))
-        .exec(txn)
-        .await?;
-    Ok(events_deleted)
-}
-
 /// Contacts of an enterprise customer.
 pub mod contacts {
     use super::*;
@@ -822,6 +776,7 @@ pub mod contacts {
             ..Default::default()
         };
         apply(&mut row, fields);
+        pii::seal_contact(&mut row);
         match customer_contacts::Entity::insert(row)
             .exec_without_returning(db)
             .await
@@ -847,6 +802,8 @@ pub mod contacts {
         ))
         .one(db)
         .await?
+        .map(opened_contact)
+        .transpose()?
         .ok_or_else(|| IngestionError::NotFound(contact_name(merchant_id, customer_id, id)))
     }
 
@@ -857,8 +814,9 @@ pub mod contacts {
     ) -> Result<customer_contacts::Model, IngestionError> {
         let mut row: customer_contacts::ActiveModel = current.into();
         apply(&mut row, fields);
+        pii::seal_contact(&mut row);
         row.updated_at = Set(UtcDateTime::now());
-        Ok(row.update(db).await?)
+        opened_contact(row.update(db).await?)
     }
 
     pub async fn list(
@@ -883,7 +841,13 @@ pub mod contacts {
         if let Some(after) = after {
             query = query.filter(customer_contacts::Column::Id.gt(after));
         }
-        Ok(query.limit(limit).all(db).await?)
+        query
+            .limit(limit)
+            .all(db)
+            .await?
+            .into_iter()
+            .map(opened_contact)
+            .collect()
     }
 
     pub async fn delete(

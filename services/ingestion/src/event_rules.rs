@@ -298,7 +298,10 @@ pub fn check_event(
             session_id,
             source,
             kind,
-            stored_payload: encode_payload(&payload),
+            stored_payload: caravan_store::pii::seal_event_payload(
+                merchant,
+                &encode_payload(&payload),
+            ),
             order,
         }),
         _ => Err(reject(event.event_id, v)),
@@ -1006,9 +1009,10 @@ mod tests {
             dwell_seconds: 3,
         })))
         .expect("valid");
-        let Some(Payload::ProductView(p)) =
-            caravan_proto::stored_event::decode_payload(&valid.stored_payload)
-        else {
+        let Some(Payload::ProductView(p)) = caravan_proto::stored_event::decode_payload(
+            &caravan_store::pii::open_event_payload(M, &valid.stored_payload)
+                .expect("sealed by this process"),
+        ) else {
             panic!("decoded {:?}", valid.stored_payload);
         };
         assert_eq!(p.product, "merchants/acme/products/SKU-1");

@@ -42,6 +42,7 @@ use chrono::NaiveDate;
 use crate::customer_directory::CustomerDirectory;
 use crate::customer_store;
 use crate::error::IngestionError;
+use crate::identity_rules::IdentityHasher;
 
 use crate::event_rules::{CustomerRef, ORDER_PLACED, OrderFacts, ValidEvent};
 use crate::money_rules::{Rate, to_base};
@@ -92,6 +93,8 @@ pub enum Outcome {
     /// Already stored; the customer id of the stored event (empty if it was a repeat within
     /// the same validate-only stream).
     Duplicate { customer_id: String },
+    /// Not stored: the customer it names was erased.
+    Refused { customer_id: String },
 }
 
 /// Where a batch goes: the store, the merchant, and what this replica remembers of the
@@ -101,6 +104,8 @@ pub struct Destination<'a> {
     pub db: &'a DatabaseConnection,
     pub merchant_id: &'a str,
     pub base_currency: &'a str,
+    /// For the tombstones of erased customers.
+    pub hasher: &'a IdentityHasher,
     pub customers: &'a CustomerDirectory,
 }
 
@@ -172,6 +177,7 @@ async fn try_ingest(
         db,
         merchant_id,
         base_currency,
+        hasher,
         customers: directory,
     } = to;
     let existing = if look_up_first {
@@ -216,8 +222,10 @@ async fn try_ingest(
     let txn = begin(db).await?;
     let fresh_events: Vec<&ValidEvent> = fresh.iter().map(|&i| &batch[i]).collect();
     let mut resolution =
-        customer_store::resolve_for_events(&txn, merchant_id, &fresh_events, directory).await?;
+        customer_store::resolve_for_events(&txn, merchant_id, &fresh_events, directory, hasher)
+            .await?;
     let customers = std::mem::take(&mut resolution.customer_ids);
+    let erased = std::mem::take(&mut resolution.erased);
     let now = UtcDateTime::now();
 
     let mut event_values = Vec::with_capacity(fresh.len() * EVENT_COLUMNS.len());
@@ -226,6 +234,9 @@ async fn try_ingest(
     for (k, &i) in fresh.iter().enumerate() {
         let event = &batch[i];
         let customer_id = customers[k].as_str();
+        if erased.contains(customer_id) {
+            continue;
+        }
         event_values.extend([
             Value::from(merchant_id),
             Value::from(event.event_id.as_str()),
@@ -242,9 +253,11 @@ async fn try_ingest(
             order_events.push((order, event, customer_id));
         }
     }
-    insert_rows(&txn, "events", EVENT_COLUMNS, event_values, INSERT_CHUNK).await?;
-    let outbox_values = outbox_row(merchant_id, &listed, now);
-    insert_rows(&txn, "outbox", OUTBOX_COLUMNS, outbox_values, 1).await?;
+    if !listed.is_empty() {
+        insert_rows(&txn, "events", EVENT_COLUMNS, event_values, INSERT_CHUNK).await?;
+        let outbox_values = outbox_row(merchant_id, &listed, now);
+        insert_rows(&txn, "outbox", OUTBOX_COLUMNS, outbox_values, 1).await?;
+    }
     if !order_events.is_empty() {
         let lookup = if look_up_first {
             OrderLookup::Always
@@ -258,7 +271,11 @@ async fn try_ingest(
     directory.remember(merchant_id, resolution.identity_version, resolution.learned);
 
     for (&i, customer_id) in fresh.iter().zip(customers) {
-        outcomes[i] = Some(Outcome::Accepted { customer_id });
+        outcomes[i] = Some(if erased.contains(&customer_id) {
+            Outcome::Refused { customer_id }
+        } else {
+            Outcome::Accepted { customer_id }
+        });
     }
     Ok(complete(outcomes))
 }

@@ -46,6 +46,14 @@ impl IdentityHasher {
         mac.update(value.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
+
+    /// The tombstone of an erased customer: the keyed hash of its id within its merchant,
+    /// in a domain of its own so it never equals an identifier's hash.
+    pub fn erased_customer(&self, merchant_id: &str, customer_id: &str) -> String {
+        self.hash(&format!(
+            "erased-customer\u{1f}{merchant_id}\u{1f}{customer_id}"
+        ))
+    }
 }
 
 /// An identifier ready to be matched or stored: its kind code and its match key.

@@ -6,6 +6,7 @@ mod contact_rules;
 mod customer_directory;
 mod customer_rules;
 mod customer_store;
+mod erasure_store;
 pub mod error;
 pub mod event_rules;
 mod event_store;
@@ -14,6 +15,7 @@ mod identity_rules;
 mod merchant_rules;
 mod merchant_store;
 mod money_rules;
+pub mod privacy;
 mod product_rules;
 mod product_store;
 

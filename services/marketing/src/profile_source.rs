@@ -1,7 +1,7 @@
 //! Where scoring gets customer profiles: the profiling service, over gRPC, with the caller's
 //! trace carried along (the channel's interceptor) and a deadline per call.
 
-use caravan_platform::client::TracedChannel;
+use caravan_platform::client::ServiceChannel;
 use caravan_proto::caravan::profiling::v1 as profiling;
 use caravan_proto::caravan::profiling::v1::profiling_service_client::ProfilingServiceClient;
 use tonic::Code;
@@ -10,11 +10,11 @@ use crate::error::MarketingError;
 
 #[derive(Clone)]
 pub struct ProfileSource {
-    client: ProfilingServiceClient<TracedChannel>,
+    client: ProfilingServiceClient<ServiceChannel>,
 }
 
 impl ProfileSource {
-    pub fn new(client: ProfilingServiceClient<TracedChannel>) -> Self {
+    pub fn new(client: ProfilingServiceClient<ServiceChannel>) -> Self {
         Self { client }
     }
 
@@ -158,6 +158,7 @@ mod tests {
         let settings = caravan_platform::settings::ClientSettings {
             profiling_addr: Some("http://127.0.0.1:1".to_owned()),
             call_timeout_ms: Some(1_000),
+            ..Default::default()
         };
         let client = caravan_platform::client::profiling_client(&settings).expect("client");
         let err = ProfileSource::new(client)

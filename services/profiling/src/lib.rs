@@ -14,6 +14,7 @@ pub mod profile_fields;
 pub mod profile_refresh;
 pub mod profile_store;
 pub mod profile_view;
+pub mod reseal;
 pub mod rfm;
 pub mod segment_membership;
 pub mod sentiment;

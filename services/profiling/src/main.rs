@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use caravan_access::AccessControl;
 use caravan_platform::server::ServiceSet;
 use caravan_profiling::{BINARY, ProfilingApi};
 
@@ -13,9 +14,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     caravan_platform::binary::run(BINARY, |settings| async move {
-        let db = caravan_platform::database::open_store(&settings.database).await?;
+        let db = caravan_platform::database::open_store(&settings).await?;
         let consumer = caravan_profiling::outbox_consumer::spawn(&db, &settings.profiling);
         let mut services = ServiceSet::new();
+        AccessControl::guard(&settings, &db, &mut services).await?;
         services.add(ProfilingApi::new(db).into_server(settings.server.max_message_bytes));
         if let Some(consumer) = consumer {
             services.after_stop(consumer.stop());

@@ -11,7 +11,7 @@ use crate::error::ProfilingError;
 use crate::fitted_value_model::DEFAULT_HORIZON_DAYS;
 use crate::merchant_refresh::refresh_rfm;
 use crate::profile_builder::{BuildContext, build};
-use crate::profile_store::{delete_derived, load_customers, merchant_context, save_many};
+use crate::profile_store::{delete_derived, existing, load_customers, merchant_context, save_many};
 use crate::value_model_store;
 
 /// Customers rebuilt per load (one round of batched queries).
@@ -63,6 +63,7 @@ async fn rebuild_with(
     let mut outcome = RefreshOutcome::default();
     let mut done = 0u64;
     for chunk in ids.chunks(CHUNK) {
+        let erasure_mark = caravan_store::erasure::last_erasure(db).await?;
         let data = load_customers(db, merchant_id, chunk).await?;
         let live: HashSet<&str> = data.iter().map(|d| d.customer.id.as_str()).collect();
         for gone in chunk.iter().filter(|id| !live.contains(id.as_str())) {
@@ -85,10 +86,33 @@ async fn rebuild_with(
                 .collect();
             value_model_store::write_profile_predictions(db, merchant_id, &predictions).await?;
         }
+        outcome.removed += remove_erased_meanwhile(db, merchant_id, &data, erasure_mark).await?;
         done += chunk.len() as u64;
         progress(done);
     }
     Ok(outcome)
+}
+
+/// A customer erased after its data was loaded would otherwise get back the profile the
+/// erasure deleted: when an erasure of the merchant happened since `mark`, the profiles just
+/// saved for customers that no longer exist are deleted again.
+async fn remove_erased_meanwhile(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    data: &[crate::profile_builder::CustomerData],
+    mark: i64,
+) -> Result<u64, ProfilingError> {
+    if !caravan_store::erasure::erased_since(db, merchant_id, mark).await? {
+        return Ok(0);
+    }
+    let saved: Vec<String> = data.iter().map(|d| d.customer.id.clone()).collect();
+    let existing = existing(db, merchant_id, &saved).await?;
+    let mut removed = 0;
+    for gone in saved.iter().filter(|id| !existing.contains(*id)) {
+        delete_derived(db, merchant_id, gone).await?;
+        removed += 1;
+    }
+    Ok(removed)
 }
 
 /// Rebuilds `ids` and then the merchant's RFM scores.

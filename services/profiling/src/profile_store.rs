@@ -10,7 +10,6 @@ use std::sync::Arc;
 
 use caravan_proto::caravan::profiling::v1 as pb;
 use caravan_proto::stored_event::decode_payload;
-use caravan_store::UtcDateTime;
 use caravan_store::entity::{
     customer_contacts, customers, events, exchange_rates, merchants, order_lines, orders, products,
     profiles,
@@ -20,6 +19,7 @@ use caravan_store::sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, TransactionTrait,
 };
+use caravan_store::{UtcDateTime, pii, sealing};
 use chrono::Utc;
 use prost::Message;
 
@@ -32,15 +32,33 @@ use crate::tag_store;
 /// Rows per `IN (...)` lookup.
 const CHUNK: usize = 500;
 
-/// The stored form of a built profile.
-pub fn encode_profile(p: &pb::Profile) -> serde_json::Value {
-    serde_json::json!({ "v": 1, "pb": hex::encode(p.encode_to_vec()) })
+/// Where sealed profiles belong (the associated data of their encryption).
+const SEALED_PROFILES: &str = "profiles.dimensions";
+
+/// The stored form of a built profile: `{"v":2,"sealed":"enc:v1:…"}`, the protobuf sealed
+/// (search queries, cities and evidence texts are personal). Version 1, `{"v":1,"pb":hex}`,
+/// was written before sealing and is still read.
+pub fn encode_profile(merchant_id: &str, p: &pb::Profile) -> serde_json::Value {
+    let sealed = sealing::seal_bytes_to_text(SEALED_PROFILES, merchant_id, &p.encode_to_vec());
+    serde_json::json!({ "v": 2, "sealed": sealed })
 }
 
 /// The profile of a stored row's `dimensions`, `None` if unreadable.
-pub fn decode_profile(json: &serde_json::Value) -> Option<pb::Profile> {
-    let bytes = hex::decode(json.get("pb")?.as_str()?).ok()?;
+pub fn decode_profile(merchant_id: &str, json: &serde_json::Value) -> Option<pb::Profile> {
+    let bytes = match json.get("sealed").and_then(serde_json::Value::as_str) {
+        Some(sealed) => sealing::open_text_to_bytes(SEALED_PROFILES, merchant_id, sealed)
+            .inspect_err(|e| tracing::error!(error = %e, "a stored profile does not open"))
+            .ok()?,
+        None => hex::decode(json.get("pb")?.as_str()?).ok()?,
+    };
     pb::Profile::decode(bytes.as_slice()).ok()
+}
+
+/// Whether stored `dimensions` need `caravan privacy reseal`.
+pub fn profile_needs_reseal(json: &serde_json::Value) -> bool {
+    json.get("sealed")
+        .and_then(serde_json::Value::as_str)
+        .is_none_or(|s| !sealing::is_current(s.as_bytes()))
 }
 
 /// The merchant's build context, or `None` if the merchant does not exist.
@@ -106,6 +124,11 @@ async fn load_chunk(
         .filter(customers::Column::DeletedAt.is_null())
         .all(db)
         .await?;
+    let rows = rows
+        .into_iter()
+        .map(|mut r| pii::open_customer(&mut r).map(|()| r))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(caravan_store::sea_orm::DbErr::from)?;
     let live: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
     let mut contacts: HashMap<String, Vec<customer_contacts::Model>> = HashMap::new();
     for c in customer_contacts::Entity::find()
@@ -115,6 +138,8 @@ async fn load_chunk(
         .all(db)
         .await?
     {
+        let mut c = c;
+        pii::open_contact(&mut c).map_err(caravan_store::sea_orm::DbErr::from)?;
         contacts.entry(c.customer_id.clone()).or_default().push(c);
     }
     let mut stored: HashMap<String, Vec<StoredEvent>> = HashMap::new();
@@ -126,7 +151,9 @@ async fn load_chunk(
         .all(db)
         .await?
     {
-        let Some(payload) = decode_payload(&e.payload) else {
+        let opened = pii::open_event_payload(merchant_id, &e.payload)
+            .map_err(caravan_store::sea_orm::DbErr::from)?;
+        let Some(payload) = decode_payload(&opened) else {
             tracing::warn!(event_id = %e.event_id, "skipping an event with an unreadable payload");
             continue;
         };
@@ -306,7 +333,7 @@ fn profile_row(
         customer_id: Set(customer.id.clone()),
         kind: Set(customer.kind.clone()),
         country: Set((!country.is_empty()).then_some(country)),
-        dimensions: Set(encode_profile(p)),
+        dimensions: Set(encode_profile(merchant_id, p)),
         completeness: Set(p.completeness),
         rfm_recency: Set(None),
         rfm_frequency: Set(None),
@@ -374,6 +401,27 @@ pub async fn save_many(
 }
 
 /// Removes everything derived about a customer (erased, or merged into another).
+/// The ids among `ids` that are customers of `merchant_id` now.
+pub async fn existing<C: ConnectionTrait>(
+    db: &C,
+    merchant_id: &str,
+    ids: &[String],
+) -> Result<HashSet<String>, ProfilingError> {
+    let mut found = HashSet::new();
+    for chunk in ids.chunks(CHUNK) {
+        let rows: Vec<String> = customers::Entity::find()
+            .select_only()
+            .column(customers::Column::Id)
+            .filter(customers::Column::MerchantId.eq(merchant_id))
+            .filter(customers::Column::Id.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
 pub async fn delete_derived<C: ConnectionTrait>(
     db: &C,
     merchant_id: &str,

@@ -8,6 +8,7 @@ use caravan_platform::proto_time::{from_timestamp, to_timestamp};
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::profiling::v1 as pb;
 use caravan_store::entity::{customer_contacts, customer_tags, customers, profiles};
+use caravan_store::pii;
 use caravan_store::sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
 };
@@ -36,7 +37,8 @@ pub fn tag_to_proto(t: &customer_tags::Model) -> pb::Tag {
         first_seen_time: Some(to_timestamp(t.first_seen.get())),
         last_seen_time: Some(to_timestamp(t.last_seen.get())),
         producer: t.producer.clone().unwrap_or_default(),
-        note: t.note.clone().unwrap_or_default(),
+        note: crate::tag_store::opened(crate::tag_store::NOTES, &t.merchant_id, t.note.as_ref())
+            .unwrap_or_default(),
     }
 }
 
@@ -62,7 +64,7 @@ pub fn influence_ranks(raw: &[f64]) -> Vec<f64> {
 /// The profile of a row, with RFM, decision stage and predicted value from its columns.
 /// `recency_as_of` is the instant RFM recency days are counted to.
 pub fn assemble(row: &profiles::Model, recency_as_of: DateTime<Utc>) -> Option<pb::Profile> {
-    let mut p = decode_profile(&row.dimensions)?;
+    let mut p = decode_profile(&row.merchant_id, &row.dimensions)?;
     if let Some(t) = p.transactions.as_mut()
         && let (Some(r), Some(f), Some(m)) = (row.rfm_recency, row.rfm_frequency, row.rfm_monetary)
     {
@@ -239,6 +241,8 @@ pub async fn fill_personal_data(
             .all(db)
             .await?
         {
+            let mut c = c;
+            pii::open_customer(&mut c).map_err(caravan_store::sea_orm::DbErr::from)?;
             rows.insert(c.id.clone(), c);
         }
         if reveal {
@@ -248,6 +252,8 @@ pub async fn fill_personal_data(
                 .all(db)
                 .await?
             {
+                let mut c = c;
+                pii::open_contact(&mut c).map_err(caravan_store::sea_orm::DbErr::from)?;
                 let name = format!(
                     "merchants/{}/customers/{}/contacts/{}",
                     c.merchant_id, c.customer_id, c.id

@@ -4,11 +4,11 @@
 
 use std::collections::HashMap;
 
-use caravan_store::UtcDateTime;
 use caravan_store::entity::{customer_tags, customers, tag_history};
 use caravan_store::sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
 };
+use caravan_store::{UtcDateTime, sealing};
 
 use crate::error::ProfilingError;
 use crate::profile_builder::RuleTag;
@@ -28,6 +28,23 @@ struct Desired<'a> {
     reason: String,
 }
 
+/// Where sealed tag texts belong (the associated data of their encryption).
+pub const NOTES: &str = "customer_tags.note";
+pub const HISTORY_REASONS: &str = "tag_history.reason";
+
+/// Free text written by people may name people: it is stored sealed.
+fn sealed(context: &str, merchant_id: &str, text: Option<String>) -> Option<String> {
+    text.map(|t| sealing::seal_text_once(context, merchant_id, &t))
+}
+
+/// A stored free text as written (`None` if it does not open, which is logged).
+pub fn opened(context: &str, merchant_id: &str, stored: Option<&String>) -> Option<String> {
+    let stored = stored?;
+    sealing::open_text(context, merchant_id, stored)
+        .inspect_err(|e| tracing::error!(error = %e, context, "a stored tag text does not open"))
+        .ok()
+}
+
 fn history_row(
     tag: &customer_tags::Model,
     action: &str,
@@ -35,6 +52,8 @@ fn history_row(
     actor: Option<String>,
     at: UtcDateTime,
 ) -> tag_history::ActiveModel {
+    // The actor is the operator (a short VARCHAR), not the customer: kept as written.
+    let reason = sealed(HISTORY_REASONS, &tag.merchant_id, reason);
     tag_history::ActiveModel {
         merchant_id: Set(tag.merchant_id.clone()),
         customer_id: Set(tag.customer_id.clone()),
@@ -275,7 +294,7 @@ pub async fn create_manual<C: ConnectionTrait>(
         am.evidence_count = Set(updated.evidence_count);
         am.last_seen = Set(now);
         am.confidence = Set(updated.confidence);
-        am.note = Set(updated.note.clone());
+        am.note = Set(sealed(NOTES, merchant_id, updated.note.clone()));
         am.update(db).await?;
         history_row(
             &updated,
@@ -302,9 +321,9 @@ pub async fn create_manual<C: ConnectionTrait>(
         first_seen: now,
         last_seen: now,
     };
-    customer_tags::ActiveModel::from(model.clone())
-        .insert(db)
-        .await?;
+    let mut row = customer_tags::ActiveModel::from(model.clone());
+    row.note = Set(sealed(NOTES, merchant_id, model.note.clone()));
+    row.insert(db).await?;
     history_row(&model, "ADDED", model.note.clone(), tag.actor, now)
         .insert(db)
         .await?;

@@ -81,7 +81,9 @@ pub async fn load_interactions(
         after = last.0;
         let full = page.len() as u64 == EVENT_PAGE;
         for (_, customer, at, payload) in page {
-            match caravan_proto::stored_event::decode_payload(&payload) {
+            let opened = caravan_store::pii::open_event_payload(merchant, &payload)
+                .map_err(caravan_store::sea_orm::DbErr::from)?;
+            match caravan_proto::stored_event::decode_payload(&opened) {
                 Some(p) => out.extend(signals::from_event(&customer, at.get().timestamp(), &p)),
                 None => skipped += 1,
             }

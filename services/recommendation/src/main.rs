@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use caravan_access::AccessControl;
 use caravan_platform::server::ServiceSet;
 use caravan_recommendation::{BINARY, RecommendationApi};
 
@@ -13,9 +14,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     caravan_platform::binary::run(BINARY, |settings| async move {
-        let db = caravan_platform::database::open_store(&settings.database).await?;
+        caravan_access::setup::check_client_key(&settings)?;
+        let db = caravan_platform::database::open_store(&settings).await?;
         let profiling = caravan_platform::client::profiling_client(&settings.clients)?;
         let mut services = ServiceSet::new();
+        AccessControl::guard(&settings, &db, &mut services).await?;
         services.add(
             RecommendationApi::with_settings(db, profiling, &settings.recommendation)
                 .into_server(settings.server.max_message_bytes),

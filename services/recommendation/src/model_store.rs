@@ -5,7 +5,7 @@
 //! ACTIVE one in the same transaction, so rolling back to an older version works.
 //! Job states are the proto's names without the prefix: QUEUED, RUNNING, SUCCEEDED, FAILED.
 
-use caravan_store::entity::{rec_models, training_jobs};
+use caravan_store::entity::{rec_model_customers, rec_model_purges, rec_models, training_jobs};
 use caravan_store::sea_orm::sea_query::Expr;
 use caravan_store::sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter,
@@ -84,38 +84,106 @@ pub struct NewModel<'a> {
     pub params: Vec<u8>,
     pub metrics: serde_json::Value,
     pub training_job_id: &'a str,
+    /// The customers the model was trained on (recorded, so erasure finds the model).
+    pub customers: &'a [String],
+    /// `caravan_store::erasure::last_erasure` before the training data was read.
+    pub erasure_mark: i64,
 }
 
-/// Stores a new version (`max + 1`, retried on a concurrent duplicate) in state READY.
-pub async fn insert_model(db: &DatabaseConnection, m: NewModel<'_>) -> Result<i64, StoreError> {
+/// Why a model was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum InsertError {
+    /// A customer of the merchant was erased after the training data was read: the model
+    /// may hold them, so it is not stored (train again).
+    #[error("a customer was erased while the model trained")]
+    ErasedMeanwhile,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<caravan_store::sea_orm::DbErr> for InsertError {
+    fn from(e: caravan_store::sea_orm::DbErr) -> Self {
+        InsertError::Store(e.into())
+    }
+}
+
+/// The merchant's next model version. Versions never come back: erasure deletes the versions
+/// trained on an erased customer, and a name like `models/3` must not come to mean another
+/// model (jobs and pinned requests refer to it), so the highest version ever given, which
+/// the training jobs keep, counts too.
+async fn next_version<C: caravan_store::sea_orm::ConnectionTrait>(
+    db: &C,
+    merchant: &str,
+) -> Result<i64, InsertError> {
+    let stored: Option<Option<i64>> = rec_models::Entity::find()
+        .select_only()
+        .column_as(rec_models::Column::Version.max(), "v")
+        .filter(rec_models::Column::MerchantId.eq(merchant))
+        .into_tuple()
+        .one(db)
+        .await?;
+    let given: Option<Option<i64>> = training_jobs::Entity::find()
+        .select_only()
+        .column_as(training_jobs::Column::ModelVersion.max(), "v")
+        .filter(training_jobs::Column::MerchantId.eq(merchant))
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(stored
+        .flatten()
+        .unwrap_or(0)
+        .max(given.flatten().unwrap_or(0))
+        + 1)
+}
+
+/// Customers per multi-row insert of `rec_model_customers`.
+const CUSTOMER_ROWS: usize = 1000;
+
+/// Stores a new version (`max + 1`, retried on a concurrent duplicate) in state READY, with
+/// the customers it was trained on, unless an erasure happened since `erasure_mark`.
+pub async fn insert_model(db: &DatabaseConnection, m: NewModel<'_>) -> Result<i64, InsertError> {
     let mut attempt = 0;
     loop {
-        let max: Option<Option<i64>> = rec_models::Entity::find()
-            .select_only()
-            .column_as(rec_models::Column::Version.max(), "v")
-            .filter(rec_models::Column::MerchantId.eq(m.merchant_id))
-            .into_tuple()
-            .one(db)
-            .await?;
-        let version = max.flatten().unwrap_or(0) + 1;
-        let row = rec_models::ActiveModel {
-            merchant_id: Set(m.merchant_id.to_owned()),
-            version: Set(version),
-            kind: Set(m.kind.to_owned()),
-            blend_weights: Set(m.blend_weights.clone()),
-            params: Set(m.params.clone()),
-            metrics: Set(m.metrics.clone()),
-            state: Set(READY.to_owned()),
-            training_job_id: Set(Some(m.training_job_id.to_owned())),
-            created_at: Set(caravan_store::now()),
-            activated_at: Set(None),
-        };
-        match rec_models::Entity::insert(row).exec(db).await {
-            Ok(_) => return Ok(version),
-            Err(e) if caravan_store::is_unique_violation(&e) && attempt < 5 => attempt += 1,
-            Err(e) => return Err(e.into()),
+        match try_insert_model(db, &m).await {
+            Err(InsertError::Store(e)) if e.is_unique_violation() && attempt < 5 => attempt += 1,
+            other => return other,
         }
     }
+}
+
+async fn try_insert_model(db: &DatabaseConnection, m: &NewModel<'_>) -> Result<i64, InsertError> {
+    let txn = db.begin().await?;
+    // Checked in the transaction that stores the model: an erasure committing after this
+    // check finds the model (and its customers) and drops it.
+    if caravan_store::erasure::erased_since(&txn, m.merchant_id, m.erasure_mark).await? {
+        return Err(InsertError::ErasedMeanwhile);
+    }
+    let version = next_version(&txn, m.merchant_id).await?;
+    let row = rec_models::ActiveModel {
+        merchant_id: Set(m.merchant_id.to_owned()),
+        version: Set(version),
+        kind: Set(m.kind.to_owned()),
+        blend_weights: Set(m.blend_weights.clone()),
+        params: Set(m.params.clone()),
+        metrics: Set(m.metrics.clone()),
+        state: Set(READY.to_owned()),
+        training_job_id: Set(Some(m.training_job_id.to_owned())),
+        created_at: Set(caravan_store::now()),
+        activated_at: Set(None),
+    };
+    rec_models::Entity::insert(row).exec(&txn).await?;
+    for chunk in m.customers.chunks(CUSTOMER_ROWS) {
+        let rows = chunk.iter().map(|c| rec_model_customers::ActiveModel {
+            merchant_id: Set(m.merchant_id.to_owned()),
+            version: Set(version),
+            customer_id: Set(c.clone()),
+        });
+        rec_model_customers::Entity::insert_many(rows)
+            .exec_without_returning(&txn)
+            .await?;
+    }
+    txn.commit().await?;
+    Ok(version)
 }
 
 /// Makes `version` the serving model; `false` if it does not exist.
@@ -369,4 +437,68 @@ pub async fn list_jobs(
 /// job's `updated_at` older than `stale_before` is reported as FAILED when read.
 pub fn is_stale(job: &training_jobs::Model, stale_before: UtcDateTime) -> bool {
     matches!(job.state.as_str(), "QUEUED" | "RUNNING") && job.updated_at < stale_before
+}
+
+/// A serving model that erasure dropped, for retraining.
+#[derive(Debug, Clone)]
+pub struct Purge {
+    pub merchant_id: String,
+    pub version: i64,
+    pub training_job_id: Option<String>,
+}
+
+/// Claims the dropped serving models no replica is retraining (or whose claim is older
+/// than `stale_before`): each is returned to exactly one replica.
+pub async fn claim_purges(
+    db: &DatabaseConnection,
+    owner: &str,
+    stale_before: UtcDateTime,
+) -> Result<Vec<Purge>, StoreError> {
+    let candidates = rec_model_purges::Entity::find()
+        .filter(
+            Condition::any()
+                .add(rec_model_purges::Column::ClaimedAt.is_null())
+                .add(rec_model_purges::Column::ClaimedAt.lt(stale_before)),
+        )
+        .all(db)
+        .await?;
+    let mut claimed = Vec::new();
+    for c in candidates {
+        let taken = rec_model_purges::Entity::update_many()
+            .col_expr(rec_model_purges::Column::ClaimedBy, Expr::value(owner))
+            .col_expr(
+                rec_model_purges::Column::ClaimedAt,
+                Expr::value(caravan_store::now()),
+            )
+            .filter(rec_model_purges::Column::MerchantId.eq(&c.merchant_id))
+            .filter(rec_model_purges::Column::Version.eq(c.version))
+            .filter(match c.claimed_at {
+                None => rec_model_purges::Column::ClaimedAt.is_null(),
+                Some(at) => rec_model_purges::Column::ClaimedAt.eq(at),
+            })
+            .exec(db)
+            .await?
+            .rows_affected
+            == 1;
+        if taken {
+            claimed.push(Purge {
+                merchant_id: c.merchant_id,
+                version: c.version,
+                training_job_id: c.training_job_id,
+            });
+        }
+    }
+    Ok(claimed)
+}
+
+/// Forgets a dropped model once its retraining has started (or cannot).
+pub async fn finish_purge(
+    db: &DatabaseConnection,
+    merchant: &str,
+    version: i64,
+) -> Result<(), StoreError> {
+    rec_model_purges::Entity::delete_by_id((merchant.to_owned(), version))
+        .exec(db)
+        .await?;
+    Ok(())
 }

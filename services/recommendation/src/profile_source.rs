@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
-use caravan_platform::client::TracedChannel;
+use caravan_platform::client::ServiceChannel;
 use caravan_proto::caravan::profiling::v1 as pb;
 use caravan_proto::caravan::profiling::v1::profiling_service_client::ProfilingServiceClient;
 use tonic::Code;
@@ -22,7 +22,7 @@ pub const BACKOFF: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 pub struct ProfileSource {
-    client: ProfilingServiceClient<TracedChannel>,
+    client: ProfilingServiceClient<ServiceChannel>,
     timeout: Duration,
     /// Unix milliseconds before which no read is attempted.
     skip_until_ms: Arc<AtomicI64>,
@@ -71,7 +71,7 @@ pub fn signals(profile: &pb::Profile) -> ProfileSignals {
 }
 
 impl ProfileSource {
-    pub fn new(client: ProfilingServiceClient<TracedChannel>, timeout: Duration) -> Self {
+    pub fn new(client: ProfilingServiceClient<ServiceChannel>, timeout: Duration) -> Self {
         Self {
             client,
             timeout,

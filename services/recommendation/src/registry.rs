@@ -12,8 +12,14 @@
 //! from its own, and reloads a merchant's catalogue view when the products' fingerprint or
 //! the country exclusions changed. So replicas converge on the same version within one poll
 //! interval of a deploy.
+//!
+//! Erasure: every replica also runs [`Registry::watch_erasures`], which reads the erasures
+//! committed since its last look every `erasure_poll_ms` and forgets everything it holds of
+//! those merchants (serving, pinned and cold-start models). A load or build that was under
+//! way when a merchant was forgotten installs nothing: it may have read what was erased.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -37,6 +43,8 @@ pub struct Loaded {
     pub catalog: Arc<CatalogView>,
     catalogue_stamp: (i64, Option<UtcDateTime>),
     exclusions: Exclusions,
+    /// The merchant's erasure generation when the load began ([`Registry::generation`]).
+    generation: u64,
 }
 
 /// Version number of a cold-start model: built in memory, never stored.
@@ -64,6 +72,10 @@ pub struct Registry {
     /// build reads a year of interactions and trains in memory.
     cold_builds: tokio::sync::Semaphore,
     cold_ttl: Duration,
+    /// Per merchant, how many times an erasure made this replica forget its models.
+    generations: RwLock<HashMap<String, u64>>,
+    /// The last erasure seen (`erased_customers.seq`); -1 before the first look.
+    erasure_mark: AtomicI64,
 }
 
 fn read<T: Clone, K: std::hash::Hash + Eq>(map: &RwLock<HashMap<K, T>>, key: &K) -> Option<T> {
@@ -86,7 +98,73 @@ impl Registry {
             cold_locks: MerchantLocks::default(),
             cold_builds: tokio::sync::Semaphore::new(cold_builds.max(1)),
             cold_ttl,
+            generations: RwLock::new(HashMap::new()),
+            erasure_mark: AtomicI64::new(-1),
         }
+    }
+
+    /// The merchant's erasure generation: it grows whenever an erasure made this replica
+    /// forget the merchant's models.
+    fn generation(&self, merchant: &str) -> u64 {
+        read(&self.generations, &merchant.to_owned()).unwrap_or(0)
+    }
+
+    /// Whether a model loaded or built in `generation` may still be installed.
+    fn current_generation(&self, loaded: &Loaded) -> bool {
+        self.generation(&loaded.merchant) == loaded.generation
+    }
+
+    /// Forgets every model of `merchant` in memory (an erasure may have removed customers
+    /// they hold); the next request loads what the store has now.
+    pub fn forget_merchant(&self, merchant: &str) {
+        {
+            let mut generations = self.generations.write().unwrap_or_else(|e| e.into_inner());
+            *generations.entry(merchant.to_owned()).or_insert(0) += 1;
+        }
+        self.serving
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(merchant);
+        self.pinned
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|(m, _), _| m != merchant);
+        self.forget_cold_start(merchant);
+    }
+
+    /// Reads the erasures committed since the last look and forgets their merchants; the
+    /// first look (at start) forgets everything loaded before it. Returns whether there were
+    /// any.
+    pub async fn poll_erasures(&self) -> Result<bool, RecommendationError> {
+        let mark = self.erasure_mark.load(Ordering::Acquire);
+        if mark < 0 {
+            let last = caravan_store::erasure::last_erasure(&self.db)
+                .await
+                .map_err(caravan_store::StoreError::from)?;
+            let merchants: Vec<String> = {
+                let serving = self.serving.read().unwrap_or_else(|e| e.into_inner());
+                let cold = self.cold.read().unwrap_or_else(|e| e.into_inner());
+                serving.keys().chain(cold.keys()).cloned().collect()
+            };
+            merchants.iter().for_each(|m| self.forget_merchant(m));
+            self.erasure_mark.store(last, Ordering::Release);
+            return Ok(false);
+        }
+        let erasures = caravan_store::erasure::erasures_after(&self.db, mark)
+            .await
+            .map_err(caravan_store::StoreError::from)?;
+        let Some(&(last, _)) = erasures.last() else {
+            return Ok(false);
+        };
+        for (_, merchant) in &erasures {
+            self.forget_merchant(merchant);
+        }
+        tracing::info!(
+            erasures = erasures.len(),
+            "models of merchants with erased customers forgotten"
+        );
+        self.erasure_mark.store(last, Ordering::Release);
+        Ok(true)
     }
 
     /// The merchant's cold-start model if one was built less than `cold_ttl` ago (no I/O).
@@ -120,7 +198,7 @@ impl Registry {
             let _slot = self.cold_builds.acquire().await.ok();
             self.build_cold_start(merchant).await?
         };
-        if let Some(l) = &built {
+        if let Some(l) = built.as_ref().filter(|l| self.current_generation(l)) {
             let mut guard = self.cold.write().unwrap_or_else(|e| e.into_inner());
             guard.insert(merchant.to_owned(), (Instant::now(), l.clone()));
         }
@@ -138,6 +216,7 @@ impl Registry {
         &self,
         merchant: &str,
     ) -> Result<Option<Arc<Loaded>>, RecommendationError> {
+        let generation = self.generation(merchant);
         let end = chrono::Utc::now();
         let interactions =
             interaction_store::load_interactions(&self.db, merchant, end - COLD_START_WINDOW, end)
@@ -172,6 +251,7 @@ impl Registry {
                 catalog,
                 catalogue_stamp,
                 exclusions,
+                generation,
             }
         })
         .await
@@ -190,6 +270,9 @@ impl Registry {
     }
 
     fn install(&self, loaded: Arc<Loaded>) {
+        if !self.current_generation(&loaded) {
+            return;
+        }
         // A trained model replaces the merchant's cold-start model for good.
         self.forget_cold_start(&loaded.merchant);
         let mut guard = self.serving.write().unwrap_or_else(|e| e.into_inner());
@@ -233,7 +316,7 @@ impl Registry {
         }
         let _guard = self.load_lock.lock().await;
         let loaded = self.load(merchant, version).await?;
-        if let Some(l) = &loaded {
+        if let Some(l) = loaded.as_ref().filter(|l| self.current_generation(l)) {
             let mut guard = self.pinned.write().unwrap_or_else(|e| e.into_inner());
             if guard.len() >= PINNED_CAPACITY {
                 guard.clear();
@@ -249,6 +332,7 @@ impl Registry {
         merchant: &str,
         version: i64,
     ) -> Result<Option<Arc<Loaded>>, RecommendationError> {
+        let generation = self.generation(merchant);
         let Some(blob) = model_store::get_params(&self.db, merchant, version).await? else {
             return Ok(None);
         };
@@ -267,6 +351,7 @@ impl Registry {
                 catalog,
                 catalogue_stamp,
                 exclusions,
+                generation,
             })
         })
         .await
@@ -331,6 +416,7 @@ impl Registry {
                 catalog,
                 catalogue_stamp: stamp,
                 exclusions,
+                generation: current.generation,
             }));
         }
         Ok(())

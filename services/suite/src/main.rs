@@ -12,11 +12,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use caravan_platform::Settings;
+use caravan_access::AccessControl;
+use caravan_access::admin_api::AccessApi;
+use caravan_ingestion::privacy::PrivacyApi;
 use caravan_platform::server::{self, ServiceSet};
+use caravan_platform::{Secret, Settings};
 use clap::{Parser, Subcommand};
 
+mod credentials;
 mod import;
+mod keys;
+mod privacy;
 
 const NAME: &str = "caravan";
 const DEFAULT_LISTEN: SocketAddr =
@@ -47,6 +53,16 @@ enum Command {
         #[command(subcommand)]
         format: import::ImportCommand,
     },
+    /// Manage API keys directly in the configured store (see docs/security.md).
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+    /// Personal data at rest: re-encrypt under the active key (see docs/security.md).
+    Privacy {
+        #[command(subcommand)]
+        command: privacy::PrivacyCommand,
+    },
 }
 
 /// Many small allocations per request (protobuf, SQL values): mimalloc does them with far
@@ -75,6 +91,8 @@ async fn main() -> ExitCode {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
         Command::Import { format } => import::run(format).await.map_err(anyhow::Error::from),
+        Command::Keys { command } => keys::run(settings, command).await,
+        Command::Privacy { command } => privacy::run(settings, command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -86,25 +104,36 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(mut settings: Settings) -> anyhow::Result<()> {
-    let db = caravan_platform::database::open_store(&settings.database).await?;
+    let db = caravan_platform::database::open_store(&settings).await?;
+    let (access, internal_key) = AccessControl::start(&settings, &db, true).await?;
+    if settings.auth.enabled && caravan_store::backend_name(&db) == "sqlite" {
+        caravan_access::bootstrap::ensure_bootstrap_key(&db, &settings.auth.bootstrap_key_file)
+            .await?;
+    }
     let listener = server::bind(settings.server.listen_addr).await?;
     let local = listener.local_addr().context("listener address")?;
     if settings.clients.profiling_addr.is_none() {
-        settings.clients.profiling_addr = Some(self_address(local));
+        settings.clients.profiling_addr = Some(self_address(local, &settings));
+    }
+    // Marketing and recommendation present this process's own in-memory key to profiling.
+    if let Some(key) = &internal_key {
+        settings.clients.api_key = Some(Secret::new(key.reveal()));
     }
     let profiling = caravan_platform::client::profiling_client(&settings.clients)?;
     let max_message = settings.server.max_message_bytes;
 
     let consumer = caravan_profiling::outbox_consumer::spawn(&db, &settings.profiling);
+    let ingestion = caravan_ingestion::IngestionApi::with_settings(db.clone(), &settings.ingestion)
+        .with_profiling(profiling.clone());
     let mut services = ServiceSet::new();
+    access.install(&mut services);
     if let Some(consumer) = consumer {
         services.after_stop(consumer.stop());
     }
     services
-        .add(
-            caravan_ingestion::IngestionApi::with_settings(db.clone(), &settings.ingestion)
-                .into_server(max_message),
-        )
+        .add(ingestion.clone().into_server(max_message))
+        .add(PrivacyApi::new(ingestion).into_server(max_message))
+        .add(AccessApi::new(db.clone()).into_server())
         .add(caravan_profiling::ProfilingApi::new(db.clone()).into_server(max_message))
         .add(
             caravan_recommendation::RecommendationApi::with_settings(
@@ -131,20 +160,27 @@ async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// How this process reaches itself: the bound port on loopback when bound to any address.
-fn self_address(local: SocketAddr) -> String {
+/// How this process reaches itself: the bound port on loopback when bound to any address,
+/// over TLS when the server speaks TLS (the certificate must then name `localhost` or
+/// `clients.tls.domain`).
+fn self_address(local: SocketAddr, settings: &Settings) -> String {
     let host = if local.ip().is_unspecified() {
         std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
     } else {
         local.ip()
     };
-    format!("http://{}", SocketAddr::new(host, local.port()))
+    let scheme = if settings.server.tls.cert_file.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{}", SocketAddr::new(host, local.port()))
 }
 
 async fn migrate(mut settings: Settings) -> anyhow::Result<()> {
     // `open_store` migrates when asked to; `caravan migrate` always asks.
     settings.database.migrate_on_start = true;
-    caravan_platform::database::open_store(&settings.database).await?;
+    caravan_platform::database::open_store(&settings).await?;
     tracing::info!("migrations are up to date");
     Ok(())
 }
@@ -155,12 +191,13 @@ mod tests {
 
     #[test]
     fn reaches_itself_on_loopback() {
+        let settings = Settings::default();
         assert_eq!(
-            self_address("0.0.0.0:50051".parse().expect("addr")),
+            self_address("0.0.0.0:50051".parse().expect("addr"), &settings),
             "http://127.0.0.1:50051"
         );
         assert_eq!(
-            self_address("127.0.0.1:4000".parse().expect("addr")),
+            self_address("127.0.0.1:4000".parse().expect("addr"), &settings),
             "http://127.0.0.1:4000"
         );
     }

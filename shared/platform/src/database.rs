@@ -1,12 +1,16 @@
-//! Opening the one Caravan store from [`DatabaseSettings`].
+//! Opening the one Caravan store from the [`Settings`]: the encryption keys of personal
+//! data first ([`crate::encryption`]), then the connection.
 
 use caravan_store::sea_orm::DatabaseConnection;
 
-use crate::settings::DatabaseSettings;
+use crate::settings::Settings;
 
-/// Connects, and applies pending migrations when `database.migrate_on_start` is set.
-/// Logs where the data lives (password redacted; the absolute path for SQLite files).
-pub async fn open_store(settings: &DatabaseSettings) -> anyhow::Result<DatabaseConnection> {
+/// Installs the encryption keys, connects, and applies pending migrations when
+/// `database.migrate_on_start` is set. Logs where the data lives (password redacted; the
+/// absolute path for SQLite files).
+pub async fn open_store(all: &Settings) -> anyhow::Result<DatabaseConnection> {
+    crate::encryption::install(&all.privacy)?;
+    let settings = &all.database;
     let url = settings.url.expose();
     let db = caravan_store::connect(url, settings.max_connections).await?;
     tracing::info!(

@@ -6,6 +6,8 @@
 pub mod binary;
 pub mod client;
 pub mod database;
+pub mod encryption;
+pub mod guard;
 pub mod proto_time;
 pub mod secret;
 pub mod server;

@@ -9,6 +9,7 @@
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -21,7 +22,8 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tower::Service;
 
-use crate::settings::ServerSettings;
+use crate::guard::{Admission, GuardLayer, RequestGuard};
+use crate::settings::{ServerSettings, ServerTlsSettings};
 use crate::trace_context::server_span;
 
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
@@ -42,6 +44,16 @@ pub enum ServerError {
     Transport(#[from] tonic::transport::Error),
     #[error("in-flight calls did not finish within the {0:?} shutdown grace period")]
     DrainTimeout(Duration),
+    #[error(
+        "refusing to serve on {0} without an access guard: only loopback addresses may go unauthenticated"
+    )]
+    Unguarded(SocketAddr),
+    #[error("TLS: cannot read {path}: {source}")]
+    TlsFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// Most time the work registered with [`ServiceSet::after_stop`] gets, all of it together
@@ -54,6 +66,7 @@ pub struct ServiceSet {
     routes: RoutesBuilder,
     names: Vec<&'static str>,
     after_stop: Vec<futures::future::BoxFuture<'static, ()>>,
+    guard: Option<Arc<dyn RequestGuard>>,
 }
 
 impl ServiceSet {
@@ -80,6 +93,13 @@ impl ServiceSet {
 
     pub fn names(&self) -> &[&'static str] {
         &self.names
+    }
+
+    /// The guard every request passes before its RPC runs (authentication and
+    /// authorization, `caravan-access`). Without one the server serves loopback only.
+    pub fn guard(&mut self, guard: Arc<dyn RequestGuard>) -> &mut Self {
+        self.guard = Some(guard);
+        self
     }
 
     /// Work to do once the server has stopped, before the process exits: stopping
@@ -130,10 +150,23 @@ pub async fn serve(
     services: ServiceSet,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
-    let local_addr = listener
-        .local_addr()
-        .map(|addr| addr.to_string())
-        .unwrap_or_default();
+    let local = listener.local_addr().ok();
+    let local_addr = local.map(|addr| addr.to_string()).unwrap_or_default();
+    let guard = match (services.guard.clone(), local) {
+        (Some(guard), _) => guard,
+        (None, Some(addr)) if addr.ip().is_loopback() => Arc::new(AdmitAll),
+        (None, addr) => {
+            run_after_stop(services.after_stop).await;
+            return Err(ServerError::Unguarded(addr.unwrap_or(settings.listen_addr)));
+        }
+    };
+    let tls = match tls_config(&settings.tls) {
+        Ok(tls) => tls,
+        Err(err) => {
+            run_after_stop(services.after_stop).await;
+            return Err(err);
+        }
+    };
     let (reporter, health_service) = tonic_health::server::health_reporter();
     for name in &services.names {
         reporter
@@ -160,15 +193,22 @@ pub async fn serve(
     tracing::info!(
         address = %local_addr,
         services = ?services.names,
+        tls = tls.is_some(),
         "gRPC server listening"
     );
-    let server = Server::builder()
+    let mut builder = Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    let server = builder
         .timeout(settings.request_timeout())
         .tcp_nodelay(true)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .initial_stream_window_size(settings.http2_stream_window_bytes)
         .initial_connection_window_size(settings.http2_connection_window_bytes)
+        .http2_max_header_list_size(settings.max_header_list_bytes)
         .trace_fn(server_span)
+        .layer(GuardLayer(guard))
         .add_routes(routes.routes())
         // `tcp_nodelay` above only applies to listeners tonic binds itself; accepted streams
         // of our own listener need it set here, or small responses wait ~40 ms for the
@@ -180,6 +220,41 @@ pub async fn serve(
     let result = drain_within(settings.shutdown_grace(), server, signal_seen_rx).await;
     run_after_stop(after_stop).await;
     result
+}
+
+/// The guard of a loopback server that was given none (in-process tests).
+struct AdmitAll;
+
+impl RequestGuard for AdmitAll {
+    fn admit(
+        self: Arc<Self>,
+        request: http::Request<tonic::body::Body>,
+    ) -> futures::future::BoxFuture<'static, Admission> {
+        Box::pin(std::future::ready(Ok(request)))
+    }
+}
+
+/// Server TLS from PEM files, and client-certificate verification when a client CA is set.
+fn tls_config(
+    settings: &ServerTlsSettings,
+) -> Result<Option<tonic::transport::ServerTlsConfig>, ServerError> {
+    let (Some(cert), Some(key)) = (&settings.cert_file, &settings.key_file) else {
+        return Ok(None);
+    };
+    let identity = tonic::transport::Identity::from_pem(read_pem(cert)?, read_pem(key)?);
+    let mut config = tonic::transport::ServerTlsConfig::new().identity(identity);
+    if let Some(ca) = &settings.client_ca_file {
+        config = config.client_ca_root(tonic::transport::Certificate::from_pem(read_pem(ca)?));
+    }
+    Ok(Some(config))
+}
+
+/// Reads a PEM file named by the settings.
+pub fn read_pem(path: &std::path::Path) -> Result<Vec<u8>, ServerError> {
+    std::fs::read(path).map_err(|source| ServerError::TlsFile {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// Runs the server, but gives up on in-flight calls once the grace period after the shutdown

@@ -7,7 +7,7 @@
 //! step.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use config::{Config, Environment, File, FileFormat};
@@ -43,6 +43,8 @@ pub struct Settings {
     pub ingestion: IngestionSettings,
     pub profiling: ProfilingSettings,
     pub recommendation: RecommendationSettings,
+    pub auth: AuthSettings,
+    pub privacy: PrivacySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,6 +64,24 @@ pub struct ServerSettings {
     pub http2_stream_window_bytes: u32,
     /// HTTP/2 flow-control window of one connection, shared by its calls.
     pub http2_connection_window_bytes: u32,
+    /// Largest HTTP/2 header list (all metadata of one call). Generous, so that an absurd
+    /// `authorization` value reaches the access check and gets a clear UNAUTHENTICATED
+    /// instead of a reset stream.
+    pub max_header_list_bytes: u32,
+    /// Server TLS; without `cert_file` the server speaks plaintext HTTP/2 (loopback, or
+    /// behind a service mesh that terminates mTLS).
+    pub tls: ServerTlsSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerTlsSettings {
+    /// PEM certificate chain of the server.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of the server.
+    pub key_file: Option<PathBuf>,
+    /// PEM CA bundle: when set, every client must present a certificate it signed (mTLS).
+    pub client_ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -99,6 +119,76 @@ pub struct ClientSettings {
     pub profiling_addr: Option<String>,
     /// Deadline of each call to another Caravan service.
     pub call_timeout_ms: Option<u64>,
+    /// API key this service presents to the others (a key with `read` on `*`). `caravan
+    /// serve` makes its own in-memory key and ignores this.
+    pub api_key: Option<Secret>,
+    /// TLS towards the other services; without `ca_file` calls are plaintext.
+    pub tls: ClientTlsSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientTlsSettings {
+    /// PEM CA bundle that signed the servers' certificates.
+    pub ca_file: Option<PathBuf>,
+    /// PEM client certificate, for servers that require mTLS.
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key of the client certificate.
+    pub key_file: Option<PathBuf>,
+    /// Name to verify in the server certificate; unset: the host of the address.
+    pub domain: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacySettings {
+    /// Keys that encrypt personal data at rest (AES-256-GCM), by id: 32 random bytes in
+    /// base64 each (`openssl rand -base64 32`). Every key that sealed data still in the
+    /// store must stay here until `caravan privacy reseal` has run. Empty: a key of this
+    /// installation is made once in `key_file` (loopback only).
+    pub encryption_keys: std::collections::BTreeMap<String, Secret>,
+    /// The id of the key that encrypts new data (required with `encryption_keys`).
+    pub active_encryption_key: String,
+    /// Where the installation's own key lives when `encryption_keys` is empty (mode 0600).
+    pub key_file: PathBuf,
+}
+
+impl Default for PrivacySettings {
+    fn default() -> Self {
+        Self {
+            encryption_keys: std::collections::BTreeMap::new(),
+            active_encryption_key: String::new(),
+            key_file: PathBuf::from(".caravan/encryption.key"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// Require an API key on every RPC (health and reflection excepted). Switching it off is
+    /// refused unless the server listens on a loopback address.
+    pub enabled: bool,
+    /// How often every replica re-reads the API keys: a revoked key stops working within
+    /// this time (plus one query).
+    pub key_refresh_ms: u64,
+    /// Calls per second one key may make (bursts up to the same number), unless the key
+    /// says otherwise; 0: unlimited.
+    pub rate_limit_per_second: u32,
+    /// Where `caravan serve` on the embedded default database writes the bootstrap admin
+    /// key, once, when the store has no key yet (mode 0600).
+    pub bootstrap_key_file: PathBuf,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            key_refresh_ms: 1_000,
+            rate_limit_per_second: 1_000,
+            bootstrap_key_file: PathBuf::from(".caravan/admin.key"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,6 +208,10 @@ pub struct IngestionSettings {
     /// Batch transactions one replica runs at the same time, over all calls and streams;
     /// further batches are checked, then wait their turn.
     pub max_concurrent_batches: usize,
+    /// How long DeleteCustomer waits after its transaction before answering: at least two
+    /// `recommendation.erasure_poll_ms`, so that every recommendation replica has dropped the
+    /// models that held the customer before the caller's next Recommend.
+    pub erasure_settle_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -167,6 +261,9 @@ pub struct RecommendationSettings {
     /// Cold-start builds that may run at once across merchants: after a deploy, many
     /// merchants that never trained would otherwise all build at the same time.
     pub max_concurrent_cold_starts: usize,
+    /// Milliseconds between checks for erasures: a replica drops the models of a merchant
+    /// that erased a customer within this time.
+    pub erasure_poll_ms: u64,
 }
 
 impl Default for RecommendationSettings {
@@ -176,6 +273,7 @@ impl Default for RecommendationSettings {
             profile_timeout_ms: 100,
             cold_start_ttl_ms: 300_000,
             max_concurrent_cold_starts: 2,
+            erasure_poll_ms: 100,
         }
     }
 }
@@ -194,6 +292,8 @@ impl Default for ServerSettings {
             shutdown_grace_ms: 25_000,
             http2_stream_window_bytes: 8 << 20,
             http2_connection_window_bytes: 32 << 20,
+            max_header_list_bytes: 2 << 20,
+            tls: ServerTlsSettings::default(),
         }
     }
 }
@@ -226,6 +326,7 @@ impl Default for IngestionSettings {
             customer_cache_entries: 200_000,
             stream_pipeline_depth: 4,
             max_concurrent_batches: 3,
+            erasure_settle_ms: 300,
         }
     }
 }
@@ -346,10 +447,52 @@ impl Settings {
                 "ingestion.max_batch_events must be at least 1".to_owned(),
             ));
         }
+        if self.auth.key_refresh_ms == 0 || self.auth.key_refresh_ms > 5_000 {
+            return Err(SettingsError::Invalid(format!(
+                "auth.key_refresh_ms must be between 1 and 5000 (got {}): revocation must reach every replica within 5 s",
+                self.auth.key_refresh_ms
+            )));
+        }
+        if !self.privacy.encryption_keys.is_empty()
+            && !self
+                .privacy
+                .encryption_keys
+                .contains_key(&self.privacy.active_encryption_key)
+        {
+            return Err(SettingsError::Invalid(format!(
+                "privacy.active_encryption_key ({:?}) must name one of privacy.encryption_keys",
+                self.privacy.active_encryption_key
+            )));
+        }
+        if self.server.tls.cert_file.is_some() != self.server.tls.key_file.is_some() {
+            return Err(SettingsError::Invalid(
+                "server.tls.cert_file and server.tls.key_file must be set together".to_owned(),
+            ));
+        }
+        if self.server.tls.client_ca_file.is_some() && self.server.tls.cert_file.is_none() {
+            return Err(SettingsError::Invalid(
+                "server.tls.client_ca_file (mTLS) needs server.tls.cert_file and key_file"
+                    .to_owned(),
+            ));
+        }
+        if self.clients.tls.cert_file.is_some() != self.clients.tls.key_file.is_some() {
+            return Err(SettingsError::Invalid(
+                "clients.tls.cert_file and clients.tls.key_file must be set together".to_owned(),
+            ));
+        }
         if self.recommendation.model_poll_ms == 0 {
             return Err(SettingsError::Invalid(
                 "recommendation.model_poll_ms must be at least 1".to_owned(),
             ));
+        }
+        if self.recommendation.erasure_poll_ms == 0
+            || self.ingestion.erasure_settle_ms
+                < self.recommendation.erasure_poll_ms.saturating_mul(2)
+        {
+            return Err(SettingsError::Invalid(format!(
+                "ingestion.erasure_settle_ms ({}) must be at least twice recommendation.erasure_poll_ms ({}), which must be at least 1",
+                self.ingestion.erasure_settle_ms, self.recommendation.erasure_poll_ms
+            )));
         }
         if self.recommendation.max_concurrent_cold_starts == 0 {
             return Err(SettingsError::Invalid(

@@ -2,7 +2,8 @@
 //!
 //! Servers read `traceparent` from the request headers and make it the parent of the request
 //! span ([`server_span`], installed by [`crate::server`]); clients write the current span's
-//! context into the outgoing metadata ([`TraceContextInterceptor`]). Together they make one
+//! context into the outgoing metadata ([`inject_current_context`], called by
+//! `crate::client::CallerInterceptor`). Together they make one
 //! trace out of a call that crosses services.
 
 use opentelemetry::propagation::{Extractor, Injector};
@@ -61,20 +62,6 @@ pub fn inject_current_context(metadata: &mut MetadataMap) {
     opentelemetry::global::get_text_map_propagator(|propagator| {
         propagator.inject_context(&context, &mut MetadataInjector(metadata));
     });
-}
-
-/// A tonic client interceptor that propagates the caller's trace to the callee.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct TraceContextInterceptor;
-
-impl tonic::service::Interceptor for TraceContextInterceptor {
-    fn call(
-        &mut self,
-        mut request: tonic::Request<()>,
-    ) -> Result<tonic::Request<()>, tonic::Status> {
-        inject_current_context(request.metadata_mut());
-        Ok(request)
-    }
 }
 
 fn split_grpc_path(path: &str) -> (&str, &str) {

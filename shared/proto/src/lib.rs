@@ -9,6 +9,9 @@
 //!   models, sentiment, analytics).
 //! - [`caravan::recommendation::v1`] — `RecommendationService`.
 //! - [`caravan::marketing::v1`] — `StrategyScoringService`.
+//! - [`caravan::privacy::v1`] — `PrivacyService` (exports of a customer's data).
+//! - [`caravan::access::v1`] — `AccessService` (API keys, access log); every RPC of every
+//!   service carries its access rule (`caravan.common.v1.access`).
 //!
 //! [`FILE_DESCRIPTOR_SET`] holds the encoded `FileDescriptorSet` of all of them (for
 //! `tonic-reflection`), and [`SERVICE_NAMES`] the fully-qualified service names (for
@@ -18,6 +21,15 @@ pub mod stored_event;
 
 /// Protobuf package `caravan`.
 pub mod caravan {
+    /// Protobuf packages `caravan.access.*`.
+    pub mod access {
+        /// Protobuf package `caravan.access.v1`: API keys and the access log.
+        #[allow(clippy::all, clippy::pedantic, clippy::nursery, missing_docs)]
+        pub mod v1 {
+            tonic::include_proto!("caravan.access.v1");
+        }
+    }
+
     /// Protobuf packages `caravan.common.*`.
     pub mod common {
         /// Protobuf package `caravan.common.v1`: shared messages and enums.
@@ -42,6 +54,15 @@ pub mod caravan {
         #[allow(clippy::all, clippy::pedantic, clippy::nursery, missing_docs)]
         pub mod v1 {
             tonic::include_proto!("caravan.profiling.v1");
+        }
+    }
+
+    /// Protobuf packages `caravan.privacy.*`.
+    pub mod privacy {
+        /// Protobuf package `caravan.privacy.v1`: exports of a customer's data.
+        #[allow(clippy::all, clippy::pedantic, clippy::nursery, missing_docs)]
+        pub mod v1 {
+            tonic::include_proto!("caravan.privacy.v1");
         }
     }
 
@@ -77,9 +98,26 @@ pub const SERVICE_NAMES: [&str; 4] = [
     "caravan.marketing.v1.StrategyScoringService",
 ];
 
+/// The access administration service (API keys, access log), served beside ingestion.
+pub const ACCESS_SERVICE_NAME: &str = "caravan.access.v1.AccessService";
+
+/// Exports of a customer's data, served beside ingestion.
+pub const PRIVACY_SERVICE_NAME: &str = "caravan.privacy.v1.PrivacyService";
+
+/// Every Caravan gRPC service: the four above, [`ACCESS_SERVICE_NAME`] and
+/// [`PRIVACY_SERVICE_NAME`].
+pub const ALL_SERVICE_NAMES: [&str; 6] = [
+    SERVICE_NAMES[0],
+    SERVICE_NAMES[1],
+    SERVICE_NAMES[2],
+    SERVICE_NAMES[3],
+    ACCESS_SERVICE_NAME,
+    PRIVACY_SERVICE_NAME,
+];
+
 #[cfg(test)]
 mod tests {
-    use super::{FILE_DESCRIPTOR_SET, SERVICE_NAMES};
+    use super::{ALL_SERVICE_NAMES, FILE_DESCRIPTOR_SET};
     use prost::Message;
     use prost_types::FileDescriptorSet;
 
@@ -93,7 +131,7 @@ mod tests {
             }
         }
         services.sort();
-        let mut expected: Vec<String> = SERVICE_NAMES.iter().map(|s| (*s).to_owned()).collect();
+        let mut expected: Vec<String> = ALL_SERVICE_NAMES.iter().map(|s| (*s).to_owned()).collect();
         expected.sort();
         assert_eq!(services, expected);
     }

@@ -5,6 +5,8 @@
 //!   and SQLite (single node, tests), from the same migration code.
 //! * [`entity`]: one sea-orm entity per table; timestamps are [`UtcDateTime`].
 //! * [`consumer_lease`]: one outbox consumer at a time across replicas.
+//! * [`erasure`]: where a customer's derived data lives, and its removal; tombstones.
+//! * [`sealing`]: personal data encrypted at rest (AES-256-GCM, rotating keys).
 //! * [`bulk_insert`]: multi-row INSERTs straight from values, for hot write paths.
 //! * [`statement_shapes`]: few distinct statement texts, so prepared statements are reused.
 //! * [`write_transaction`]: transactions for hot write paths (sqlx directly on MySQL).
@@ -21,10 +23,14 @@ mod connect;
 pub mod consumer_lease;
 mod datetime;
 pub mod entity;
+pub mod erasure;
 mod error;
 mod migrate;
 pub mod migration;
 pub mod outbox_entries;
+pub mod pii;
+pub mod reseal;
+pub mod sealing;
 pub mod statement_shapes;
 pub mod testing;
 mod url;

@@ -1,5 +1,6 @@
 //! B2B contacts and customer erasure.
 
+use caravan_access::Principal;
 use caravan_core::names::{check_child_id, parse_child_name};
 use caravan_core::paging;
 use caravan_proto::caravan::ingestion::v1 as pb;
@@ -8,6 +9,7 @@ use super::IngestionApi;
 use super::events::{parse_clause, split_filter};
 use crate::contact_rules::{apply_contact_mask, check_contact, contact_to_proto};
 use crate::customer_store::{self, contacts, new_customer_id};
+use crate::erasure_store;
 use crate::error::IngestionError;
 
 /// `merchants/{m}/customers/{c}/contacts/{id}` -> (m, c, id).
@@ -62,20 +64,23 @@ pub async fn create(
     let fields = check_contact(&contact)?;
     contacts::check_parent(&api.db, &merchant_id, &customer_id).await?;
     let row = contacts::insert(&api.db, &merchant_id, &customer_id, &id, &fields).await?;
-    Ok(contact_to_proto(&row, true))
+    Ok(contact_to_proto(&row, false))
 }
 
 pub async fn get(
     api: &IngestionApi,
+    caller: &Principal,
     request: pb::GetContactRequest,
 ) -> Result<pb::Contact, IngestionError> {
     let (m, c, id) = contact_ids(&request.name, "name")?;
     let row = contacts::get_contact(&api.db, &m, &c, &id).await?;
     if request.reveal_pii {
-        tracing::info!(contact = %request.name, "personal data revealed");
+        super::record_reveal(api, caller, &m, &c, GET_CONTACT).await?;
     }
     Ok(contact_to_proto(&row, request.reveal_pii))
 }
+
+const GET_CONTACT: &str = "/caravan.ingestion.v1.IngestionService/GetContact";
 
 pub async fn update(
     api: &IngestionApi,
@@ -94,7 +99,7 @@ pub async fn update(
     apply_contact_mask(&mut merged, &update, &paths)?;
     let fields = check_contact(&merged)?;
     let row = contacts::update(&api.db, current, &fields).await?;
-    Ok(contact_to_proto(&row, true))
+    Ok(contact_to_proto(&row, false))
 }
 
 pub async fn list(
@@ -158,8 +163,11 @@ pub async fn delete(
 }
 
 /// DeleteCustomer (right to erasure); the reason is logged (it must not carry personal data).
+/// Returns once every recommendation replica has had its erasure poll, so the caller's next
+/// Recommend no longer uses the customer (`ingestion.erasure_settle_ms`).
 pub async fn delete_customer(
     api: &IngestionApi,
+    caller: &Principal,
     request: pb::DeleteCustomerRequest,
 ) -> Result<(), IngestionError> {
     let (merchant_id, id) = customer_parent(&request.name).map_err(|_| {
@@ -171,7 +179,19 @@ pub async fn delete_customer(
             "must be at most 255 characters",
         ));
     }
-    let events = customer_store::delete(&api.db, &merchant_id, &id).await?;
-    tracing::info!(customer = %request.name, reason = %request.reason, events_deleted = events, "customer erased");
+    let erased =
+        erasure_store::erase(&api.db, &api.hasher, &merchant_id, &id, &caller.name()).await?;
+    tracing::info!(
+        customer = %request.name,
+        reason = %request.reason,
+        erased_by = %caller,
+        customers = erased.customers.len(),
+        events = erased.events,
+        referrals = erased.referrals_scrubbed,
+        models_dropped = ?erased.derived.model_versions,
+        outbox_rows = erased.derived.outbox_rows,
+        "customer erased"
+    );
+    tokio::time::sleep(api.erasure_settle).await;
     Ok(())
 }

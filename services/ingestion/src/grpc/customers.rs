@@ -1,5 +1,6 @@
 //! Customers, identity resolution and merges.
 
+use caravan_access::Principal;
 use caravan_core::names::{check_child_id, parse_child_name};
 use caravan_core::paging;
 use caravan_platform::FieldViolations;
@@ -12,6 +13,7 @@ use super::events::{parse_clause, split_filter};
 use super::{IngestionApi, merchant_id_from_name};
 use crate::customer_rules::{apply_mask, check_customer, customer_to_proto};
 use crate::customer_store::{self, CustomerFilter, CustomerOrder, customer_name, new_customer_id};
+use crate::erasure_store;
 use crate::error::IngestionError;
 use crate::identity_rules::{identifier_key, kind_from_code};
 use crate::merchant_store;
@@ -28,7 +30,7 @@ fn customer_ids(name: &str, field: &str) -> Result<(String, String), IngestionEr
     Ok((merchant.as_str().to_owned(), id))
 }
 
-async fn to_proto(
+pub(crate) async fn to_proto(
     api: &IngestionApi,
     row: &customers::Model,
     reveal: bool,
@@ -63,22 +65,40 @@ pub async fn create(
         .ok_or_else(|| IngestionError::invalid("customer", "is required"))?;
     let fields = check_customer(&customer, &api.hasher, Utc::now(), true)?;
     merchant_store::get(&api.db, &merchant_id).await?;
+    refuse_erased(api, &merchant_id, &id).await?;
     let row = customer_store::insert(&api.db, &merchant_id, &id, &fields).await?;
-    to_proto(api, &row, true).await
+    to_proto(api, &row, false).await
+}
+
+/// An erased customer does not come back, whatever is sent for it later.
+async fn refuse_erased(
+    api: &IngestionApi,
+    merchant_id: &str,
+    id: &str,
+) -> Result<(), IngestionError> {
+    if erasure_store::is_erased(&api.db, &api.hasher, merchant_id, id).await? {
+        return Err(IngestionError::FailedPrecondition(format!(
+            "{} was erased; erased customers cannot be created or updated again",
+            customer_store::customer_name(merchant_id, id)
+        )));
+    }
+    Ok(())
 }
 
 pub async fn get(
     api: &IngestionApi,
+    caller: &Principal,
     request: pb::GetCustomerRequest,
 ) -> Result<pb::Customer, IngestionError> {
     let (merchant_id, id) = customer_ids(&request.name, "name")?;
     let row = customer_store::get(&api.db, &merchant_id, &id).await?;
     if request.reveal_pii {
-        // Audit without personal data.
-        tracing::info!(customer = %request.name, "personal data revealed");
+        super::record_reveal(api, caller, &merchant_id, &id, GET_CUSTOMER).await?;
     }
     to_proto(api, &row, request.reveal_pii).await
 }
+
+const GET_CUSTOMER: &str = "/caravan.ingestion.v1.IngestionService/GetCustomer";
 
 /// UpdateCustomer (AIP-134). Identifiers in the request are added; existing identifiers are
 /// removed only when `identifiers` is named in the update mask.
@@ -94,10 +114,12 @@ pub async fn update(
     let Some(current_row) = customer_store::find(&api.db, &merchant_id, &id).await? else {
         if request.allow_missing {
             merchant_store::get(&api.db, &merchant_id).await?;
+            refuse_erased(api, &merchant_id, &id).await?;
             let fields = check_customer(&update, &api.hasher, Utc::now(), true)?;
             let row = customer_store::insert(&api.db, &merchant_id, &id, &fields).await?;
-            return to_proto(api, &row, true).await;
+            return to_proto(api, &row, false).await;
         }
+        refuse_erased(api, &merchant_id, &id).await?;
         return Err(IngestionError::NotFound(update.name.clone()));
     };
     if let Some(into) = &current_row.merged_into {
@@ -118,7 +140,7 @@ pub async fn update(
     let fields = check_customer(&merged, &api.hasher, Utc::now(), touches_company)?;
     let replace = paths.iter().any(|p| p == "identifiers");
     let row = customer_store::update(&api.db, &merchant_id, &id, &fields, replace).await?;
-    to_proto(api, &row, true).await
+    to_proto(api, &row, false).await
 }
 
 fn parse_customer_filter(filter: &str) -> Result<CustomerFilter, IngestionError> {
@@ -263,7 +285,7 @@ pub async fn resolve(
     }
 }
 
-fn merge_to_proto(
+pub(crate) fn merge_to_proto(
     row: &identity_merges::Model,
     moved: &[(String, String)],
     moved_events: u64,

@@ -26,9 +26,50 @@ use crate::merchant_store;
 /// At most this many rejections are listed in an IngestEvents response.
 const MAX_LISTED_REJECTIONS: usize = 1000;
 
+/// What happened to one event.
 enum Item {
-    Done(Outcome),
+    Accepted {
+        customer_id: String,
+    },
+    Duplicate {
+        customer_id: String,
+    },
     Rejected(FieldViolations),
+    /// Valid, but its customer was erased (a failed precondition).
+    Refused(FieldViolations),
+}
+
+impl Item {
+    fn stored(outcome: Outcome, merchant_id: &str) -> Self {
+        match outcome {
+            Outcome::Accepted { customer_id } => Item::Accepted { customer_id },
+            Outcome::Duplicate { customer_id } => Item::Duplicate { customer_id },
+            Outcome::Refused { customer_id } => {
+                Item::Refused(erased_customer(merchant_id, &customer_id))
+            }
+        }
+    }
+
+    fn status(&self) -> pb::EventIngestStatus {
+        match self {
+            Item::Accepted { .. } => pb::EventIngestStatus::Accepted,
+            Item::Duplicate { .. } => pb::EventIngestStatus::Duplicate,
+            Item::Rejected(_) => pb::EventIngestStatus::Rejected,
+            Item::Refused(_) => pb::EventIngestStatus::Refused,
+        }
+    }
+}
+
+/// Why an event of an erased customer is refused.
+fn erased_customer(merchant_id: &str, customer_id: &str) -> FieldViolations {
+    let mut violations = FieldViolations::new();
+    violations.add(
+        "customer",
+        format!(
+            "merchants/{merchant_id}/customers/{customer_id} was erased: events and upserts for erased customers are refused (FAILED_PRECONDITION)"
+        ),
+    );
+    violations
 }
 
 /// Validates and stores one batch; one item per event, in order.
@@ -59,6 +100,7 @@ async fn process(
         merchant_id: &merchant.id,
         base_currency: &merchant.base_currency,
         customers: &api.customers,
+        hasher: &api.hasher,
     };
     // Checking above runs at once; only the transaction waits for its turn. (The semaphore
     // is never closed; acquiring would fail only if it were.)
@@ -67,7 +109,7 @@ async fn process(
     })?;
     let outcomes = event_store::ingest_batch(to, valid, validate_only, seen).await?;
     for (i, (event_id, outcome)) in valid_at.into_iter().zip(outcomes) {
-        items[i] = Some((event_id, Item::Done(outcome)));
+        items[i] = Some((event_id, Item::stored(outcome, &merchant.id)));
     }
     // Every item is set: one outcome per valid event, in order.
     Ok(items.into_iter().flatten().collect())
@@ -131,8 +173,9 @@ pub async fn batch_ingest(
                 format!("merchants/{merchant_id}/customers/{id}")
             }
         };
+        let status = item.status();
         let result = match item {
-            Item::Done(Outcome::Accepted { customer_id }) => {
+            Item::Accepted { customer_id } => {
                 response.accepted_count += 1;
                 pb::EventResult {
                     index: index as i64,
@@ -143,7 +186,7 @@ pub async fn batch_ingest(
                     field_violations: Vec::new(),
                 }
             }
-            Item::Done(Outcome::Duplicate { customer_id }) => {
+            Item::Duplicate { customer_id } => {
                 response.duplicate_count += 1;
                 pb::EventResult {
                     index: index as i64,
@@ -154,11 +197,11 @@ pub async fn batch_ingest(
                     field_violations: Vec::new(),
                 }
             }
-            Item::Rejected(violations) => {
+            Item::Rejected(violations) | Item::Refused(violations) => {
                 response.rejected_count += 1;
                 pb::EventResult {
                     index: index as i64,
-                    status: pb::EventIngestStatus::Rejected as i32,
+                    status: status as i32,
                     event: String::new(),
                     customer: String::new(),
                     event_id: event_id.clone(),
@@ -314,16 +357,18 @@ struct StoredMessage {
 /// Adds one message's outcomes to the stream's response.
 fn tally(response: &mut pb::IngestEventsResponse, offset: i64, items: Vec<(String, Item)>) {
     for (i, (event_id, item)) in items.into_iter().enumerate() {
+        let status = item.status();
         match item {
-            Item::Done(Outcome::Accepted { .. }) => response.accepted_count += 1,
-            Item::Done(Outcome::Duplicate { .. }) => response.duplicate_count += 1,
-            Item::Rejected(violations) => {
+            Item::Accepted { .. } => response.accepted_count += 1,
+            Item::Duplicate { .. } => response.duplicate_count += 1,
+            Item::Rejected(violations) | Item::Refused(violations) => {
                 response.rejected_count += 1;
                 if response.rejections.len() < MAX_LISTED_REJECTIONS {
                     response.rejections.push(pb::EventRejection {
                         index: offset + i as i64,
                         event_id,
                         field_violations: violations_to_proto(&violations),
+                        status: status as i32,
                     });
                 }
             }
@@ -332,12 +377,14 @@ fn tally(response: &mut pb::IngestEventsResponse, offset: i64, items: Vec<(Strin
 }
 
 /// The wire form of a stored event; order events get `base_total` at today's rates.
-async fn event_to_proto(
+pub(crate) async fn event_to_proto(
     api: &IngestionApi,
     merchant: &merchants::Model,
     row: events::Model,
 ) -> Result<pb::Event, IngestionError> {
-    let mut payload = decode_payload(&row.payload);
+    let opened = caravan_store::pii::open_event_payload(&row.merchant_id, &row.payload)
+        .map_err(caravan_store::sea_orm::DbErr::from)?;
+    let mut payload = decode_payload(&opened);
     if let Some(pb::event::Payload::Order(order)) = payload.as_mut()
         && let Some(total) = &order.total
     {

@@ -5,8 +5,8 @@
 
 mod catalog;
 mod contacts;
-mod customers;
-mod events;
+pub(crate) mod customers;
+pub(crate) mod events;
 
 use std::sync::Arc;
 
@@ -33,14 +33,24 @@ use crate::merchant_store;
 /// The ingestion service's state: the store and its settings.
 #[derive(Clone)]
 pub struct IngestionApi {
-    db: DatabaseConnection,
-    hasher: IdentityHasher,
+    pub(crate) db: DatabaseConnection,
+    pub(crate) hasher: IdentityHasher,
     max_batch_events: usize,
     stream_pipeline_depth: usize,
     /// One permit per batch transaction in progress (`ingestion.max_concurrent_batches`).
     batch_permits: Arc<tokio::sync::Semaphore>,
     customers: Arc<CustomerDirectory>,
+    /// How long DeleteCustomer waits after committing (`ingestion.erasure_settle_ms`).
+    erasure_settle: std::time::Duration,
+    /// For exports: the profile and tags come from profiling.
+    pub(crate) profiling: Option<ProfilingClient>,
 }
+
+/// A client of the profiling service.
+pub type ProfilingClient =
+    caravan_proto::caravan::profiling::v1::profiling_service_client::ProfilingServiceClient<
+        caravan_platform::client::ServiceChannel,
+    >;
 
 impl IngestionApi {
     /// With the default settings (the development identity key); prefer [`Self::with_settings`].
@@ -63,7 +73,15 @@ impl IngestionApi {
                 settings.max_concurrent_batches.max(1),
             )),
             customers: Arc::new(CustomerDirectory::new(settings.customer_cache_entries)),
+            erasure_settle: std::time::Duration::from_millis(settings.erasure_settle_ms),
+            profiling: None,
         }
+    }
+
+    /// Exports (`caravan.privacy.v1`) read profiles and tags through `profiling`.
+    pub fn with_profiling(mut self, profiling: ProfilingClient) -> Self {
+        self.profiling = Some(profiling);
+        self
     }
 
     /// The tonic server with the configured message size limit.
@@ -90,6 +108,31 @@ pub(crate) fn merchant_id_from_name(name: &str, field: &str) -> Result<String, I
     parse_merchant_name(name)
         .map(|id| id.as_str().to_owned())
         .map_err(|e| IngestionError::invalid(field, e.to_string()))
+}
+
+/// Writes the access-log entry of a reveal of `customer`'s personal data; the data is
+/// returned only when the entry is stored.
+async fn record_reveal(
+    api: &IngestionApi,
+    caller: &caravan_access::Principal,
+    merchant_id: &str,
+    customer: &str,
+    rpc: &str,
+) -> Result<(), IngestionError> {
+    let merchant = caravan_core::names::MerchantId::parse(merchant_id)
+        .map_err(|e| IngestionError::invalid("name", e.to_string()))?;
+    caravan_access::access_log::record(
+        &api.db,
+        caravan_access::AccessRecord {
+            principal: caller,
+            merchant: &merchant,
+            customer_id: customer,
+            rpc,
+            action: caravan_access::AccessAction::RevealPii,
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 #[tonic::async_trait]
@@ -197,8 +240,9 @@ impl IngestionService for IngestionApi {
         &self,
         request: Request<pb::GetCustomerRequest>,
     ) -> RpcResult<pb::Customer> {
+        let caller = caravan_access::caller(&request);
         Ok(Response::new(
-            customers::get(self, request.into_inner()).await?,
+            customers::get(self, &caller, request.into_inner()).await?,
         ))
     }
 
@@ -358,7 +402,8 @@ impl IngestionService for IngestionApi {
 
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
     async fn delete_customer(&self, request: Request<pb::DeleteCustomerRequest>) -> RpcResult<()> {
-        contacts::delete_customer(self, request.into_inner()).await?;
+        let caller = caravan_access::caller(&request);
+        contacts::delete_customer(self, &caller, request.into_inner()).await?;
         Ok(Response::new(()))
     }
 
@@ -374,8 +419,9 @@ impl IngestionService for IngestionApi {
 
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
     async fn get_contact(&self, request: Request<pb::GetContactRequest>) -> RpcResult<pb::Contact> {
+        let caller = caravan_access::caller(&request);
         Ok(Response::new(
-            contacts::get(self, request.into_inner()).await?,
+            contacts::get(self, &caller, request.into_inner()).await?,
         ))
     }
 

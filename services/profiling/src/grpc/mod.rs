@@ -51,13 +51,8 @@ pub(crate) type RpcResult<T> = Result<Response<T>, Status>;
 #[tonic::async_trait]
 impl ProfilingService for ProfilingApi {
     async fn get_profile(&self, r: Request<pb::GetProfileRequest>) -> RpcResult<pb::Profile> {
-        let reader = r
-            .metadata()
-            .get(profiles::PII_READER_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.trim().is_empty())
-            .map(str::to_owned);
-        profiles::get(self, r.into_inner(), reader).await
+        let caller = caravan_access::caller(&r);
+        profiles::get(self, &caller, r.into_inner()).await
     }
     async fn list_profiles(
         &self,

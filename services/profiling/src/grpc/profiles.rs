@@ -1,6 +1,7 @@
 //! GetProfile and ListProfiles.
 
-use caravan_core::names::parse_child_name;
+use caravan_access::{AccessAction, AccessRecord, Principal, access_log};
+use caravan_core::names::{MerchantId, parse_child_name};
 use caravan_core::paging::request_fingerprint;
 use caravan_proto::caravan::profiling::v1 as pb;
 use tonic::Response;
@@ -12,9 +13,6 @@ use super::selection::{
 use super::{ProfilingApi, RpcResult};
 use crate::error::ProfilingError;
 use crate::profile_view::{fill_personal_data, load_one, to_basic_view};
-
-/// Metadata key naming who reads personal data; required with `reveal_pii` and audited.
-pub const PII_READER_HEADER: &str = "x-caravan-pii-reader";
 
 fn full_view(view: i32) -> Result<bool, ProfilingError> {
     match pb::ProfileView::try_from(view) {
@@ -40,18 +38,15 @@ fn profile_ids(name: &str) -> Result<(String, String), ProfilingError> {
     Ok((m.as_str().to_owned(), c))
 }
 
+/// GetProfile. `reveal_pii` needs the `pii` scope (checked before the RPC runs) and is
+/// written to the access log before any personal data is read.
 pub async fn get(
     api: &ProfilingApi,
+    caller: &Principal,
     request: pb::GetProfileRequest,
-    pii_reader: Option<String>,
 ) -> RpcResult<pb::Profile> {
     let (merchant, customer) = profile_ids(&request.name)?;
     let full = full_view(request.view)?;
-    if request.reveal_pii && pii_reader.is_none() {
-        return Err(tonic::Status::permission_denied(format!(
-            "reveal_pii needs the caller to identify itself in the `{PII_READER_HEADER}` metadata (audited)"
-        )));
-    }
     let as_of = super::selection::as_of(api, &merchant).await?;
     let Some(mut profile) = load_one(&api.db, &merchant, &customer, as_of).await? else {
         return Err(ProfilingError::NotFound(request.name).into());
@@ -60,8 +55,21 @@ pub async fn get(
     if !full {
         to_basic_view(&mut profile);
     }
-    if let Some(reader) = pii_reader.filter(|_| request.reveal_pii) {
-        tracing::info!(target: "audit", reader = %reader, profile = %request.name, "personal data revealed");
+    if request.reveal_pii {
+        let merchant_id = MerchantId::parse(&merchant)
+            .map_err(|e| ProfilingError::invalid("name", e.to_string()))?;
+        access_log::record(
+            &api.db,
+            AccessRecord {
+                principal: caller,
+                merchant: &merchant_id,
+                customer_id: &customer,
+                rpc: "/caravan.profiling.v1.ProfilingService/GetProfile",
+                action: AccessAction::RevealPii,
+            },
+        )
+        .await
+        .map_err(ProfilingError::from)?;
     }
     let mut one = [profile];
     fill_personal_data(&api.db, &merchant, &mut one, request.reveal_pii).await?;

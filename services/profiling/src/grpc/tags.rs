@@ -217,7 +217,12 @@ fn history_to_proto(h: &tag_history::Model) -> pb::TagHistoryEntry {
         confidence: h.confidence,
         evidence_count: i64::from(h.evidence_count),
         event_time: Some(to_timestamp(h.occurred_at.get())),
-        reason: h.reason.clone().unwrap_or_default(),
+        reason: tag_store::opened(
+            tag_store::HISTORY_REASONS,
+            &h.merchant_id,
+            h.reason.as_ref(),
+        )
+        .unwrap_or_default(),
         actor: h.actor.clone().unwrap_or_default(),
     }
 }

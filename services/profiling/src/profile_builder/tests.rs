@@ -68,6 +68,7 @@ fn customer(kind: &str) -> customers::Model {
         deleted_at: None,
         created_at: now,
         updated_at: now,
+        pii: None,
     }
 }
 
@@ -734,6 +735,7 @@ fn enterprise_contacts_and_purchasing_potential() {
         preferred_channel: Some("WHATSAPP".to_owned()),
         created_at: now,
         updated_at: now,
+        pii: None,
     };
     d.contacts = vec![contact("assistant", false), contact("buyer", true)];
     let c = opportunity::contacts(&d);

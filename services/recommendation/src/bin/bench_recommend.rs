@@ -6,7 +6,10 @@
 //! cycling through the customer ids of `--customers` (one per line; each caller starts at a
 //! different offset). Reports p50/p90/p99/max latency, throughput and errors, and the
 //! server's RSS (`--pid`: VmRSS and VmHWM from /proc). Bounded in time and calls; loopback
-//! only by default.
+//! only by default. Every call presents `--api-key` (or `CARAVAN_API_KEY`): a key for the
+//! merchant with the read and write scopes (write for `--train`), and a rate limit above the
+//! benchmark's call rate (`caravan keys create --rate-limit`), or the server answers
+//! RESOURCE_EXHAUSTED once the key's default limit is reached.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,9 +17,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use caravan_platform::Secret;
+use caravan_platform::client::CallerInterceptor;
 use caravan_proto::caravan::recommendation::v1 as pb;
 use caravan_proto::caravan::recommendation::v1::recommendation_service_client::RecommendationServiceClient;
 use clap::Parser;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+
+type Client = RecommendationServiceClient<InterceptedService<Channel, CallerInterceptor>>;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -26,6 +35,14 @@ use clap::Parser;
 struct Args {
     #[arg(long, default_value = "http://127.0.0.1:50063")]
     target: String,
+    /// The API key to present (`authorization: Bearer <key>`); none when absent.
+    #[arg(
+        long,
+        env = "CARAVAN_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    api_key: Option<String>,
     #[arg(long)]
     merchant: String,
     /// Customer ids, one per line.
@@ -89,8 +106,22 @@ fn pacing_thread(
     Arc::new(tokio::sync::Mutex::new(rx))
 }
 
+/// A new connection (its own HTTP/2 connection) to `--target` presenting `--api-key`.
+async fn connect(args: &Args) -> anyhow::Result<Client> {
+    let channel = Channel::from_shared(args.target.clone())?
+        .connect()
+        .await
+        .with_context(|| format!("connect to {}", args.target))?;
+    let key = args.api_key.as_deref().map(str::trim).map(Secret::new);
+    let interceptor = CallerInterceptor::new(key.as_ref()).map_err(anyhow::Error::msg)?;
+    Ok(RecommendationServiceClient::new(InterceptedService::new(
+        channel,
+        interceptor,
+    )))
+}
+
 async fn evaluate(args: &Args) -> anyhow::Result<()> {
-    let mut client = RecommendationServiceClient::connect(args.target.clone()).await?;
+    let mut client = connect(args).await?;
     let ts = |seconds| Some(prost_types::Timestamp { seconds, nanos: 0 });
     let configs = [
         pb::ModelKind::Ease,
@@ -153,7 +184,7 @@ fn rss(pid: u32) -> String {
 async fn train(args: &Args, kind: &str) -> anyhow::Result<()> {
     let kind = pb::ModelKind::from_str_name(&format!("MODEL_KIND_{kind}"))
         .with_context(|| format!("unknown kind {kind}"))?;
-    let mut client = RecommendationServiceClient::connect(args.target.clone()).await?;
+    let mut client = connect(args).await?;
     let started = Instant::now();
     let job = client
         .start_training(pb::StartTrainingRequest {
@@ -250,7 +281,7 @@ async fn main() -> anyhow::Result<()> {
         (args.rate > 0 && !args.per_caller_timers).then(|| pacing_thread(args.rate, stop.clone()));
     let mut tasks = Vec::new();
     for caller in 0..args.concurrency {
-        let mut client = RecommendationServiceClient::connect(args.target.clone()).await?;
+        let mut client = connect(&args).await?;
         let (customers, recording, stop) = (customers.clone(), recording.clone(), stop.clone());
         let parent = format!("merchants/{}", args.merchant);
         let count = args.count;

@@ -150,7 +150,7 @@ pub fn job_state(state: &str) -> pb::TrainingJobState {
     }
 }
 
-fn options_to_config(o: &JobOptions) -> pb::TrainingConfig {
+pub fn options_to_config(o: &JobOptions) -> pb::TrainingConfig {
     let kind = ModelKind::from_code(&o.kind).map_or(pb::ModelKind::Unspecified, kind_to_proto);
     pb::TrainingConfig {
         kind: kind as i32,

@@ -2,6 +2,7 @@
 //! engine, the registry and the stores, encode the response. One submodule per RPC group.
 
 mod convert;
+mod erasure;
 mod evaluate;
 mod exclusions;
 mod models;
@@ -12,7 +13,7 @@ mod validate;
 use std::sync::Arc;
 use std::time::Duration;
 
-use caravan_platform::client::TracedChannel;
+use caravan_platform::client::ServiceChannel;
 use caravan_platform::settings::RecommendationSettings;
 use caravan_proto::caravan::profiling::v1::profiling_service_client::ProfilingServiceClient;
 use caravan_proto::caravan::recommendation::v1 as pb;
@@ -38,15 +39,16 @@ pub struct RecommendationApi {
 
 impl RecommendationApi {
     /// With the default settings; prefer [`Self::with_settings`].
-    pub fn new(db: DatabaseConnection, profiling: ProfilingServiceClient<TracedChannel>) -> Self {
+    pub fn new(db: DatabaseConnection, profiling: ProfilingServiceClient<ServiceChannel>) -> Self {
         Self::with_settings(db, profiling, &RecommendationSettings::default())
     }
 
     /// Also starts the model poller (when called inside a Tokio runtime, as the binaries do):
-    /// it loads every merchant's serving version at once and then follows deploys.
+    /// it loads every merchant's serving version at once and then follows deploys; and the
+    /// erasure watcher ([`erasure::watch`]).
     pub fn with_settings(
         db: DatabaseConnection,
-        profiling: ProfilingServiceClient<TracedChannel>,
+        profiling: ProfilingServiceClient<ServiceChannel>,
         settings: &RecommendationSettings,
     ) -> Self {
         let registry = Arc::new(Registry::new(
@@ -54,21 +56,22 @@ impl RecommendationApi {
             Duration::from_millis(settings.cold_start_ttl_ms),
             settings.max_concurrent_cold_starts,
         ));
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(
-                registry
-                    .clone()
-                    .poll(Duration::from_millis(settings.model_poll_ms.max(1))),
-            );
-        }
-        Self {
+        let api = Self {
             db,
             profiles: ProfileSource::new(
                 profiling,
                 Duration::from_millis(settings.profile_timeout_ms),
             ),
-            registry,
+            registry: registry.clone(),
+        };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(registry.poll(Duration::from_millis(settings.model_poll_ms.max(1))));
+            runtime.spawn(erasure::watch(
+                api.clone(),
+                Duration::from_millis(settings.erasure_poll_ms.max(1)),
+            ));
         }
+        api
     }
 
     /// The tonic server with the configured message size limit.

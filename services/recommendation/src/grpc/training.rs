@@ -26,9 +26,11 @@ use crate::engine::model_codec;
 use crate::engine::training::{TrainingData, holdout_metrics, train};
 use crate::error::RecommendationError;
 use crate::interaction_store;
-use crate::model_store::{self, JobUpdate, NewModel};
+use crate::model_store::{self, InsertError, JobUpdate, NewModel};
 
 const DEFAULT_JOBS_PAGE: i32 = 20;
+/// Times a training run starts over because a customer was erased while it trained.
+const MAX_ERASURE_RETRIES: u32 = 3;
 const MAX_JOBS_PAGE: u64 = 100;
 /// A QUEUED/RUNNING job without an update for this long was abandoned by its replica.
 const STALE_AFTER: chrono::Duration = chrono::Duration::hours(1);
@@ -167,90 +169,117 @@ async fn run(
         },
     )
     .await?;
-    let interactions = interaction_store::load_interactions(
-        &api.db,
-        merchant,
-        checked.window_start,
-        checked.window_end,
-    )
-    .await?;
-    if interactions.is_empty() {
-        return Err(RecommendationError::FailedPrecondition(
-            "no interactions (orders or product events) in the training window".into(),
-        ));
-    }
-    let countries = interaction_store::load_countries(&api.db, merchant).await?;
-    let segments = interaction_store::load_segments(&api.db, merchant).await?;
-    let attributes: HashMap<String, ItemAttributes> =
-        interaction_store::load_catalogue(&api.db, merchant)
-            .await?
-            .into_iter()
-            .map(|(sku, p)| {
-                (
-                    sku,
-                    ItemAttributes {
-                        category: (!p.category.is_empty()).then_some(p.category),
-                        brand: p.brand,
-                    },
-                )
-            })
+    let mut attempt = 0;
+    let (version, evaluation, size, loaded_s, train_s) = loop {
+        let erasure_mark = caravan_store::erasure::last_erasure(&api.db)
+            .await
+            .map_err(caravan_store::StoreError::from)?;
+        let interactions = interaction_store::load_interactions(
+            &api.db,
+            merchant,
+            checked.window_start,
+            checked.window_end,
+        )
+        .await?;
+        if interactions.is_empty() {
+            return Err(RecommendationError::FailedPrecondition(
+                "no interactions (orders or product events) in the training window".into(),
+            ));
+        }
+        let countries = interaction_store::load_countries(&api.db, merchant).await?;
+        let segments = interaction_store::load_segments(&api.db, merchant).await?;
+        let attributes: HashMap<String, ItemAttributes> =
+            interaction_store::load_catalogue(&api.db, merchant)
+                .await?
+                .into_iter()
+                .map(|(sku, p)| {
+                    (
+                        sku,
+                        ItemAttributes {
+                            category: (!p.category.is_empty()).then_some(p.category),
+                            brand: p.brand,
+                        },
+                    )
+                })
+                .collect();
+        let loaded_s = started.elapsed().as_secs_f64();
+        let progress = Arc::new(AtomicU64::new(0f64.to_bits()));
+        let done = Arc::new(AtomicBool::new(false));
+        let writer = progress_writer(api, merchant, id, progress.clone(), done.clone());
+        let spec = checked.spec.clone();
+        let now = checked.window_end.timestamp();
+        let trained = tokio::task::spawn_blocking(move || {
+            let data = TrainingData {
+                interactions: &interactions,
+                countries: &countries,
+                segments: &segments,
+                attributes: &attributes,
+                now,
+            };
+            let report = |p: f64| progress.store((p * 0.9).to_bits(), Ordering::Relaxed);
+            let model = train(&data, &spec, &report);
+            let evaluation = if auto_deploy {
+                holdout_metrics(&data, &spec)
+                    .map(|(metrics, cutoff)| StoredMetrics { metrics, cutoff })
+            } else {
+                None
+            };
+            let blob = model_codec::encode(&model);
+            (model, evaluation, blob)
+        })
+        .await;
+        done.store(true, Ordering::Relaxed);
+        // So that no late progress write lands after the final state.
+        let _ = writer.await;
+        let (model, evaluation, blob) =
+            trained.map_err(|e| RecommendationError::Internal(format!("training task: {e}")))?;
+        let train_s = started.elapsed().as_secs_f64() - loaded_s;
+        let stats = ModelStats {
+            interaction_count: model.interaction_count,
+            customer_count: model.n_users() as u64,
+            product_count: model.n_items() as u64,
+            hyperparameters: model.hyperparameters.iter().cloned().collect(),
+            evaluation,
+        };
+        let weights: Vec<(String, f32)> = model
+            .weights
+            .iter()
+            .map(|(c, w)| (c.code().to_owned(), *w))
             .collect();
-    let loaded_s = started.elapsed().as_secs_f64();
-    let progress = Arc::new(AtomicU64::new(0f64.to_bits()));
-    let done = Arc::new(AtomicBool::new(false));
-    let writer = progress_writer(api, merchant, id, progress.clone(), done.clone());
-    let spec = checked.spec.clone();
-    let now = checked.window_end.timestamp();
-    let trained = tokio::task::spawn_blocking(move || {
-        let data = TrainingData {
-            interactions: &interactions,
-            countries: &countries,
-            segments: &segments,
-            attributes: &attributes,
-            now,
-        };
-        let report = |p: f64| progress.store((p * 0.9).to_bits(), Ordering::Relaxed);
-        let model = train(&data, &spec, &report);
-        let evaluation = if auto_deploy {
-            holdout_metrics(&data, &spec).map(|(metrics, cutoff)| StoredMetrics { metrics, cutoff })
-        } else {
-            None
-        };
-        let blob = model_codec::encode(&model);
-        (model, evaluation, blob)
-    })
-    .await;
-    done.store(true, Ordering::Relaxed);
-    // So that no late progress write lands after the final state.
-    let _ = writer.await;
-    let (model, evaluation, blob) =
-        trained.map_err(|e| RecommendationError::Internal(format!("training task: {e}")))?;
-    let train_s = started.elapsed().as_secs_f64() - loaded_s;
-    let stats = ModelStats {
-        interaction_count: model.interaction_count,
-        customer_count: model.n_users() as u64,
-        product_count: model.n_items() as u64,
-        hyperparameters: model.hyperparameters.iter().cloned().collect(),
-        evaluation,
+        let size = blob.len();
+        let inserted = model_store::insert_model(
+            &api.db,
+            NewModel {
+                merchant_id: merchant,
+                kind: model.kind.code(),
+                blend_weights: Some(serde_json::to_value(&weights).unwrap_or_default()),
+                params: blob,
+                metrics: serde_json::to_value(&stats).unwrap_or_default(),
+                training_job_id: id,
+                customers: &model.users,
+                erasure_mark,
+            },
+        )
+        .await;
+        match inserted {
+            Ok(version) => break (version, evaluation, size, loaded_s, train_s),
+            // Trained on data that held a customer erased since: train again without them.
+            Err(InsertError::ErasedMeanwhile) if attempt < MAX_ERASURE_RETRIES => {
+                attempt += 1;
+                tracing::info!(
+                    merchant,
+                    job = id,
+                    "a customer was erased during training; training again"
+                );
+            }
+            Err(InsertError::ErasedMeanwhile) => {
+                return Err(RecommendationError::FailedPrecondition(
+                    "customers kept being erased during training; start it again".into(),
+                ));
+            }
+            Err(InsertError::Store(e)) => return Err(e.into()),
+        }
     };
-    let weights: Vec<(String, f32)> = model
-        .weights
-        .iter()
-        .map(|(c, w)| (c.code().to_owned(), *w))
-        .collect();
-    let size = blob.len();
-    let version = model_store::insert_model(
-        &api.db,
-        NewModel {
-            merchant_id: merchant,
-            kind: model.kind.code(),
-            blend_weights: Some(serde_json::to_value(&weights).unwrap_or_default()),
-            params: blob,
-            metrics: serde_json::to_value(&stats).unwrap_or_default(),
-            training_job_id: id,
-        },
-    )
-    .await?;
     let serving = match model_store::serving_version(&api.db, merchant).await? {
         Some(v) => model_store::get_model(&api.db, merchant, v).await?,
         None => None,

@@ -1,11 +1,14 @@
 //! The gRPC calls of an import, against a running ingestion service.
 
+use caravan_platform::Secret;
+use caravan_platform::client::CallerInterceptor;
 use caravan_proto::caravan::ingestion::v1::ingestion_service_client::IngestionServiceClient;
 use caravan_proto::caravan::ingestion::v1::{
     BatchUpsertProductsRequest, CreateContactRequest, CreateCustomerRequest, CreateMerchantRequest,
     Customer, Event, IngestEventsRequest, IngestEventsResponse, Merchant, Product,
     UpdateCustomerRequest,
 };
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Code, Status};
 
@@ -16,21 +19,25 @@ const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 /// Products per BatchUpsertProducts call (the contract's limit).
 pub const PRODUCTS_PER_CALL: usize = 1000;
 
-pub type Client = IngestionServiceClient<Channel>;
+pub type Client = IngestionServiceClient<InterceptedService<Channel, CallerInterceptor>>;
 
-pub async fn connect(target: &str) -> Result<Client, ImportError> {
+/// Connects to `target`, presenting `api_key` on every call.
+pub async fn connect(target: &str, api_key: Option<&Secret>) -> Result<Client, ImportError> {
     let fail = |message: String| ImportError::Connect {
         target: target.to_owned(),
         message,
     };
+    let credentials = CallerInterceptor::new(api_key).map_err(fail)?;
     let endpoint = Channel::from_shared(target.to_owned()).map_err(|e| fail(e.to_string()))?;
     let channel = endpoint
         .connect()
         .await
         .map_err(|e| fail(format!("{e} ({e:?})")))?;
-    Ok(IngestionServiceClient::new(channel)
-        .max_decoding_message_size(MAX_MESSAGE)
-        .max_encoding_message_size(MAX_MESSAGE))
+    Ok(
+        IngestionServiceClient::with_interceptor(channel, credentials)
+            .max_decoding_message_size(MAX_MESSAGE)
+            .max_encoding_message_size(MAX_MESSAGE),
+    )
 }
 
 /// Creates the merchant; an existing one is fine.

@@ -53,7 +53,7 @@ pub async fn run(args: &CustomersArgs) -> Result<CustomersSummary, ImportError> 
     rejects.flush()?;
 
     if !checkpoint.complete {
-        let mut client = client::connect(&common.target).await?;
+        let mut client = client::connect(&common.target, common.api_key()?.as_ref()).await?;
         if common.create_merchant {
             client::ensure_merchant(&mut client, &common.merchant, &common.base_currency).await?;
         }

@@ -50,6 +50,15 @@ pub struct CommonArgs {
     /// The ingestion service (or `caravan serve`) to send to.
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     pub target: String,
+    /// API key with the `write` scope for the merchant (`admin` too with
+    /// --create-merchant); default: the bootstrap key in `.caravan/admin.key`, if any.
+    #[arg(
+        long,
+        env = "CARAVAN_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub api_key: Option<String>,
     /// Where to write the rows that were not imported, with the reason.
     #[arg(long, value_name = "FILE", default_value = "rejects.csv")]
     pub rejects: PathBuf,
@@ -87,6 +96,11 @@ impl CommonArgs {
             )));
         }
         Ok(())
+    }
+
+    /// The key to present: `--api-key`, `CARAVAN_API_KEY`, or the bootstrap key file.
+    fn api_key(&self) -> Result<Option<caravan_platform::Secret>, ImportError> {
+        crate::credentials::api_key(self.api_key.as_deref()).map_err(ImportError::Usage)
     }
 
     fn checkpoint_path(&self, format: &str) -> PathBuf {

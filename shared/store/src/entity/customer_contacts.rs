@@ -40,6 +40,10 @@ pub struct Model {
     pub preferred_channel: Option<String>,
     pub created_at: UtcDateTime,
     pub updated_at: UtcDateTime,
+    /// Name, e-mail and phone, sealed (`crate::pii`); the plaintext columns above are NULL
+    /// for rows written since.
+    #[sea_orm(column_type = "Blob")]
+    pub pii: Option<Vec<u8>>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -1,7 +1,7 @@
 //! A customer (PERSON or ENTERPRISE), keyed by `(merchant_id, id)`.
 //!
-//! PII (`email`, `phone`, names) is kept as plain columns for now; matching never uses them
-//! but the keyed hashes in `customer_identifiers`. A merged customer keeps its row with
+//! Personal data (`email`, `phone`, names) is sealed in `pii` (`crate::pii`); matching never
+//! uses it but the keyed hashes in `customer_identifiers`. A merged customer keeps its row with
 //! `merged_into` pointing at the survivor; a deleted one has `deleted_at` set.
 
 use sea_orm::entity::prelude::*;
@@ -86,6 +86,10 @@ pub struct Model {
     pub deleted_at: Option<UtcDateTime>,
     pub created_at: UtcDateTime,
     pub updated_at: UtcDateTime,
+    /// Given and family name, e-mail and phone, sealed (`crate::pii`); the plaintext
+    /// columns above are NULL for rows written since.
+    #[sea_orm(column_type = "Blob")]
+    pub pii: Option<Vec<u8>>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -9,6 +9,8 @@
 //!   the proto enums can evolve without a migration; the services map them;
 //! * JSON documents are `serde_json::Value`.
 
+pub mod access_log;
+pub mod api_keys;
 pub mod campaign_results;
 pub mod campaigns;
 pub mod consumer_offsets;
@@ -18,6 +20,7 @@ pub mod customer_contacts;
 pub mod customer_identifiers;
 pub mod customer_tags;
 pub mod customers;
+pub mod erased_customers;
 pub mod events;
 pub mod exchange_rates;
 pub mod identity_merges;
@@ -28,6 +31,8 @@ pub mod outbox;
 pub mod products;
 pub mod profiles;
 pub mod rebuild_jobs;
+pub mod rec_model_customers;
+pub mod rec_model_purges;
 pub mod rec_models;
 pub mod response_priors;
 pub mod segments;
@@ -39,6 +44,8 @@ pub mod value_models;
 
 /// Entity type aliases, e.g. `use caravan_store::entity::prelude::*; Customers::find()`.
 pub mod prelude {
+    pub use super::access_log::Entity as AccessLog;
+    pub use super::api_keys::Entity as ApiKeys;
     pub use super::campaign_results::Entity as CampaignResults;
     pub use super::campaigns::Entity as Campaigns;
     pub use super::consumer_offsets::Entity as ConsumerOffsets;
@@ -48,6 +55,7 @@ pub mod prelude {
     pub use super::customer_identifiers::Entity as CustomerIdentifiers;
     pub use super::customer_tags::Entity as CustomerTags;
     pub use super::customers::Entity as Customers;
+    pub use super::erased_customers::Entity as ErasedCustomers;
     pub use super::events::Entity as Events;
     pub use super::exchange_rates::Entity as ExchangeRates;
     pub use super::identity_merges::Entity as IdentityMerges;
@@ -58,6 +66,8 @@ pub mod prelude {
     pub use super::products::Entity as Products;
     pub use super::profiles::Entity as Profiles;
     pub use super::rebuild_jobs::Entity as RebuildJobs;
+    pub use super::rec_model_customers::Entity as RecModelCustomers;
+    pub use super::rec_model_purges::Entity as RecModelPurges;
     pub use super::rec_models::Entity as RecModels;
     pub use super::response_priors::Entity as ResponsePriors;
     pub use super::segments::Entity as Segments;

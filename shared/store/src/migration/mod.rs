@@ -21,6 +21,9 @@ mod m20261124_000013_identity_version;
 mod m20261124_000014_packed_outbox;
 mod m20261124_000015_binary_event_payloads;
 mod m20261124_000016_consumer_leases;
+mod m20261207_000017_access;
+mod m20261207_000018_erasure;
+mod m20261207_000019_sealed_pii;
 mod schema;
 
 /// The Caravan migrator; records applied migrations in `seaql_migrations`.
@@ -44,6 +47,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000014_packed_outbox::Migration),
             Box::new(m20261124_000015_binary_event_payloads::Migration),
             Box::new(m20261124_000016_consumer_leases::Migration),
+            Box::new(m20261207_000017_access::Migration),
+            Box::new(m20261207_000018_erasure::Migration),
+            Box::new(m20261207_000019_sealed_pii::Migration),
         ]
     }
 }
@@ -77,4 +83,9 @@ pub const TABLES: &[&str] = &[
     "strategy_posteriors",
     "contact_log",
     "response_priors",
+    "api_keys",
+    "access_log",
+    "erased_customers",
+    "rec_model_customers",
+    "rec_model_purges",
 ];

@@ -132,6 +132,7 @@ fn person(id: &str) -> customers::Model {
         deleted_at: Some(at(2100, 12, 31, 23, 59, 59, 999_999)),
         created_at: t,
         updated_at: t,
+        pii: None,
     }
 }
 
@@ -492,6 +493,7 @@ pub async fn assert_unique_violations(db: &DatabaseConnection) -> Result<(), Sto
                 preferred_channel: Some("WECHAT".to_owned()),
                 created_at: crate::now(),
                 updated_at: crate::now(),
+                pii: None,
             }
             .into_active_model(),
         )

@@ -78,6 +78,11 @@ fn all_entities() -> Vec<EntityInfo> {
         strategy_posteriors,
         contact_log,
         response_priors,
+        api_keys,
+        access_log,
+        erased_customers,
+        rec_model_customers,
+        rec_model_purges,
     )
 }
 
