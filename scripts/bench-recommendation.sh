@@ -4,12 +4,12 @@
 # one run. Writes target/rec-bench/{rust,implicit}.json and target/rec-bench/combined.md.
 #
 #   scripts/bench-recommendation.sh [--quick]
-# Env: DATA (default ../shared/data/online_retail/online_retail.csv.gz); COMBINE_ONLY=1 only
+# Env: DATA (default data/online_retail/online_retail.csv.gz); COMBINE_ONLY=1 only
 # re-renders the table from existing JSON.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
-DATA="${DATA:-../shared/data/online_retail/online_retail.csv.gz}"
+DATA="${DATA:-data/online_retail/online_retail.csv.gz}"
 OUT=target/rec-bench
 VENV=.tools/venv-rec
 QUICK=()

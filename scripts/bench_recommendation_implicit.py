@@ -145,7 +145,7 @@ def popularity_recs(split, k):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", default="../shared/data/online_retail/online_retail.csv.gz")
+    ap.add_argument("--data", default="data/online_retail/online_retail.csv.gz")
     ap.add_argument("--cutoff", default="2011-09-01")
     ap.add_argument("--val-cutoff", default="2011-06-01")
     ap.add_argument("--half-life-days", type=float, default=180.0)

@@ -9,9 +9,9 @@ use anyhow::{Context, Result};
 
 use crate::{ServerProcess, binary_path, repo_root};
 
-/// The file in the team folder beside the checkout.
+/// The file committed under `data/online_retail` (CC BY 4.0, attribution in its README).
 pub fn data_file() -> PathBuf {
-    repo_root().join("../shared/data/online_retail/online_retail.csv.gz")
+    repo_root().join("data/online_retail/online_retail.csv.gz")
 }
 
 /// Where the import writes the rejected rows.

@@ -16,7 +16,7 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, Quer
 
 const MERCHANT: &str = "uci-retail";
 
-// Known totals (shared/data/online_retail/README.md) and what follows from them.
+// Known totals (data/online_retail/README.md) and what follows from them.
 const ROWS: u64 = 541_909;
 const BLANK_CUSTOMER_ROWS: u64 = 135_080;
 const INVOICES: u64 = 25_900;

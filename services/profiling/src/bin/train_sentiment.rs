@@ -2,10 +2,10 @@
 //!
 //! ```text
 //! cargo run --release -p caravan-profiling --bin caravan-train-sentiment -- \
-//!     --data ../shared/data/reviews --out services/profiling/models/sentiment-v1.bin \
+//!     --data data/reviews --out services/profiling/models/sentiment-v1.bin \
 //!     --report target/sentiment-report.md
 //! cargo run --release -p caravan-profiling --bin caravan-train-sentiment -- \
-//!     --data ../shared/data/reviews --evaluate
+//!     --data data/reviews --evaluate
 //! # Shipped (embedded) model on a labelled file never used in training; no training:
 //! scripts/fetch-pattern-reviews.sh
 //! cargo run --release -p caravan-profiling --bin caravan-train-sentiment -- \
@@ -25,7 +25,7 @@ use clap::Parser;
 )]
 struct Args {
     /// Directory holding the labelled *.csv.gz files.
-    #[arg(long, default_value = "../shared/data/reviews")]
+    #[arg(long, default_value = "data/reviews")]
     data: PathBuf,
     /// Where to write the model file.
     #[arg(long, default_value = "services/profiling/models/sentiment-v1.bin")]

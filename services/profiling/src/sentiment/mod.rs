@@ -3,14 +3,14 @@
 //! Method (measured in BENCHMARKS.md, "Review sentiment"): per language a linear classifier
 //! over hashed features (character n-grams, word unigrams with negation marking and word
 //! bigrams; see [`features`]) trained by [`training`] from the labelled files in
-//! `shared/data/reviews`, plus a small hand-written e-commerce cue list ([`cues`]). The
+//! `data/reviews`, plus a small hand-written e-commerce cue list ([`cues`]). The
 //! language, when not given, is detected from the Unicode script (Han → zh) and a
 //! character-trigram naive Bayes model ([`language_id`]).
 //!
 //! The trained model is `models/sentiment-v1.bin`, embedded with `include_bytes!`: nothing
 //! is read or downloaded at run time. Regenerate it with
 //! `cargo run --release -p caravan-profiling --bin caravan-train-sentiment -- --data
-//! ../shared/data/reviews --out services/profiling/models/sentiment-v1.bin`.
+//! data/reviews --out services/profiling/models/sentiment-v1.bin`.
 
 pub mod cues;
 pub mod document;

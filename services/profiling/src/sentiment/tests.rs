@@ -199,17 +199,14 @@ fn analyze_empty_text_is_neutral() {
 
 /// The committed model must be reproducible from the data: every file its header records
 /// is on disk with the recorded SHA-256. Files added to the folder since (the team folder
-/// gained `en_nltk_*` in December 2026) are not part of this model; they are listed, and
+/// gained `en_nltk_*` in December 2026; `data/reviews` holds a copy) are not part of this model; they are listed, and
 /// training on them is issue #16's decision, with a measurement.
 #[test]
 fn model_matches_current_training_data() {
-    let dir = std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../../shared/data/reviews"
-    ));
+    let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data/reviews"));
     assert!(
         dir.is_dir(),
-        "training data not found at {} (expected /work/shared/data/reviews next to the repo)",
+        "training data not found at {} (expected data/reviews in the repository)",
         dir.display()
     );
     let paths = training::data_file_paths(dir).expect("list training data");

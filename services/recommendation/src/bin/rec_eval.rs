@@ -29,10 +29,7 @@ use serde::Serialize;
     about = "Offline evaluation of the recommendation models on Online Retail"
 )]
 struct Args {
-    #[arg(
-        long,
-        default_value = "../shared/data/online_retail/online_retail.csv.gz"
-    )]
+    #[arg(long, default_value = "data/online_retail/online_retail.csv.gz")]
     data: PathBuf,
     /// Train before this date, test from it.
     #[arg(long, default_value = "2011-09-01")]

@@ -167,15 +167,14 @@ fn a_missing_column_is_an_error() {
 }
 
 fn real_file() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/data/online_retail/online_retail.csv.gz")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/online_retail/online_retail.csv.gz")
 }
 
 /// The whole UCI file against the known totals of its README.
 #[test]
 fn the_real_file_matches_the_known_totals() {
     let path = real_file();
-    let file = std::fs::File::open(&path).expect("the Online Retail file is in shared/data");
+    let file = std::fs::File::open(&path).expect("the Online Retail file is in data/online_retail");
     let mut text = Vec::new();
     flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file))
         .read_to_end(&mut text)
