@@ -2,7 +2,9 @@
 # Marketing benchmark: batch strategy scores per second (domain scorer, one thread) and
 # ScoreStrategies latency including the profiling gRPC hop, on MariaDB. Release build.
 # Results go to BENCHMARKS.md by hand (with the machine and the date this script prints).
-#   scripts/bench-marketing.sh [--batch-customers N] [--customers N] [--calls N]
+#   scripts/bench-marketing.sh [--batch-customers N] [--customers N] [--calls N] [--auth on|off]
+# --auth on (default): the real access guard in front of the in-process profiling and marketing
+# servers; --auth off: the same guard with auth.enabled = false (loopback only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARAVAN_TEST_MYSQL_URL="$(scripts/mariadb-test-user.sh)"

@@ -22,6 +22,12 @@
 //!    process used in each timed phase, per event (from /proc): where the two cores went.
 //!    Then the medians, and the server's peak RSS (VmHWM).
 //!
+//! `--auth-ab` measures what authentication costs: a second `caravan-ingestion` with
+//! `auth.enabled = false` (allowed on loopback) on the same database, and the rounds
+//! alternate between the two servers (on, off, off, on, on, off, ...), so that the machine's
+//! drift weighs on both alike; the medians are then also given per server. The load
+//! generator presents its key to both.
+//!
 //! Run with `scripts/bench-ingest.sh` (builds release first).
 
 use std::sync::Arc;
@@ -69,6 +75,10 @@ struct Args {
     /// (`perf report --time START,END`).
     #[arg(long)]
     phase_clock: bool,
+    /// Also start a server with authentication off and alternate the rounds between the
+    /// two (see the module documentation).
+    #[arg(long)]
+    auth_ab: bool,
 }
 
 /// Marks a phase boundary for `--phase-clock`.
@@ -91,22 +101,38 @@ async fn main() -> Result<()> {
         .await?
         .context("CARAVAN_TEST_MYSQL_URL is required")?;
     let workdir = tempfile::tempdir()?;
-    let server = ServerProcess::start(
-        "caravan-ingestion",
-        &[],
-        &[
+    let start_server = |auth: Option<&str>| {
+        let mut env = vec![
             ("CARAVAN__DATABASE__URL", service_db.url.as_str()),
             (
                 "CARAVAN__TELEMETRY__LOG_FILTER",
                 // event_store's debug lines are its batch retries, counted below.
                 "warn,caravan_platform=info,caravan_ingestion::event_store=debug",
             ),
-        ],
-        workdir.path(),
-    )?;
-    let client = IngestionServiceClient::new(server.channel().await?)
-        .max_decoding_message_size(64 << 20)
-        .max_encoding_message_size(64 << 20);
+        ];
+        env.extend(auth.map(|a| ("CARAVAN__AUTH__ENABLED", a)));
+        ServerProcess::start("caravan-ingestion", &[], &env, workdir.path())
+    };
+    // Without --auth-ab, authentication as the environment says (on unless
+    // CARAVAN__AUTH__ENABLED=false, which the server inherits).
+    let servers = if args.auth_ab {
+        vec![
+            ("on", start_server(Some("true"))?),
+            ("off", start_server(Some("false"))?),
+        ]
+    } else {
+        vec![(auth_label(), start_server(None)?)]
+    };
+    // Both servers accept the first one's key (the second checks none).
+    let key = servers[0].1.api_key().map(str::to_owned);
+    let mut clients = Vec::new();
+    for (_, server) in &servers {
+        clients.push(
+            IngestionServiceClient::new(server.channel_with_key(key.as_deref()).await?)
+                .max_decoding_message_size(64 << 20)
+                .max_encoding_message_size(64 << 20),
+        );
+    }
     let source = caravan_store::connect(&service_db.url, 4).await?;
     let connections = u32::try_from(args.streams.max(1)).unwrap_or(u32::MAX);
     let target = caravan_store::connect(&raw_db.url, connections).await?;
@@ -115,22 +141,53 @@ async fn main() -> Result<()> {
     let mut rounds = Vec::new();
     for round in 1..=args.rounds.max(1) {
         let merchant = format!("bench-{round}");
-        rounds.push(run_round(&args, &server, client.clone(), &source, &target, &merchant).await?);
+        // With two servers: on, off, off, on, on, off, ...
+        let k = if servers.len() > 1 {
+            (round / 2) % 2
+        } else {
+            0
+        };
+        let (auth, server) = &servers[k];
+        let mut result = run_round(
+            &args,
+            server,
+            clients[k].clone(),
+            &source,
+            &target,
+            &merchant,
+        )
+        .await?;
+        result.auth = auth;
+        rounds.push(result);
     }
-    let retries = server
-        .logs()
+    let retries = servers
         .iter()
+        .flat_map(|(_, s)| s.logs())
         .filter(|l| l.contains("retrying batch"))
         .count();
-    report(&args, &rounds, retries, peak_rss_kib(server.pid()));
+    let rss: Vec<(&str, Option<u64>)> = servers
+        .iter()
+        .map(|(auth, s)| (*auth, peak_rss_kib(s.pid())))
+        .collect();
+    report(&args, &rounds, retries, &rss);
     source.close().await?;
     target.close().await?;
-    drop(server);
+    drop(servers);
     Ok(())
+}
+
+/// Whether a server started with this environment authenticates.
+fn auth_label() -> &'static str {
+    match std::env::var("CARAVAN__AUTH__ENABLED") {
+        Ok(v) if v.eq_ignore_ascii_case("false") => "off",
+        _ => "on",
+    }
 }
 
 /// One service run and one raw copy of what it stored.
 struct Round {
+    /// Authentication on the server of this round: "on" or "off".
+    auth: &'static str,
     service: Duration,
     service_cpu: CpuUse,
     raw: RawCopy,
@@ -194,6 +251,7 @@ async fn run_round(
     )
     .await?;
     Ok(Round {
+        auth: "on",
         service,
         service_cpu,
         raw,
@@ -202,14 +260,19 @@ async fn run_round(
 }
 
 /// The results as a Markdown table for BENCHMARKS.md: every round, then the medians.
-fn report(args: &Args, rounds: &[Round], retries: usize, rss: Option<u64>) {
+fn report(args: &Args, rounds: &[Round], retries: usize, rss: &[(&str, Option<u64>)]) {
     let events = args.events;
     println!(
-        "{events} events per round ({} per message, {} streams; raw copy over {} connections), {} rounds",
+        "{events} events per round ({} per message, {} streams; raw copy over {} connections), {} rounds; server authentication {}",
         args.batch,
         args.streams,
         args.streams.max(1),
-        rounds.len()
+        rounds.len(),
+        if args.auth_ab {
+            "on and off, alternating by round".to_owned()
+        } else {
+            rounds.first().map_or("on", |r| r.auth).to_owned()
+        }
     );
     println!();
     println!(
@@ -218,9 +281,13 @@ fn report(args: &Args, rounds: &[Round], retries: usize, rss: Option<u64>) {
     println!("|---|---|---|---|---|---|");
     for (n, round) in rounds.iter().enumerate() {
         let (service, raw) = (rate(events, round.service), rate(events, round.raw.elapsed));
+        let label = if args.auth_ab {
+            format!("{} (auth {})", n + 1, round.auth)
+        } else {
+            (n + 1).to_string()
+        };
         println!(
-            "| {} | {service:.0} events/s | {raw:.0} events/s | {:.2} | {} | {} |",
-            n + 1,
+            "| {label} | {service:.0} events/s | {raw:.0} events/s | {:.2} | {} | {} |",
             service / raw,
             round.service_cpu.per_event(events),
             round.raw.cpu.per_event(events),
@@ -233,6 +300,40 @@ fn report(args: &Args, rounds: &[Round], retries: usize, rss: Option<u64>) {
         service / raw
     );
     println!();
+    if args.auth_ab {
+        let of = |auth: &str| -> Vec<&Round> { rounds.iter().filter(|r| r.auth == auth).collect() };
+        let mut medians = Vec::new();
+        for auth in ["on", "off"] {
+            let these = of(auth);
+            let service = median(these.iter().map(|r| rate(events, r.service)));
+            let raw = median(these.iter().map(|r| rate(events, r.raw.elapsed)));
+            let ratio = median(
+                these
+                    .iter()
+                    .map(|r| rate(events, r.service) / rate(events, r.raw.elapsed)),
+            );
+            let cpu = median(
+                these
+                    .iter()
+                    .filter_map(|r| r.service_cpu.service)
+                    .map(|s| s * 1e6 / events as f64),
+            );
+            println!(
+                "- auth {auth}, {} rounds: median {service:.0} events/s, raw {raw:.0} events/s, median ratio per round {ratio:.2}, service CPU {cpu:.2} µs per event",
+                these.len()
+            );
+            medians.push((service, raw, ratio, cpu));
+        }
+        if let [on, off] = medians.as_slice() {
+            println!(
+                "- auth on / off (medians): events/s {:.3}, raw events/s {:.3}, ratio per round {:.3}, service CPU per event {:.3}",
+                on.0 / off.0,
+                on.1 / off.1,
+                on.2 / off.2,
+                on.3 / off.3
+            );
+        }
+    }
     if let Some(round) = rounds.first() {
         println!(
             "- rows written per event (all tables): {:.2}",
@@ -253,13 +354,20 @@ fn report(args: &Args, rounds: &[Round], retries: usize, rss: Option<u64>) {
         waits.join(", ")
     );
     println!("- batches retried (conflicts with concurrent batches): {retries}");
-    println!(
-        "- server peak RSS: {}",
-        rss.map_or("n/a".to_owned(), |k| format!(
-            "{:.1} MiB",
-            k as f64 / 1024.0
-        ))
-    );
+    for (auth, peak) in rss {
+        println!(
+            "- server peak RSS{}: {}",
+            if rss.len() > 1 {
+                format!(" (auth {auth})")
+            } else {
+                String::new()
+            },
+            peak.map_or("n/a".to_owned(), |k| format!(
+                "{:.1} MiB",
+                k as f64 / 1024.0
+            ))
+        );
+    }
 }
 
 /// The median (the mean of the middle two for an even count).

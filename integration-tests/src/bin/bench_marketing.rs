@@ -4,18 +4,34 @@
 //!    one thread;
 //! 2. `ScoreStrategies` latency including the profiling hop: the real ingestion binary
 //!    on MariaDB, profiling (with its outbox consumer) and marketing as gRPC servers in
-//!    this process, sequential calls over the ingested customers; p50/p99/max.
+//!    this process, sequential calls over the ingested customers; p50/p99/max, and the CPU
+//!    this process (client, marketing, profiling) and MariaDB used per call.
+//!
+//! `--auth on` (the default) puts the real access guard (`caravan_access::AccessControl`)
+//! in front of the in-process profiling and marketing servers, as their binaries do: every
+//! call is authenticated, rate-limited and checked for its scope and merchant, marketing's
+//! own GetProfile calls included. `--auth off` installs the same guard with
+//! `auth.enabled = false` (allowed on loopback only), which checks nothing. The clients
+//! present their keys either way, so the two settings send the same bytes. `--auth both`
+//! starts both pairs of servers on the same database and alternates between them for
+//! `--rounds` rounds (on first, then off first, ...), then prints the medians and their
+//! ratio: the machine's drift then weighs on both settings alike.
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use caravan_access::AccessControl;
+use caravan_integration_tests::Channel as KeyedChannel;
 use caravan_marketing::customer::{Channel, CustomerFacts, Logistics, Predictive, Stage};
 use caravan_marketing::priors::Priors;
 use caravan_marketing::scoring::{Candidate, ResponseRate, score_customer};
 use caravan_marketing::strategy::{CostModel, Eligibility, FrequencyCap, Params, StrategySpec};
 use caravan_marketing::{ProfileSource, ScoringApi};
+use caravan_platform::Secret;
+use caravan_platform::client::CallerInterceptor;
 use caravan_platform::server::{self, ServiceSet};
-use caravan_platform::settings::{ClientSettings, ProfilingSettings, ServerSettings};
+use caravan_platform::settings::{ClientSettings, ProfilingSettings};
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::ingestion::v1 as ing;
 use caravan_proto::caravan::ingestion::v1::ingestion_service_client::IngestionServiceClient;
@@ -23,7 +39,9 @@ use caravan_proto::caravan::marketing::v1 as pb;
 use caravan_proto::caravan::marketing::v1::strategy_scoring_service_client::StrategyScoringServiceClient;
 use caravan_proto::caravan::profiling::v1 as prof;
 use caravan_proto::caravan::profiling::v1::profiling_service_client::ProfilingServiceClient;
-use clap::Parser;
+use caravan_store::sea_orm::DatabaseConnection;
+use clap::{Parser, ValueEnum};
+use tonic::service::interceptor::InterceptedService;
 
 #[derive(Parser)]
 struct Args {
@@ -36,6 +54,48 @@ struct Args {
     /// ScoreStrategies calls timed.
     #[arg(long, default_value_t = 3_000)]
     calls: usize,
+    /// The access guard in front of the in-process profiling and marketing servers: `on`
+    /// checks every call's key, rate limit, scope and merchant; `off` is
+    /// `auth.enabled = false`; `both` runs a pair of servers of each kind and alternates
+    /// between them, round by round.
+    #[arg(long, value_enum, default_value_t = AuthArg::On)]
+    auth: AuthArg,
+    /// Timed blocks of `--calls` calls (per setting), each printed; with more than one, the
+    /// medians too.
+    #[arg(long, default_value_t = 1)]
+    rounds: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum AuthArg {
+    On,
+    Off,
+    Both,
+}
+
+impl AuthArg {
+    fn settings(self) -> Vec<Auth> {
+        match self {
+            AuthArg::On => vec![Auth::On],
+            AuthArg::Off => vec![Auth::Off],
+            AuthArg::Both => vec![Auth::On, Auth::Off],
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    On,
+    Off,
+}
+
+impl Auth {
+    fn label(self) -> &'static str {
+        match self {
+            Auth::On => "on",
+            Auth::Off => "off",
+        }
+    }
 }
 
 /// A tiny deterministic generator (xorshift) so the batch input is reproducible.
@@ -289,44 +349,23 @@ async fn latency(args: &Args) -> Result<()> {
             ..ProfilingSettings::default()
         },
     );
-    let settings = ServerSettings::default();
-    let profiling_listener = server::bind("127.0.0.1:0".parse()?).await?;
-    let profiling_addr = profiling_listener.local_addr()?;
-    let mut services = ServiceSet::new();
-    services.add(caravan_profiling::ProfilingApi::new(db.clone()).into_server(16 << 20));
-    let s = settings.clone();
-    tokio::spawn(async move {
-        server::serve(
-            &s,
-            profiling_listener,
-            services,
-            std::future::pending::<()>(),
-        )
-        .await
-    });
-    let marketing_listener = server::bind("127.0.0.1:0".parse()?).await?;
-    let marketing_addr = marketing_listener.local_addr()?;
-    let source = ProfileSource::new(caravan_platform::client::profiling_client(
-        &ClientSettings {
-            profiling_addr: Some(format!("http://{profiling_addr}")),
-            call_timeout_ms: Some(5_000),
-            ..Default::default()
-        },
-    )?);
-    let mut services = ServiceSet::new();
-    services.add(ScoringApi::new(db.clone(), source).into_server(16 << 20));
-    tokio::spawn(async move {
-        server::serve(
-            &settings,
-            marketing_listener,
-            services,
-            std::future::pending::<()>(),
-        )
-        .await
-    });
+    // Marketing's key for its GetProfile calls, as `clients.api_key`: a key of every
+    // merchant, with a rate limit no benchmark reaches (the default per-key limit,
+    // `auth.rate_limit_per_second`, would throttle it).
+    let service_key = caravan_integration_tests::create_api_key_with_rate_limit(
+        &ingestion.db.url,
+        "*",
+        "read,write",
+        Some(1_000_000),
+    )?;
+    let mut servers = Vec::new();
+    for auth in args.auth.settings() {
+        servers.push(start_servers(auth, &ingestion.db.url, &db, &service_key).await?);
+    }
 
     // Wait until profiling has built every profile.
-    let mut profiling = ProfilingServiceClient::connect(format!("http://{profiling_addr}")).await?;
+    let mut profiling =
+        ProfilingServiceClient::new(channel_with_key(servers[0].profiling, &service_key).await?);
     let last = format!("merchants/acme/customers/c{}/profile", args.customers - 1);
     let start = Instant::now();
     loop {
@@ -347,8 +386,138 @@ async fn latency(args: &Args) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    let mut client =
-        StrategyScoringServiceClient::connect(format!("http://{marketing_addr}")).await?;
+    // The benchmark calls as a merchant's application would: with a key of that merchant
+    // only, so the guard also reads the merchant from every request.
+    let mut clients = Vec::new();
+    for s in &servers {
+        clients.push(StrategyScoringServiceClient::new(
+            channel_with_key(s.marketing, &key).await?,
+        ));
+    }
+    create_strategies(&mut clients[0]).await?;
+    let call = |i: usize| pb::ScoreStrategiesRequest {
+        parent: "merchants/acme".to_owned(),
+        customer: format!("merchants/acme/customers/c{}", i % args.customers),
+        ..Default::default()
+    };
+    for (s, client) in servers.iter().zip(&mut clients) {
+        // The guard is really there (or really off): a call without a key.
+        let anonymous = StrategyScoringServiceClient::connect(format!("http://{}", s.marketing))
+            .await?
+            .score_strategies(call(0))
+            .await;
+        match (s.auth, &anonymous) {
+            (Auth::On, Err(status)) if status.code() == tonic::Code::Unauthenticated => {}
+            (Auth::Off, Ok(_)) => {}
+            _ => bail!(
+                "auth {}: a call without a key answered {anonymous:?}",
+                s.auth.label()
+            ),
+        }
+        for i in 0..100 {
+            client.score_strategies(call(i)).await?; // warm-up
+        }
+    }
+
+    let mariadb = mariadb_pid();
+    let mut blocks: Vec<Vec<Block>> = vec![Vec::new(); servers.len()];
+    for round in 0..args.rounds.max(1) {
+        // With both settings, the first of a round alternates (on off, off on, on off, ...)
+        // so that a drift of the machine's speed weighs on both alike.
+        let mut order: Vec<usize> = (0..servers.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for k in order {
+            let block = timed(&mut clients[k], args.calls, &call, mariadb).await?;
+            block.print(args, servers[k].auth, round + 1);
+            blocks[k].push(block);
+        }
+    }
+    if args.rounds > 1 || servers.len() > 1 {
+        summary(&servers, &blocks);
+    }
+    Ok(())
+}
+
+/// One profiling and one marketing server of this process, behind the access guard.
+struct Servers {
+    auth: Auth,
+    profiling: SocketAddr,
+    marketing: SocketAddr,
+}
+
+/// Starts profiling and marketing as their binaries would, with the access guard on or off.
+async fn start_servers(
+    auth: Auth,
+    db_url: &str,
+    db: &DatabaseConnection,
+    service_key: &str,
+) -> Result<Servers> {
+    // What the binaries would read from their configuration.
+    let mut settings = caravan_platform::Settings::default();
+    settings.database.url = Secret::new(db_url);
+    settings.server.listen_addr = "127.0.0.1:0".parse()?;
+    settings.auth.enabled = auth == Auth::On;
+    settings.privacy.encryption_keys.insert(
+        "test".to_owned(),
+        Secret::new(caravan_integration_tests::TEST_ENCRYPTION_KEY),
+    );
+    settings.privacy.active_encryption_key = "test".to_owned();
+
+    let profiling_listener = server::bind(settings.server.listen_addr).await?;
+    let profiling = profiling_listener.local_addr()?;
+    let mut services = ServiceSet::new();
+    let (access, _) = AccessControl::start(&settings, db, true).await?;
+    access.install(&mut services);
+    services.add(
+        caravan_profiling::ProfilingApi::new(db.clone())
+            .into_server(settings.server.max_message_bytes),
+    );
+    let s = settings.server.clone();
+    tokio::spawn(async move {
+        server::serve(
+            &s,
+            profiling_listener,
+            services,
+            std::future::pending::<()>(),
+        )
+        .await
+    });
+
+    let marketing_listener = server::bind(settings.server.listen_addr).await?;
+    let marketing = marketing_listener.local_addr()?;
+    let source = ProfileSource::new(caravan_platform::client::profiling_client(
+        &ClientSettings {
+            profiling_addr: Some(format!("http://{profiling}")),
+            call_timeout_ms: Some(5_000),
+            api_key: Some(Secret::new(service_key)),
+            ..Default::default()
+        },
+    )?);
+    let mut services = ServiceSet::new();
+    let (access, _) = AccessControl::start(&settings, db, true).await?;
+    access.install(&mut services);
+    services
+        .add(ScoringApi::new(db.clone(), source).into_server(settings.server.max_message_bytes));
+    let s = settings.server.clone();
+    tokio::spawn(async move {
+        server::serve(
+            &s,
+            marketing_listener,
+            services,
+            std::future::pending::<()>(),
+        )
+        .await
+    });
+    Ok(Servers {
+        auth,
+        profiling,
+        marketing,
+    })
+}
+
+async fn create_strategies(client: &mut ScoringClient) -> Result<()> {
     let strategies = [
         (
             "tracking",
@@ -414,17 +583,77 @@ async fn latency(args: &Args) -> Result<()> {
             })
             .await?;
     }
-    let call = |i: usize| pb::ScoreStrategiesRequest {
-        parent: "merchants/acme".to_owned(),
-        customer: format!("merchants/acme/customers/c{}", i % args.customers),
-        ..Default::default()
-    };
-    for i in 0..100 {
-        client.score_strategies(call(i)).await?; // warm-up
+    Ok(())
+}
+
+/// One timed block of sequential calls.
+#[derive(Clone)]
+struct Block {
+    /// Sorted.
+    latencies: Vec<Duration>,
+    wall: f64,
+    /// CPU seconds of this process (client, marketing, profiling) and of MariaDB.
+    cpu_process: Option<f64>,
+    cpu_mariadb: Option<f64>,
+}
+
+impl Block {
+    fn at(&self, q: f64) -> f64 {
+        let n = self.latencies.len();
+        self.latencies[((q * (n - 1) as f64).round() as usize).min(n - 1)].as_secs_f64() * 1e3
     }
-    let mut latencies = Vec::with_capacity(args.calls);
+
+    fn calls_per_second(&self) -> f64 {
+        self.latencies.len() as f64 / self.wall
+    }
+
+    /// CPU µs per call.
+    fn per_call(&self, cpu: Option<f64>) -> Option<f64> {
+        cpu.map(|s| s * 1e6 / self.latencies.len() as f64)
+    }
+
+    fn print(&self, args: &Args, auth: Auth, round: usize) {
+        println!(
+            "ScoreStrategies (5 strategies, incl. GetProfile over gRPC + MariaDB reads), {} sequential calls over {} customers: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {:.0} calls/s",
+            self.latencies.len(),
+            args.customers,
+            self.at(0.50),
+            self.at(0.90),
+            self.at(0.99),
+            self.at(1.0),
+            self.calls_per_second()
+        );
+        println!(
+            "round {round}, auth {}; CPU per call: this process (client, marketing, profiling) {} µs, MariaDB {} µs",
+            match auth {
+                Auth::On => "on (the access guard of profiling and marketing checks every call)",
+                Auth::Off => "off (auth.enabled = false: the guard checks nothing)",
+            },
+            micros(self.per_call(self.cpu_process)),
+            micros(self.per_call(self.cpu_mariadb)),
+        );
+    }
+}
+
+fn micros(v: Option<f64>) -> String {
+    v.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.0}"))
+}
+
+type ScoringClient = StrategyScoringServiceClient<KeyedChannel>;
+
+async fn timed(
+    client: &mut ScoringClient,
+    calls: usize,
+    call: &impl Fn(usize) -> pb::ScoreStrategiesRequest,
+    mariadb: Option<u32>,
+) -> Result<Block> {
+    let mut latencies = Vec::with_capacity(calls);
+    let cpu_before = (
+        cpu_seconds(std::process::id()),
+        mariadb.and_then(cpu_seconds),
+    );
     let start = Instant::now();
-    for i in 0..args.calls {
+    for i in 0..calls {
         let t = Instant::now();
         let r = client.score_strategies(call(i)).await?.into_inner();
         latencies.push(t.elapsed());
@@ -433,21 +662,120 @@ async fn latency(args: &Args) -> Result<()> {
         }
     }
     let wall = start.elapsed().as_secs_f64();
-    latencies.sort();
-    let at = |q: f64| {
-        latencies[((q * (latencies.len() - 1) as f64).round() as usize).min(latencies.len() - 1)]
-    };
-    println!(
-        "ScoreStrategies (5 strategies, incl. GetProfile over gRPC + MariaDB reads), {} sequential calls over {} customers: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {:.0} calls/s",
-        args.calls,
-        args.customers,
-        at(0.50).as_secs_f64() * 1e3,
-        at(0.90).as_secs_f64() * 1e3,
-        at(0.99).as_secs_f64() * 1e3,
-        latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
-        args.calls as f64 / wall
+    let cpu_after = (
+        cpu_seconds(std::process::id()),
+        mariadb.and_then(cpu_seconds),
     );
-    Ok(())
+    latencies.sort();
+    let delta = |a: Option<f64>, b: Option<f64>| Some(a? - b?);
+    Ok(Block {
+        latencies,
+        wall,
+        cpu_process: delta(cpu_after.0, cpu_before.0),
+        cpu_mariadb: delta(cpu_after.1, cpu_before.1),
+    })
+}
+
+/// Medians over the rounds, per setting, and with both settings the ratio on / off.
+fn summary(servers: &[Servers], blocks: &[Vec<Block>]) {
+    struct Medians {
+        p50: f64,
+        p90: f64,
+        p99: f64,
+        rate: f64,
+        cpu: Option<f64>,
+        mariadb: Option<f64>,
+    }
+    let medians = |b: &[Block]| Medians {
+        p50: median(b.iter().map(|b| b.at(0.5)).collect()),
+        p90: median(b.iter().map(|b| b.at(0.9)).collect()),
+        p99: median(b.iter().map(|b| b.at(0.99)).collect()),
+        rate: median(b.iter().map(Block::calls_per_second).collect()),
+        cpu: b
+            .iter()
+            .map(|b| b.per_call(b.cpu_process))
+            .collect::<Option<Vec<_>>>()
+            .map(median),
+        mariadb: b
+            .iter()
+            .map(|b| b.per_call(b.cpu_mariadb))
+            .collect::<Option<Vec<_>>>()
+            .map(median),
+    };
+    let all: Vec<Medians> = blocks.iter().map(|b| medians(b)).collect();
+    for (s, m) in servers.iter().zip(&all) {
+        println!(
+            "median over {} rounds, auth {}: p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, {:.0} calls/s; CPU per call: this process {} µs, MariaDB {} µs",
+            blocks[0].len(),
+            s.auth.label(),
+            m.p50,
+            m.p90,
+            m.p99,
+            m.rate,
+            micros(m.cpu),
+            micros(m.mariadb),
+        );
+    }
+    if let [on, off] = all.as_slice() {
+        let ratio = |a: f64, b: f64| a / b;
+        println!(
+            "auth on / off (medians): p50 {:.3}, p90 {:.3}, p99 {:.3}, calls/s {:.3}, CPU per call: this process {}, MariaDB {}",
+            ratio(on.p50, off.p50),
+            ratio(on.p90, off.p90),
+            ratio(on.p99, off.p99),
+            ratio(on.rate, off.rate),
+            on.cpu
+                .zip(off.cpu)
+                .map_or_else(|| "n/a".to_owned(), |(a, b)| format!("{:.3}", a / b)),
+            on.mariadb
+                .zip(off.mariadb)
+                .map_or_else(|| "n/a".to_owned(), |(a, b)| format!("{:.3}", a / b)),
+        );
+    }
+}
+
+/// The median (the mean of the middle two for an even count).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => 0.0,
+        _ if n % 2 == 1 => values[n / 2],
+        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// A connected channel to a server of this process whose calls present `key`.
+async fn channel_with_key(addr: SocketAddr, key: &str) -> Result<KeyedChannel> {
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))?
+        .connect()
+        .await
+        .context("connect")?;
+    let interceptor =
+        CallerInterceptor::new(Some(&Secret::new(key))).map_err(anyhow::Error::msg)?;
+    Ok(InterceptedService::new(channel, interceptor))
+}
+
+/// User plus system CPU seconds of a process (from /proc; 10 ms resolution).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// The local MariaDB (or MySQL) server process, when it runs on this machine.
+fn mariadb_pid() -> Option<u32> {
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+            matches!(comm.trim(), "mariadbd" | "mysqld").then_some(pid)
+        })
 }
 
 #[tokio::main]

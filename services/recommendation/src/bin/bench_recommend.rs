@@ -4,12 +4,13 @@
 //! finishes; the wall time is reported). Then `--concurrency` callers, each with its own
 //! HTTP/2 connection, call `Recommend` back to back for `--seconds` after a `--warmup`,
 //! cycling through the customer ids of `--customers` (one per line; each caller starts at a
-//! different offset). Reports p50/p90/p99/max latency, throughput and errors, and the
-//! server's RSS (`--pid`: VmRSS and VmHWM from /proc). Bounded in time and calls; loopback
-//! only by default. Every call presents `--api-key` (or `CARAVAN_API_KEY`): a key for the
-//! merchant with the read and write scopes (write for `--train`), and a rate limit above the
-//! benchmark's call rate (`caravan keys create --rate-limit`), or the server answers
-//! RESOURCE_EXHAUSTED once the key's default limit is reached.
+//! different offset). Reports p50/p90/p99/max latency, throughput and errors, the CPU per
+//! answered call of this process and (`--pid`) of the server while recording, and the
+//! server's RSS (from /proc). Bounded in time and calls; loopback only by default. Every
+//! call presents `--api-key` (or `CARAVAN_API_KEY`): a key for the merchant with the read
+//! and write scopes (write for `--train`), and a rate limit above the benchmark's call rate
+//! (`caravan keys create --rate-limit`), or the server answers RESOURCE_EXHAUSTED once the
+//! key's default limit is reached.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -72,7 +73,7 @@ struct Args {
     /// Train a model of this kind first (ITEM_CF, ALS, EASE, POPULARITY, CONTENT, BLEND).
     #[arg(long)]
     train: Option<String>,
-    /// Server process id, for its memory.
+    /// Server process id, for its memory and CPU.
     #[arg(long)]
     pid: Option<u32>,
     /// Also run Evaluate with the offline benchmark's split (train < 2011-09-01, test to
@@ -166,6 +167,16 @@ async fn evaluate(args: &Args) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// User plus system CPU seconds of a process (from /proc; 10 ms resolution).
+fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
 }
 
 fn rss(pid: u32) -> String {
@@ -335,10 +346,18 @@ async fn main() -> anyhow::Result<()> {
     }
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
     recording.store(true, Ordering::Relaxed);
+    let cpu_before = (
+        args.pid.and_then(cpu_seconds),
+        cpu_seconds(std::process::id()),
+    );
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     recording.store(false, Ordering::Relaxed);
     let elapsed = t0.elapsed().as_secs_f64();
+    let cpu_after = (
+        args.pid.and_then(cpu_seconds),
+        cpu_seconds(std::process::id()),
+    );
     stop.store(true, Ordering::Relaxed);
     let (mut all, mut errors, mut fallbacks, mut empty) = (Vec::new(), 0, 0, 0);
     for t in tasks {
@@ -376,6 +395,18 @@ async fn main() -> anyhow::Result<()> {
         fallbacks,
         empty,
         customers.len()
+    );
+    // Calls still in flight when recording stops are not counted: a few in thousands.
+    let per_call = |before: Option<f64>, after: Option<f64>| match (before, after) {
+        (Some(b), Some(a)) if !all.is_empty() => {
+            format!("{:.0} µs", (a - b) * 1e6 / all.len() as f64)
+        }
+        _ => "?".to_owned(),
+    };
+    println!(
+        "CPU per answered call while recording: server {}, this load generator {}",
+        per_call(cpu_before.0, cpu_after.0),
+        per_call(cpu_before.1, cpu_after.1)
     );
     if let Some(pid) = args.pid {
         println!("server after load: {}", rss(pid));
