@@ -928,3 +928,28 @@ fn tag_ids_are_slugs() {
     assert_eq!(rule_tags::tag_id("b2b-lead", "hot"), "b2b-lead-hot");
     assert_eq!(rule_tags::top_category("Home > Kitchen > Mugs"), "Home");
 }
+
+/// 9,300 orders of 10^15 minor units, each within ingestion's limit, sum to more than
+/// `i64::MAX`: the revenue saturates at the largest figure instead of wrapping to a negative
+/// one, and the average order value stays exact.
+#[test]
+fn revenue_beyond_i64_saturates_and_the_average_stays_exact() {
+    const LARGEST_AMOUNT: i64 = 1_000_000_000_000_000;
+    let orders = (0..9_300)
+        .map(|i| {
+            let at = days_ago(200) + Duration::minutes(i);
+            facts(
+                order_row(&format!("o{i}"), at, "DELIVERED", LARGEST_AMOUNT),
+                1,
+                &["mug"],
+            )
+        })
+        .collect();
+    let t = transactions::build(&data("PERSON", Vec::new(), orders), &ctx());
+    assert_eq!(t.order_count, 9_300);
+    assert_eq!(t.revenue.expect("revenue").amount_minor, i64::MAX);
+    assert_eq!(
+        t.average_order_value.expect("aov").amount_minor,
+        LARGEST_AMOUNT
+    );
+}

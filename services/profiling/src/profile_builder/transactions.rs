@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use caravan_core::money;
 use caravan_platform::proto_time::to_timestamp;
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::ingestion::v1::PaymentOutcome;
@@ -59,7 +60,7 @@ pub(crate) fn net_revenue(data: &CustomerData, ctx: &BuildContext) -> HashMap<St
                 ctx.to_base(&refund.currency_code, refund.amount_minor)
             };
         if let (Some(r), Some(rev)) = (refund_base, revenue.get_mut(&order.order.order_id)) {
-            *rev = (*rev - r).max(0);
+            *rev = rev.saturating_sub(r).max(0);
         }
     }
     revenue
@@ -245,34 +246,31 @@ fn logistics(
             with_tracking_info.len(),
         ),
         post_delay_behaviour: Some(post_delay(data, &late)),
-        average_shipping_cost: (!shipping.is_empty()).then(|| {
-            #[allow(clippy::cast_possible_wrap)]
-            let n = shipping.len() as i64;
-            ctx.money(shipping.iter().sum::<i64>() / n)
-        }),
+        average_shipping_cost: money::mean_minor(
+            money::sum_minor(shipping.iter().copied()),
+            shipping.len(),
+        )
+        .map(|mean| ctx.money(mean)),
     }
 }
 
 pub fn build(data: &CustomerData, ctx: &BuildContext) -> pb::TransactionsDimension {
     let placed: Vec<&OrderFacts> = data.orders.iter().filter(|o| counts(o)).collect();
     let revenue_by_order = net_revenue(data, ctx);
-    let revenue: i64 = revenue_by_order.values().sum();
+    // Exact, then saturated: thousands of large orders must not wrap to a negative figure.
+    let revenue = money::sum_minor(revenue_by_order.values().copied());
     let mut d = pb::TransactionsDimension {
         order_count: i64::try_from(placed.len()).unwrap_or(i64::MAX),
         cancelled_order_count: i64::try_from(data.orders.len() - placed.len()).unwrap_or(0),
         ..Default::default()
     };
     if !placed.is_empty() {
-        d.revenue = Some(ctx.money(revenue));
+        d.revenue = Some(ctx.money(money::saturate(revenue)));
         let priced = placed
             .iter()
             .filter(|o| base_total(o, ctx).is_some())
             .count();
-        if priced > 0 {
-            #[allow(clippy::cast_possible_wrap)]
-            let aov = revenue / priced as i64;
-            d.average_order_value = Some(ctx.money(aov));
-        }
+        d.average_order_value = money::mean_minor(revenue, priced).map(|aov| ctx.money(aov));
         let mut times: Vec<DateTime<Utc>> =
             placed.iter().map(|o| o.order.placed_at.get()).collect();
         times.sort();
