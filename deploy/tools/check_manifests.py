@@ -388,10 +388,12 @@ def main() -> int:
         if calls_profiling and not tls:
             check(env.get("CARAVAN__CLIENTS__PROFILING_ADDR", {}).get("value") == PROFILING_ADDR,
                   where, f"CARAVAN__CLIENTS__PROFILING_ADDR must be {PROFILING_ADDR}")
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe") if not tls else ():
+        # Readiness follows the database; liveness asks for the name that does not.
+        probes = {"startupProbe": health, "readinessProbe": health, "livenessProbe": "liveness"}
+        for probe, asked in probes.items() if not tls else ():
             grpc = c.get(probe, {}).get("grpc")
-            check(grpc == {"port": port, "service": health}, where,
-                  f"{probe} must be grpc {{port: {port}, service: {health}}}, got {c.get(probe)}")
+            check(grpc == {"port": port, "service": asked}, where,
+                  f"{probe} must be grpc {{port: {port}, service: {asked}}}, got {c.get(probe)}")
         # Shutdown budget: preStop sleep + drain (shutdown_grace_ms) < terminationGracePeriod.
         pre_stop = c.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
         if config is not None:

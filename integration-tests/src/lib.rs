@@ -21,7 +21,9 @@ pub mod customer_fixture;
 pub mod ingestion_env;
 pub mod mysql;
 pub mod online_retail;
+pub mod raw_codec;
 pub mod store_scan;
+pub mod tcp_proxy;
 
 /// The repository root (this crate lives in `integration-tests/`).
 pub fn repo_root() -> PathBuf {

@@ -7,9 +7,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
 use caravan_access::policy::{AccessPolicy, MethodRule};
 use caravan_access::scope::Scope;
+use caravan_integration_tests::raw_codec::RawCodec;
 use caravan_integration_tests::store_scan::{self, Dump};
 use caravan_integration_tests::{Channel, ServerProcess, mysql::TestDatabase};
 use caravan_proto::caravan::access::v1 as access_pb;
@@ -21,7 +22,6 @@ use prost_reflect::{
     DescriptorPool, DynamicMessage, MessageDescriptor, ReflectMessage as _, Value,
 };
 use tonic::Code;
-use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 
 /// One RPC as the descriptor set and its access rule describe it.
 struct Rpc {
@@ -100,40 +100,6 @@ fn set_path(message: &mut DynamicMessage, dotted: &str, value: String) -> Result
         }
     }
     Ok(())
-}
-
-/// Sends encoded messages as they are and takes responses as bytes.
-#[derive(Clone, Copy, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, tonic::Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
-    }
 }
 
 /// Calls one RPC with one request message; the status it ends with (`Ok` when it did not

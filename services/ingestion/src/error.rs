@@ -52,7 +52,7 @@ impl From<IngestionError> for Status {
                 Status::already_exists(format!("{name} already exists"))
             }
             IngestionError::FailedPrecondition(message) => Status::failed_precondition(message),
-            IngestionError::Store(err) => status::internal("ingestion store", &err),
+            IngestionError::Store(err) => status::store_failure("ingestion store", &err),
             IngestionError::Unavailable(message) => Status::unavailable(message),
         }
     }

@@ -25,6 +25,7 @@ async fn main() -> ExitCode {
         let ingestion =
             IngestionApi::with_settings(db.clone(), &settings.ingestion).with_profiling(profiling);
         let mut services = ServiceSet::new();
+        services.store_health(db.clone(), settings.database.health_check_interval());
         AccessControl::guard(&settings, &db, &mut services).await?;
         services
             .add(ingestion.clone().into_server(max_message))

@@ -67,7 +67,7 @@ impl From<MarketingError> for Status {
             MarketingError::Profiling { code, message } => {
                 Status::new(code, format!("profiling: {message}"))
             }
-            MarketingError::Store(err) => status::internal("marketing store", &err),
+            MarketingError::Store(err) => status::store_failure("marketing store", &err),
         }
     }
 }

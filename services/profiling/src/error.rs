@@ -52,7 +52,7 @@ impl From<ProfilingError> for Status {
                 Status::already_exists(format!("{name} already exists"))
             }
             ProfilingError::FailedPrecondition(message) => Status::failed_precondition(message),
-            ProfilingError::Store(err) => status::internal("profiling store", &err),
+            ProfilingError::Store(err) => status::store_failure("profiling store", &err),
             ProfilingError::Corrupt(what) => status::internal("profiling store", &what),
         }
     }

@@ -47,7 +47,7 @@ impl From<RecommendationError> for Status {
             RecommendationError::Invalid(violations) => status::invalid_argument(&violations),
             RecommendationError::NotFound(name) => status::not_found(&name),
             RecommendationError::FailedPrecondition(why) => Status::failed_precondition(why),
-            RecommendationError::Store(err) => status::internal("recommendation store", &err),
+            RecommendationError::Store(err) => status::store_failure("recommendation store", &err),
             RecommendationError::Codec(err) => status::internal("recommendation model", &err),
             RecommendationError::Internal(why) => status::internal("recommendation", &why),
         }

@@ -127,6 +127,7 @@ async fn serve(mut settings: Settings) -> anyhow::Result<()> {
         .with_profiling(profiling.clone());
     let mut services = ServiceSet::new();
     access.install(&mut services);
+    services.store_health(db.clone(), settings.database.health_check_interval());
     if let Some(consumer) = consumer {
         services.after_stop(consumer.stop());
     }

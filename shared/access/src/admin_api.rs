@@ -5,11 +5,12 @@ use caravan_core::names::{MerchantId, parse_merchant_name};
 use caravan_core::paging;
 use caravan_platform::FieldViolations;
 use caravan_platform::proto_time::{from_timestamp, to_timestamp};
-use caravan_platform::status::{internal, invalid_argument, not_found};
+use caravan_platform::status::{invalid_argument, not_found, store_failure};
 use caravan_proto::caravan::access::v1 as pb;
 use caravan_proto::caravan::access::v1::access_service_server::{
     AccessService, AccessServiceServer,
 };
+use caravan_store::StoreError;
 use caravan_store::entity::access_log;
 use caravan_store::sea_orm::DatabaseConnection;
 use tonic::{Request, Response, Status};
@@ -40,7 +41,7 @@ fn status(error: KeyAdminError) -> Status {
     match error {
         KeyAdminError::Invalid(violations) => invalid_argument(&violations),
         KeyAdminError::NotFound(name) => not_found(&name),
-        KeyAdminError::Store(e) => internal("access store", &e),
+        KeyAdminError::Store(e) => store_failure("access store", &StoreError::Db(e)),
     }
 }
 
@@ -198,7 +199,7 @@ impl AccessService for AccessApi {
             .transpose()?;
         let mut rows = access_log_store::page(&self.db, &merchant, before, size + 1)
             .await
-            .map_err(|e| internal("access log", &e))?;
+            .map_err(|e| store_failure("access log", &StoreError::Db(e)))?;
         let next_page_token = if rows.len() as u64 > size {
             rows.truncate(usize::try_from(size).unwrap_or(usize::MAX));
             rows.last()

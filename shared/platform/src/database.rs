@@ -12,7 +12,7 @@ pub async fn open_store(all: &Settings) -> anyhow::Result<DatabaseConnection> {
     crate::encryption::install(&all.privacy)?;
     let settings = &all.database;
     let url = settings.url.expose();
-    let db = caravan_store::connect(url, settings.max_connections).await?;
+    let db = caravan_store::connect_pool(url, settings.pool_options()).await?;
     tracing::info!(
         database = %settings.redacted_url(),
         location = %data_location(url),

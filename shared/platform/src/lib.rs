@@ -6,9 +6,11 @@
 pub mod binary;
 pub mod client;
 pub mod database;
+mod decode_errors;
 pub mod encryption;
 pub mod guard;
 pub mod proto_time;
+mod readiness;
 pub mod secret;
 pub mod server;
 pub mod settings;

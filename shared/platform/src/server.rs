@@ -12,6 +12,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use caravan_store::sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::body::Body;
@@ -27,6 +28,9 @@ use crate::settings::{ServerSettings, ServerTlsSettings};
 use crate::trace_context::server_span;
 
 const HEALTH_SERVICE: &str = "grpc.health.v1.Health";
+/// The `grpc.health.v1` name a liveness probe asks for: `SERVING` for as long as the process
+/// answers at all, whatever its database does (the services' own names are for readiness).
+pub const LIVENESS_SERVICE: &str = "liveness";
 const REFLECTION_V1: &str = "grpc.reflection.v1.ServerReflection";
 const REFLECTION_V1ALPHA: &str = "grpc.reflection.v1alpha.ServerReflection";
 
@@ -67,6 +71,7 @@ pub struct ServiceSet {
     names: Vec<&'static str>,
     after_stop: Vec<futures::future::BoxFuture<'static, ()>>,
     guard: Option<Arc<dyn RequestGuard>>,
+    store_check: Option<(DatabaseConnection, Duration)>,
 }
 
 impl ServiceSet {
@@ -99,6 +104,14 @@ impl ServiceSet {
     /// authorization, `caravan-access`). Without one the server serves loopback only.
     pub fn guard(&mut self, guard: Arc<dyn RequestGuard>) -> &mut Self {
         self.guard = Some(guard);
+        self
+    }
+
+    /// Checks every `every` (when set) that `db` answers, and reports the services
+    /// `NOT_SERVING` on `grpc.health.v1` while it does not (`SERVING` again once it does):
+    /// a readiness probe then takes the replica out of rotation during a database outage.
+    pub fn store_health(&mut self, db: DatabaseConnection, every: Option<Duration>) -> &mut Self {
+        self.store_check = every.map(|every| (db, every));
         self
     }
 
@@ -173,6 +186,11 @@ pub async fn serve(
             .set_service_status(*name, ServingStatus::Serving)
             .await;
     }
+    // Liveness is not readiness: a replica whose database is down is alive and must not be
+    // restarted (it would not start without its database); it is only taken out of rotation.
+    reporter
+        .set_service_status(LIVENESS_SERVICE, ServingStatus::Serving)
+        .await;
     let after_stop = services.after_stop;
     let mut routes = services.routes;
     routes.add_service(health_service);
@@ -182,6 +200,15 @@ pub async fn serve(
     }
 
     let (signal_seen_tx, signal_seen_rx) = watch::channel(false);
+    if let Some((db, every)) = services.store_check {
+        tokio::spawn(crate::readiness::follow_store(
+            db,
+            every,
+            reporter.clone(),
+            services.names.clone(),
+            signal_seen_rx.clone(),
+        ));
+    }
     let names = services.names.clone();
     let signal = async move {
         shutdown.await;
@@ -209,6 +236,9 @@ pub async fn serve(
         .http2_max_header_list_size(settings.max_header_list_bytes)
         .trace_fn(server_span)
         .layer(GuardLayer(guard))
+        .layer(tower::util::MapResponseLayer::new(
+            crate::decode_errors::fix_response,
+        ))
         .add_routes(routes.routes())
         // `tcp_nodelay` above only applies to listeners tonic binds itself; accepted streams
         // of our own listener need it set here, or small responses wait ~40 ms for the
@@ -284,14 +314,19 @@ async fn drain_within(
 }
 
 async fn report_not_serving(reporter: &HealthReporter, names: &[&'static str]) {
+    report(reporter, names, ServingStatus::NotServing).await;
+}
+
+/// Sets `status` for every service of `names` and for the server as a whole (`""`).
+pub(crate) async fn report(
+    reporter: &HealthReporter,
+    names: &[&'static str],
+    status: ServingStatus,
+) {
     for name in names {
-        reporter
-            .set_service_status(*name, ServingStatus::NotServing)
-            .await;
+        reporter.set_service_status(*name, status).await;
     }
-    reporter
-        .set_service_status("", ServingStatus::NotServing)
-        .await;
+    reporter.set_service_status("", status).await;
 }
 
 /// Adds reflection, v1 and v1alpha, advertising exactly the services this binary serves.

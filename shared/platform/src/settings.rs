@@ -92,6 +92,26 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// Apply pending migrations at start-up. In Kubernetes a migration Job does it instead.
     pub migrate_on_start: bool,
+    /// How long a statement waits for a pooled connection (MySQL): bounds how long a call
+    /// takes to answer `UNAVAILABLE` while the database is down.
+    pub acquire_timeout_ms: u64,
+    /// How often the server checks that the database answers (`SELECT 1`), reporting
+    /// `NOT_SERVING` on `grpc.health.v1` while it does not. 0: never checked.
+    pub health_check_interval_ms: u64,
+}
+
+impl DatabaseSettings {
+    pub fn pool_options(&self) -> caravan_store::PoolOptions {
+        caravan_store::PoolOptions {
+            max_connections: self.max_connections,
+            acquire_timeout: Duration::from_millis(self.acquire_timeout_ms.max(1)),
+        }
+    }
+
+    pub fn health_check_interval(&self) -> Option<Duration> {
+        (self.health_check_interval_ms > 0)
+            .then(|| Duration::from_millis(self.health_check_interval_ms))
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -304,6 +324,8 @@ impl Default for DatabaseSettings {
             url: Secret::new(DEFAULT_DATABASE_URL),
             max_connections: 10,
             migrate_on_start: true,
+            acquire_timeout_ms: 1_500,
+            health_check_interval_ms: 1_000,
         }
     }
 }

@@ -113,6 +113,23 @@ pub fn not_found(resource_name: &str) -> Status {
     Status::not_found(format!("{resource_name} not found"))
 }
 
+/// How long a caller is told to wait before retrying a call that failed because the store
+/// did not answer.
+pub const STORE_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+/// A store failure: `UNAVAILABLE` with `RetryInfo` when the database could not be reached
+/// (the same call may succeed once it is back), `INTERNAL` without internals otherwise.
+pub fn store_failure(context: &str, err: &caravan_store::StoreError) -> Status {
+    if err.is_unavailable() {
+        tracing::warn!(error = %err, "{context}: the store is unavailable");
+        return unavailable(
+            format!("{context}: the database is unavailable; retry later"),
+            STORE_RETRY_AFTER,
+        );
+    }
+    internal(context, err)
+}
+
 /// `INTERNAL` without internals: the cause is logged, the caller gets a generic message.
 pub fn internal(context: &str, cause: &dyn std::fmt::Display) -> Status {
     tracing::error!(error = %cause, "{context}");

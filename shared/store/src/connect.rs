@@ -14,7 +14,40 @@ const STATEMENT_CACHE: usize = 512;
 /// How long a SQLite writer waits for the write lock before failing with `SQLITE_BUSY`.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connects to `url` with a pool of at most `max_connections` (at least 1).
+/// How a pool waits for the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolOptions {
+    /// Pool size (at least 1; SQLite uses 1 whatever is asked, see [`connect_pool`]).
+    pub max_connections: u32,
+    /// How long a statement waits for a connection (MySQL). With the database down, this
+    /// bounds how long a call takes to fail, so callers hear "unavailable, retry" instead of
+    /// waiting out their deadline. SQLite waits [`SQLITE_ACQUIRE_TIMEOUT`]: its one connection
+    /// is busy, never unreachable.
+    pub acquire_timeout: Duration,
+}
+
+impl PoolOptions {
+    /// `max_connections` connections and the default acquire timeout (1.5 s).
+    pub fn new(max_connections: u32) -> Self {
+        Self {
+            max_connections,
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+        }
+    }
+}
+
+/// See [`PoolOptions::acquire_timeout`].
+pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_millis(1_500);
+/// The one SQLite connection may be held by a long write batch; readers queue behind it.
+pub const SQLITE_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Connects to `url` with a pool of at most `max_connections` (at least 1) and the default
+/// acquire timeout; see [`connect_pool`].
+pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, StoreError> {
+    connect_pool(url, PoolOptions::new(max_connections)).await
+}
+
+/// Connects to `url` with a pool shaped by `pool`.
 ///
 /// * `mysql://user:pass@host:3306/db` (or `mariadb://...`): the sqlx driver pins the
 ///   session time zone to UTC and the character set to `utf8mb4`, which the schema relies
@@ -27,16 +60,20 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 ///
 /// SQL statement logging by sqlx is disabled (it would log every statement at INFO);
 /// the URL is only ever logged redacted.
-pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, StoreError> {
+pub async fn connect_pool(url: &str, pool: PoolOptions) -> Result<DatabaseConnection, StoreError> {
+    let max_connections = pool.max_connections;
     let url = normalise_scheme(url);
     let redacted = redact_url(&url);
     let mut opts = ConnectOptions::new(url.clone());
+    // A connection attempt never outlasts the wait for a connection.
     opts.max_connections(max_connections.max(1))
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(30))
+        .connect_timeout(pool.acquire_timeout.min(Duration::from_secs(10)))
+        .acquire_timeout(pool.acquire_timeout)
         .sqlx_logging(false);
 
     if url.starts_with("sqlite:") {
+        opts.acquire_timeout(SQLITE_ACQUIRE_TIMEOUT)
+            .connect_timeout(Duration::from_secs(10));
         match sqlite_path(&url) {
             Some(path) => {
                 prepare_sqlite_dir(path)?;

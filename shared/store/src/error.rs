@@ -41,6 +41,17 @@ impl StoreError {
         }
     }
 
+    /// True if the store could not be reached or answered with a broken connection: no
+    /// connection could be had from the pool in time, the connection was refused, reset or
+    /// closed. The same call may succeed once the database is back, so callers answer
+    /// `UNAVAILABLE` with a retry delay rather than `INTERNAL`.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Db(err) => is_unavailable(err),
+            _ => false,
+        }
+    }
+
     /// The underlying [`DbErr`], if this is a database error.
     pub fn as_db_err(&self) -> Option<&DbErr> {
         match self {
@@ -69,6 +80,23 @@ impl From<TransactionError<DbErr>> for StoreError {
     }
 }
 
+/// See [`StoreError::is_unavailable`].
+pub fn is_unavailable(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match err {
+        DbErr::ConnectionAcquire(_) => true,
+        DbErr::Conn(RuntimeErr::SqlxError(e))
+        | DbErr::Exec(RuntimeErr::SqlxError(e))
+        | DbErr::Query(RuntimeErr::SqlxError(e)) => matches!(
+            e.as_ref(),
+            Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed
+        ),
+        // sea-orm reports a connection it could not open as text.
+        DbErr::Conn(_) => true,
+        _ => false,
+    }
+}
+
 /// True if `err` is a primary-key / unique-index conflict on MySQL, MariaDB or SQLite.
 ///
 /// Relies on the driver error codes via [`DbErr::sql_err`]; the message check is a
@@ -93,6 +121,33 @@ fn looks_like_unique_violation(msg: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_unreachable_store_is_unavailable_and_a_bad_statement_is_not() {
+        use sea_orm::sqlx::Error as Sqlx;
+        use std::sync::Arc;
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(is_unavailable(&DbErr::Exec(RuntimeErr::SqlxError(
+            Arc::new(Sqlx::Io(refused))
+        ))));
+        assert!(is_unavailable(&DbErr::Query(RuntimeErr::SqlxError(
+            Arc::new(Sqlx::PoolTimedOut)
+        ))));
+        assert!(is_unavailable(&DbErr::ConnectionAcquire(
+            sea_orm::error::ConnAcquireErr::Timeout
+        )));
+        assert!(!is_unavailable(&DbErr::Exec(RuntimeErr::Internal(
+            "You have an error in your SQL syntax".to_owned()
+        ))));
+        assert!(!is_unavailable(&DbErr::RecordNotFound("x".to_owned())));
+        assert!(
+            !StoreError::InvalidUrl {
+                url: "x".to_owned(),
+                reason: "y".to_owned()
+            }
+            .is_unavailable()
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -36,9 +36,9 @@ pub mod testing;
 mod url;
 pub mod write_transaction;
 
-pub use connect::{backend_name, connect};
+pub use connect::{PoolOptions, backend_name, connect, connect_pool};
 pub use datetime::UtcDateTime;
-pub use error::{StoreError, is_unique_violation};
+pub use error::{StoreError, is_unavailable, is_unique_violation};
 pub use migrate::migrate;
 pub use migration::{Migrator, TABLES};
 pub use url::{database_name, redact_url, with_database};
