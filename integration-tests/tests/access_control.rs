@@ -3,14 +3,13 @@
 //! forgotten), refuses a caller without a key, a key of another merchant, and a read-only key
 //! on anything that changes data; and none of those calls changes a single row.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
 use bytes::Bytes;
 use caravan_access::policy::{AccessPolicy, MethodRule};
 use caravan_access::scope::Scope;
-use caravan_integration_tests::raw_codec::RawCodec;
+use caravan_integration_tests::raw_codec::{CallShape, call_raw};
 use caravan_integration_tests::store_scan::{self, Dump};
 use caravan_integration_tests::{Channel, ServerProcess, mysql::TestDatabase};
 use caravan_proto::caravan::access::v1 as access_pb;
@@ -105,48 +104,12 @@ fn set_path(message: &mut DynamicMessage, dotted: &str, value: String) -> Result
 /// Calls one RPC with one request message; the status it ends with (`Ok` when it did not
 /// fail).
 async fn call(channel: Channel, rpc: &Rpc, request: Bytes) -> Code {
-    let mut grpc = tonic::client::Grpc::new(channel);
-    if let Err(e) = grpc.ready().await {
-        return tonic::Status::from_error(e.into()).code();
-    }
-    let path = match http::uri::PathAndQuery::from_str(&rpc.path) {
-        Ok(path) => path,
-        Err(_) => return Code::Internal,
+    let shape = CallShape {
+        client_streaming: rpc.client_streaming,
+        server_streaming: rpc.server_streaming,
     };
-    let result = match (rpc.client_streaming, rpc.server_streaming) {
-        (false, false) => grpc
-            .unary(tonic::Request::new(request), path, RawCodec)
-            .await
-            .map(|_| ()),
-        (true, false) => grpc
-            .client_streaming(
-                tonic::Request::new(futures::stream::iter([request])),
-                path,
-                RawCodec,
-            )
-            .await
-            .map(|_| ()),
-        (false, true) => match grpc
-            .server_streaming(tonic::Request::new(request), path, RawCodec)
-            .await
-        {
-            Ok(response) => response.into_inner().message().await.map(|_| ()),
-            Err(status) => Err(status),
-        },
-        (true, true) => match grpc
-            .streaming(
-                tonic::Request::new(futures::stream::iter([request])),
-                path,
-                RawCodec,
-            )
-            .await
-        {
-            Ok(response) => response.into_inner().message().await.map(|_| ()),
-            Err(status) => Err(status),
-        },
-    };
-    match result {
-        Ok(()) => Code::Ok,
+    match call_raw(channel, &rpc.path, shape, request).await {
+        Ok(_) => Code::Ok,
         Err(status) => status.code(),
     }
 }

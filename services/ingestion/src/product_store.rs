@@ -1,7 +1,7 @@
 //! Products and exchange rates in the store.
 
 use caravan_store::entity::{exchange_rates, products};
-use caravan_store::sea_orm::sea_query::OnConflict;
+use caravan_store::sea_orm::sea_query::{LikeExpr, OnConflict};
 use caravan_store::sea_orm::{
     ColumnTrait, Condition, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, TransactionTrait,
@@ -152,6 +152,21 @@ pub struct ProductFilter {
     pub replenishable: Option<bool>,
 }
 
+/// A LIKE pattern for the values that start with `prefix` taken literally: a `%` or `_` in a
+/// caller's category is a character to match, not a wildcard. `!` escapes, because a
+/// backslash is itself special in MySQL string literals.
+fn literal_prefix(prefix: &str) -> LikeExpr {
+    let mut pattern = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '!' | '%' | '_') {
+            pattern.push('!');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    LikeExpr::new(pattern).escape('!')
+}
+
 pub async fn list(
     db: &DatabaseConnection,
     merchant_id: &str,
@@ -165,7 +180,7 @@ pub async fn list(
         query = query.filter(
             Condition::any()
                 .add(products::Column::CategoryPath.eq(prefix.as_str()))
-                .add(products::Column::CategoryPath.starts_with(format!("{prefix} > "))),
+                .add(products::Column::CategoryPath.like(literal_prefix(&format!("{prefix} > ")))),
         );
     }
     if let Some(brand) = &filter.brand {

@@ -66,7 +66,7 @@ impl ProfileSource {
         let page = client
             .list_profiles(request)
             .await
-            .map_err(classify)?
+            .map_err(|status| filter_refused(&status).unwrap_or_else(|| classify(status)))?
             .into_inner();
         Ok(ProfilePage {
             profiles: page.profiles,
@@ -114,6 +114,14 @@ impl ProfileSource {
     }
 }
 
+/// Profiling's verdict on a filter the caller wrote (field types, unknown fields), as the
+/// caller's own `filter` violation.
+fn filter_refused(status: &tonic::Status) -> Option<MarketingError> {
+    let violations = caravan_platform::status::violations_of(status)?;
+    let only_filter = violations.iter().all(|v| v.field == "filter");
+    only_filter.then_some(MarketingError::Invalid(violations))
+}
+
 /// Availability problems become `ProfilingUnavailable` (so callers get UNAVAILABLE with
 /// retry information); anything else (e.g. NOT_FOUND for a customer without a profile)
 /// keeps its code and profiling's message.
@@ -150,6 +158,21 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn profilings_filter_verdict_is_the_callers_filter_violation() {
+        let mut v = caravan_platform::FieldViolations::new();
+        v.add("filter", "unknown field 'x'");
+        let status = caravan_platform::status::invalid_argument(&v);
+        match filter_refused(&status) {
+            Some(MarketingError::Invalid(got)) => assert_eq!(got, v),
+            other => panic!("{other:?}"),
+        }
+        let mut parent = caravan_platform::FieldViolations::new();
+        parent.add("parent", "bad");
+        assert!(filter_refused(&caravan_platform::status::invalid_argument(&parent)).is_none());
+        assert!(filter_refused(&tonic::Status::invalid_argument("no details")).is_none());
     }
 
     #[tokio::test]

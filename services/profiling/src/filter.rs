@@ -5,9 +5,13 @@
 //! strings (also RFC 3339 timestamps) or bare words (enum value names, with or without
 //! their prefix). String equality accepts a trailing `*` wildcard.
 //!
-//! Parsing checks field names against the caller's schema, so an unknown field or a value
-//! of the wrong type is an error naming it, not an empty result.
+//! The syntax, and its limits on length, depth and size, belong to
+//! [`caravan_core::filter`]; this module types a parsed filter against the caller's schema
+//! (so an unknown field or a value of the wrong type is an error naming it, not an empty
+//! result) and evaluates it.
 
+use caravan_core::filter::{Expr, Op};
+pub use caravan_core::order_by::{OrderKey, parse_order_by};
 use chrono::{DateTime, Utc};
 
 /// The type of a filterable field.
@@ -35,17 +39,6 @@ pub enum FieldValue {
     TextList(Vec<String>),
     /// The field is not set on this record (never equal to anything).
     Missing,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Op {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    Has,
 }
 
 /// A checked literal.
@@ -77,203 +70,8 @@ pub enum Filter {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LiteralBox(Literal);
 
-#[derive(Debug, Clone, PartialEq)]
-enum Token {
-    Word(String),
-    Quoted(String),
-    Op(Op),
-    LParen,
-    RParen,
-    Minus,
-}
-
-fn tokenize(input: &str) -> Result<Vec<Token>, String> {
-    let chars: Vec<char> = input.chars().collect();
-    let mut tokens = Vec::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            c if c.is_whitespace() => i += 1,
-            '(' => {
-                tokens.push(Token::LParen);
-                i += 1;
-            }
-            ')' => {
-                tokens.push(Token::RParen);
-                i += 1;
-            }
-            '"' | '\'' => {
-                let mut s = String::new();
-                i += 1;
-                loop {
-                    match chars.get(i) {
-                        None => return Err("unterminated string".to_owned()),
-                        Some('\\') => {
-                            if let Some(n) = chars.get(i + 1) {
-                                s.push(*n);
-                            }
-                            i += 2;
-                        }
-                        Some(q) if *q == c => {
-                            i += 1;
-                            break;
-                        }
-                        Some(other) => {
-                            s.push(*other);
-                            i += 1;
-                        }
-                    }
-                }
-                tokens.push(Token::Quoted(s));
-            }
-            '=' => {
-                tokens.push(Token::Op(Op::Eq));
-                i += 1;
-            }
-            ':' => {
-                tokens.push(Token::Op(Op::Has));
-                i += 1;
-            }
-            '!' if chars.get(i + 1) == Some(&'=') => {
-                tokens.push(Token::Op(Op::Ne));
-                i += 2;
-            }
-            '<' | '>' => {
-                let eq = chars.get(i + 1) == Some(&'=');
-                tokens.push(Token::Op(match (c, eq) {
-                    ('<', true) => Op::Le,
-                    ('<', false) => Op::Lt,
-                    (_, true) => Op::Ge,
-                    _ => Op::Gt,
-                }));
-                i += if eq { 2 } else { 1 };
-            }
-            '-' if tokens.last().is_none_or(|t| !matches!(t, Token::Op(_))) => {
-                tokens.push(Token::Minus);
-                i += 1;
-            }
-            _ => {
-                let start = i;
-                while i < chars.len()
-                    && !chars[i].is_whitespace()
-                    && !matches!(
-                        chars[i],
-                        '(' | ')' | '=' | ':' | '<' | '>' | '!' | '"' | '\''
-                    )
-                {
-                    i += 1;
-                }
-                if start == i {
-                    return Err(format!("unexpected character '{c}'"));
-                }
-                tokens.push(Token::Word(chars[start..i].iter().collect()));
-            }
-        }
-    }
-    Ok(tokens)
-}
-
-struct Parser<'a, S: Fn(&str) -> Option<FieldType>> {
-    tokens: Vec<Token>,
-    pos: usize,
-    schema: &'a S,
-}
-
-impl<S: Fn(&str) -> Option<FieldType>> Parser<'_, S> {
-    fn peek(&self) -> Option<&Token> {
-        self.tokens.get(self.pos)
-    }
-
-    fn keyword(&self, kw: &str) -> bool {
-        matches!(self.peek(), Some(Token::Word(w)) if w == kw)
-    }
-
-    fn and_expr(&mut self) -> Result<Filter, String> {
-        let mut parts = vec![self.or_expr()?];
-        loop {
-            if self.keyword("AND") {
-                self.pos += 1;
-            } else if matches!(self.peek(), None | Some(Token::RParen)) {
-                break;
-            }
-            // AIP-160: juxtaposition is also a conjunction.
-            parts.push(self.or_expr()?);
-        }
-        Ok(if parts.len() == 1 {
-            parts.remove(0)
-        } else {
-            Filter::And(parts)
-        })
-    }
-
-    fn or_expr(&mut self) -> Result<Filter, String> {
-        let mut parts = vec![self.unary()?];
-        while self.keyword("OR") {
-            self.pos += 1;
-            parts.push(self.unary()?);
-        }
-        Ok(if parts.len() == 1 {
-            parts.remove(0)
-        } else {
-            Filter::Or(parts)
-        })
-    }
-
-    fn unary(&mut self) -> Result<Filter, String> {
-        if self.keyword("NOT") || matches!(self.peek(), Some(Token::Minus)) {
-            self.pos += 1;
-            return Ok(Filter::Not(Box::new(self.primary()?)));
-        }
-        self.primary()
-    }
-
-    fn primary(&mut self) -> Result<Filter, String> {
-        match self.tokens.get(self.pos).cloned() {
-            Some(Token::LParen) => {
-                self.pos += 1;
-                let inner = self.and_expr()?;
-                if self.peek() != Some(&Token::RParen) {
-                    return Err("missing ')'".to_owned());
-                }
-                self.pos += 1;
-                Ok(inner)
-            }
-            Some(Token::Word(field)) => {
-                self.pos += 1;
-                let ty = (self.schema)(&field).ok_or_else(|| format!("unknown field '{field}'"))?;
-                let Some(Token::Op(op)) = self.peek().cloned() else {
-                    return Err(format!("expected a comparison after '{field}'"));
-                };
-                self.pos += 1;
-                let raw = match self.tokens.get(self.pos).cloned() {
-                    Some(Token::Word(w)) => (w, false),
-                    Some(Token::Quoted(q)) => (q, true),
-                    Some(Token::Minus) => match self.tokens.get(self.pos + 1).cloned() {
-                        Some(Token::Word(w)) => {
-                            self.pos += 1;
-                            (format!("-{w}"), false)
-                        }
-                        _ => return Err(format!("expected a value for '{field}'")),
-                    },
-                    _ => return Err(format!("expected a value for '{field}'")),
-                };
-                self.pos += 1;
-                let value = literal(&field, ty, op, &raw.0, raw.1)?;
-                Ok(Filter::Cmp {
-                    field,
-                    op,
-                    value: LiteralBox(value),
-                })
-            }
-            Some(t) => Err(format!("unexpected {t:?}")),
-            None => Err("unexpected end of filter".to_owned()),
-        }
-    }
-}
-
 fn literal(field: &str, ty: FieldType, op: Op, raw: &str, quoted: bool) -> Result<Literal, String> {
-    let ordered = matches!(op, Op::Lt | Op::Le | Op::Gt | Op::Ge);
+    let ordered = op.is_ordering();
     match ty {
         FieldType::Number => raw
             .parse::<f64>()
@@ -307,20 +105,32 @@ fn literal(field: &str, ty: FieldType, op: Op, raw: &str, quoted: bool) -> Resul
 
 /// Parses `input` against `schema` (field path -> type). An empty filter matches all.
 pub fn parse<S: Fn(&str) -> Option<FieldType>>(input: &str, schema: &S) -> Result<Filter, String> {
-    let tokens = tokenize(input)?;
-    if tokens.is_empty() {
-        return Ok(Filter::All);
+    match caravan_core::filter::parse(input)? {
+        None => Ok(Filter::All),
+        Some(expr) => typed(expr, schema),
     }
-    let mut p = Parser {
-        tokens,
-        pos: 0,
-        schema,
+}
+
+/// Checks every comparison of `expr` against the schema. The recursion is as deep as the
+/// parser allowed (`caravan_core::filter::MAX_DEPTH`).
+fn typed<S: Fn(&str) -> Option<FieldType>>(expr: Expr, schema: &S) -> Result<Filter, String> {
+    let all = |parts: Vec<Expr>| -> Result<Vec<Filter>, String> {
+        parts.into_iter().map(|p| typed(p, schema)).collect()
     };
-    let f = p.and_expr()?;
-    if p.pos != p.tokens.len() {
-        return Err(format!("unexpected {:?}", p.tokens[p.pos]));
-    }
-    Ok(f)
+    Ok(match expr {
+        Expr::Cmp(c) => {
+            let ty = schema(&c.field).ok_or_else(|| format!("unknown field '{}'", c.field))?;
+            let value = literal(&c.field, ty, c.op, &c.value.text, c.value.quoted)?;
+            Filter::Cmp {
+                field: c.field,
+                op: c.op,
+                value: LiteralBox(value),
+            }
+        }
+        Expr::And(parts) => Filter::And(all(parts)?),
+        Expr::Or(parts) => Filter::Or(all(parts)?),
+        Expr::Not(inner) => Filter::Not(Box::new(typed(*inner, schema)?)),
+    })
 }
 
 fn ordering<T: PartialOrd>(op: Op, a: &T, b: &T) -> bool {
@@ -372,38 +182,6 @@ impl Filter {
             Filter::Not(inner) => !inner.matches(lookup),
         }
     }
-}
-
-/// One `order_by` key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrderKey {
-    pub field: String,
-    pub descending: bool,
-}
-
-/// Parses an AIP-132 `order_by` (`field [desc], ...`), checking fields with `allowed`.
-pub fn parse_order_by(
-    input: &str,
-    allowed: &dyn Fn(&str) -> bool,
-) -> Result<Vec<OrderKey>, String> {
-    let mut keys = Vec::new();
-    for part in input.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let mut words = part.split_whitespace();
-        let field = words.next().unwrap_or_default().to_owned();
-        let descending = match words.next() {
-            None | Some("asc") => false,
-            Some("desc") => true,
-            Some(other) => return Err(format!("'{other}' is neither asc nor desc")),
-        };
-        if words.next().is_some() {
-            return Err(format!("cannot order by '{part}'"));
-        }
-        if !allowed(&field) {
-            return Err(format!("cannot order by '{field}'"));
-        }
-        keys.push(OrderKey { field, descending });
-    }
-    Ok(keys)
 }
 
 /// Total order of two values of one field: missing values sort last either way.
@@ -513,23 +291,21 @@ mod tests {
     }
 
     #[test]
-    fn order_by_keys() {
-        let ok = |f: &str| f == "a" || f == "b";
-        assert_eq!(
-            parse_order_by("a desc, b", &ok).expect("ok"),
-            vec![
-                OrderKey {
-                    field: "a".to_owned(),
-                    descending: true
-                },
-                OrderKey {
-                    field: "b".to_owned(),
-                    descending: false
-                },
-            ]
+    fn hostile_filters_are_refused_not_evaluated() {
+        let deep = format!("{}n = 1{}", "(".repeat(5_000), ")".repeat(5_000));
+        assert!(parse(&deep, &schema).expect_err("deep").contains("bytes"));
+        let deep = format!("{}n = 1{}", "NOT (".repeat(100), ")".repeat(100));
+        assert!(
+            parse(&deep, &schema)
+                .expect_err("deep")
+                .contains("nested deeper")
         );
-        assert!(parse_order_by("c", &ok).is_err());
-        assert!(parse_order_by("a sideways", &ok).is_err());
+        let wide = vec!["n > 1"; 20_000].join(" AND ");
+        assert!(parse(&wide, &schema).is_err());
+    }
+
+    #[test]
+    fn cmp_values_puts_missing_last() {
         assert!(cmp_values(&FieldValue::Missing, &FieldValue::Number(1.0)).is_gt());
     }
 }

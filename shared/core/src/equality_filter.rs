@@ -1,26 +1,9 @@
 //! The small AIP-160 subset the List RPCs over stored columns accept: `field = value`
 //! clauses joined by `AND`, values bare or double-quoted. Anything else is refused with a
-//! message naming what is supported, never silently ignored.
+//! message naming what is supported, never silently ignored. Parsed by the shared
+//! [`crate::filter`] parser, so its limits hold here too.
 
-/// `filter` split at each ` AND ` outside double quotes (a quoted value may contain it).
-fn clauses(filter: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let (mut start, mut quoted) = (0, false);
-    let mut i = 0;
-    while i < filter.len() {
-        if filter.as_bytes()[i] == b'"' {
-            quoted = !quoted;
-        } else if !quoted && filter.as_bytes()[i..].starts_with(b" AND ") {
-            out.push(&filter[start..i]);
-            i += " AND ".len();
-            start = i;
-            continue;
-        }
-        i += 1;
-    }
-    out.push(&filter[start..]);
-    out
-}
+use crate::filter::Op;
 
 /// The `(field, value)` clauses of `filter`, in order; empty for an empty filter.
 /// `fields` are the names allowed on the left-hand side.
@@ -31,45 +14,20 @@ pub fn parse(filter: &str, fields: &[&str]) -> Result<Vec<(String, String)>, Str
             fields.join(", ")
         )
     };
-    let mut out = Vec::new();
-    for clause in clauses(filter).iter().map(|c| c.trim()) {
-        if clause.is_empty() {
-            if filter.trim().is_empty() {
-                continue;
-            }
-            return Err(format!("empty clause in {filter:?}; {}", supported()));
+    let comparisons = crate::filter::parse_conjunction(filter)
+        .map_err(|why| format!("{why}; {}", supported()))?;
+    let mut out: Vec<(String, String)> = Vec::with_capacity(comparisons.len());
+    for c in comparisons {
+        if !fields.contains(&c.field.as_str()) {
+            return Err(format!("unknown field {:?}; {}", c.field, supported()));
         }
-        let Some((field, value)) = clause.split_once('=') else {
-            return Err(format!(
-                "{clause:?} is not `field = value`; {}",
-                supported()
-            ));
-        };
-        let (field, value) = (field.trim(), value.trim());
-        if !fields.contains(&field) {
-            return Err(format!("unknown field {field:?}; {}", supported()));
+        if c.op != Op::Eq {
+            return Err(format!("{c}: only `=` is supported; {}", supported()));
         }
-        if out.iter().any(|(f, _): &(String, String)| f == field) {
-            return Err(format!("{field:?} appears twice; give it once"));
+        if out.iter().any(|(f, _)| *f == c.field) {
+            return Err(format!("{:?} appears twice; give it once", c.field));
         }
-        // A quoted value may be empty (`segment = ""`: the rows without a segment).
-        let (value, quoted) = match value.strip_prefix('"') {
-            Some(rest) => (
-                rest.strip_suffix('"')
-                    .ok_or_else(|| format!("unterminated string in {clause:?}"))?,
-                true,
-            ),
-            None => (value, false),
-        };
-        if (value.is_empty() && !quoted)
-            || value.contains(['"', '=', '<', '>', '!'])
-            || (!quoted && value.contains(char::is_whitespace))
-        {
-            return Err(format!(
-                "{clause:?}: the value must be one plain word or string"
-            ));
-        }
-        out.push((field.to_owned(), value.to_owned()));
+        out.push((c.field, c.value.text));
     }
     Ok(out)
 }
@@ -129,6 +87,9 @@ mod tests {
             "state",
             "state = A AND state = B",
             "state = two words",
+            "state = A OR state = B",
+            "NOT state = A",
+            "(state = A",
         ] {
             let err = parse(bad, &fields).expect_err(bad);
             assert!(!err.is_empty(), "{bad}");

@@ -108,4 +108,25 @@ mod tests {
         assert!(parse_child_name("merchants/acme/customers/a b", "customers").is_err());
         assert!(parse_child_name("merchants/acme/customers/", "customers").is_err());
     }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_name_is_answered(name in any::<String>()) {
+                let _ = parse_merchant_name(&name);
+                let _ = parse_child_name(&name, "customers");
+            }
+
+            #[test]
+            fn valid_names_parse_back(m in "[a-z][a-z0-9-]{2,62}", c in "[A-Za-z0-9._~-]{1,128}") {
+                let merchant = MerchantId::parse(&m).expect("valid merchant id");
+                prop_assert_eq!(parse_merchant_name(&merchant.name()), Ok(merchant.clone()));
+                let child = format!("{}/customers/{c}", merchant.name());
+                prop_assert_eq!(parse_child_name(&child, "customers"), Ok((merchant, c)));
+            }
+        }
+    }
 }

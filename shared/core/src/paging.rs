@@ -6,6 +6,9 @@
 
 pub const DEFAULT_PAGE_SIZE: u64 = 50;
 pub const MAX_PAGE_SIZE: u64 = 1000;
+/// Longest page token accepted: the tokens minted here carry keys of at most a few hundred
+/// bytes, so anything longer was not minted here.
+pub const MAX_PAGE_TOKEN_BYTES: usize = 1024;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PageError {
@@ -59,7 +62,11 @@ pub fn decode_token(token: &str, fingerprint: u64) -> Result<Option<String>, Pag
     if token.is_empty() {
         return Ok(None);
     }
-    if token.len() < 16 || !token.len().is_multiple_of(2) || !token.is_ascii() {
+    if token.len() < 16
+        || token.len() > MAX_PAGE_TOKEN_BYTES
+        || !token.len().is_multiple_of(2)
+        || !token.is_ascii()
+    {
         return Err(PageError::BadToken);
     }
     let (print, key) = token.split_at(16);
@@ -106,5 +113,31 @@ mod tests {
         );
         // Pinned: the fingerprint must not change between builds.
         assert_eq!(request_fingerprint(&[]), 0xcbf2_9ce4_8422_2325);
+    }
+
+    mod properties {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn any_token_is_answered(token in any::<String>(), print in any::<u64>()) {
+                let _ = decode_token(&token, print);
+            }
+
+            #[test]
+            fn minted_tokens_decode_to_their_key(key in ".{1,250}", print in any::<u64>()) {
+                let token = encode_token(&key, print);
+                prop_assume!(token.len() <= MAX_PAGE_TOKEN_BYTES);
+                prop_assert_eq!(decode_token(&token, print), Ok(Some(key)));
+                prop_assert_eq!(decode_token(&token, print ^ 1), Err(PageError::BadToken));
+            }
+        }
+
+        #[test]
+        fn oversized_tokens_are_refused() {
+            let token = encode_token(&"k".repeat(600), 7);
+            assert_eq!(decode_token(&token, 7), Err(PageError::BadToken));
+        }
     }
 }

@@ -99,6 +99,24 @@ pub fn invalid_argument(violations: &FieldViolations) -> Status {
     )
 }
 
+/// The field violations an `INVALID_ARGUMENT` from another Caravan service carries, so a
+/// service that forwarded a caller's field can answer about it as if it had checked it.
+pub fn violations_of(status: &Status) -> Option<FieldViolations> {
+    if status.code() != Code::InvalidArgument {
+        return None;
+    }
+    let mut out = FieldViolations::new();
+    for v in status
+        .get_error_details()
+        .bad_request()?
+        .field_violations
+        .iter()
+    {
+        out.add(v.field.clone(), v.description.clone());
+    }
+    (!out.is_empty()).then_some(out)
+}
+
 /// `UNAVAILABLE` with a `google.rpc.RetryInfo` telling the caller when to try again.
 pub fn unavailable(message: impl Into<String>, retry_after: Duration) -> Status {
     Status::with_error_details(

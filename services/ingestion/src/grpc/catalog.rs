@@ -12,7 +12,7 @@ use caravan_proto::caravan::ingestion::v1 as pb;
 use caravan_store::entity::{exchange_rates, products};
 use chrono::NaiveDate;
 
-use super::events::{parse_clause, split_filter};
+use super::list_filter::{boolean, comparisons};
 use super::{IngestionApi, merchant_id_from_name};
 use crate::error::IngestionError;
 use crate::event_store;
@@ -22,6 +22,7 @@ use crate::product_rules::{
     MAX_BATCH_PRODUCTS, apply_product_mask, check_product, check_sku, product_to_proto,
 };
 use crate::product_store::{self, ProductFilter};
+use caravan_core::filter::Op;
 
 fn product_ids(name: &str, field: &str) -> Result<(String, String), IngestionError> {
     let (merchant, sku) = parse_child_name(name, "products")
@@ -109,28 +110,20 @@ pub async fn list_products(
     let size = paging::page_size(request.page_size)
         .map_err(|e| IngestionError::invalid("page_size", e.to_string()))?;
     let mut filter = ProductFilter::default();
-    for clause in split_filter(&request.filter) {
-        let (field, op, value) = parse_clause(&clause)?;
-        let as_bool = |value: &str| match value {
-            "true" => Ok(true),
-            "false" => Ok(false),
-            other => Err(IngestionError::invalid(
-                "filter",
-                format!("{other:?} is not true or false"),
-            )),
-        };
-        match (field.as_str(), op.as_str()) {
-            ("category_path", ":" | "=") => {
-                filter.category_prefix = Some(crate::product_rules::normalise_category(&value))
+    for c in comparisons(&request.filter)? {
+        match (c.field.as_str(), c.op) {
+            ("category_path", Op::Has | Op::Eq) => {
+                filter.category_prefix =
+                    Some(crate::product_rules::normalise_category(&c.value.text))
             }
-            ("brand", "=") => filter.brand = Some(value),
-            ("active", "=") => filter.active = Some(as_bool(&value)?),
-            ("replenishable", "=") => filter.replenishable = Some(as_bool(&value)?),
+            ("brand", Op::Eq) => filter.brand = Some(c.value.text),
+            ("active", Op::Eq) => filter.active = Some(boolean(&c)?),
+            ("replenishable", Op::Eq) => filter.replenishable = Some(boolean(&c)?),
             _ => {
                 return Err(IngestionError::invalid(
                     "filter",
                     format!(
-                        "{clause:?}: supported are category_path (:), brand, active, replenishable (=)"
+                        "{c}: supported are category_path (:), brand, active, replenishable (=)"
                     ),
                 ));
             }
@@ -334,18 +327,14 @@ pub async fn list_exchange_rates(
         }
     };
     let mut currency = None;
-    for clause in split_filter(&request.filter) {
-        match parse_clause(&clause)? {
-            (field, op, value) if field == "from_currency_code" && op == "=" => {
-                currency = Some(value)
-            }
-            _ => {
-                return Err(IngestionError::invalid(
-                    "filter",
-                    format!("{clause:?}: only from_currency_code = \"XXX\" is supported"),
-                ));
-            }
+    for c in comparisons(&request.filter)? {
+        if c.field != "from_currency_code" || c.op != Op::Eq {
+            return Err(IngestionError::invalid(
+                "filter",
+                format!("{c}: only from_currency_code = \"XXX\" is supported"),
+            ));
         }
+        currency = Some(c.value.text);
     }
     let fingerprint =
         paging::request_fingerprint(&[&request.parent, &request.filter, "exchangeRates"]);

@@ -3,14 +3,16 @@
 use caravan_access::Principal;
 use caravan_core::names::{check_child_id, parse_child_name};
 use caravan_core::paging;
+use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::ingestion::v1 as pb;
 
 use super::IngestionApi;
-use super::events::{parse_clause, split_filter};
+use super::list_filter::{boolean, comparisons};
 use crate::contact_rules::{apply_contact_mask, check_contact, contact_to_proto};
 use crate::customer_store::{self, contacts, new_customer_id};
 use crate::erasure_store;
 use crate::error::IngestionError;
+use caravan_core::filter::{Comparison, Op};
 
 /// `merchants/{m}/customers/{c}/contacts/{id}` -> (m, c, id).
 fn contact_ids(name: &str, field: &str) -> Result<(String, String, String), IngestionError> {
@@ -110,18 +112,14 @@ pub async fn list(
     let size = paging::page_size(request.page_size)
         .map_err(|e| IngestionError::invalid("page_size", e.to_string()))?;
     let (mut decision_maker, mut channel) = (None, None);
-    for clause in split_filter(&request.filter) {
-        match parse_clause(&clause)? {
-            (field, op, value) if field == "decision_maker" && op == "=" => {
-                decision_maker = Some(value == "true");
-            }
-            (field, op, value) if field == "preferred_channel" && op == "=" => {
-                channel = Some(value.trim_start_matches("CONTACT_CHANNEL_").to_owned());
-            }
+    for c in comparisons(&request.filter)? {
+        match (c.field.as_str(), c.op) {
+            ("decision_maker", Op::Eq) => decision_maker = Some(boolean(&c)?),
+            ("preferred_channel", Op::Eq) => channel = Some(contact_channel(&c)?),
             _ => {
                 return Err(IngestionError::invalid(
                     "filter",
-                    format!("{clause:?}: supported are decision_maker and preferred_channel (=)"),
+                    format!("{c}: supported are decision_maker and preferred_channel (=)"),
                 ));
             }
         }
@@ -194,4 +192,16 @@ pub async fn delete_customer(
     );
     tokio::time::sleep(api.erasure_settle).await;
     Ok(())
+}
+
+/// A contact channel value name (with or without `CONTACT_CHANNEL_`), as stored.
+fn contact_channel(c: &Comparison) -> Result<String, IngestionError> {
+    let name = c.value.text.trim_start_matches("CONTACT_CHANNEL_");
+    match common::ContactChannel::from_str_name(&format!("CONTACT_CHANNEL_{name}")) {
+        Some(channel) if channel != common::ContactChannel::Unspecified => Ok(name.to_owned()),
+        _ => Err(IngestionError::invalid(
+            "filter",
+            format!("{c}: '{name}' is not a contact channel"),
+        )),
+    }
 }

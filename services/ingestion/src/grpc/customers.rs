@@ -9,7 +9,7 @@ use caravan_proto::caravan::ingestion::v1 as pb;
 use caravan_store::entity::{customers, identity_merges};
 use chrono::Utc;
 
-use super::events::{parse_clause, split_filter};
+use super::list_filter::comparisons;
 use super::{IngestionApi, merchant_id_from_name};
 use crate::customer_rules::{apply_mask, check_customer, customer_to_proto};
 use crate::customer_store::{self, CustomerFilter, CustomerOrder, customer_name, new_customer_id};
@@ -17,6 +17,7 @@ use crate::erasure_store;
 use crate::error::IngestionError;
 use crate::identity_rules::{identifier_key, kind_from_code};
 use crate::merchant_store;
+use caravan_core::filter::{Comparison, Op};
 
 fn customer_ids(name: &str, field: &str) -> Result<(String, String), IngestionError> {
     let (merchant, id) = parse_child_name(name, "customers")
@@ -145,15 +146,15 @@ pub async fn update(
 
 fn parse_customer_filter(filter: &str) -> Result<CustomerFilter, IngestionError> {
     let mut out = CustomerFilter::default();
-    for clause in split_filter(filter) {
-        let (field, op, value) = parse_clause(&clause)?;
-        if op != "=" {
+    for c in comparisons(filter)? {
+        if c.op != Op::Eq {
             return Err(IngestionError::invalid(
                 "filter",
-                format!("{clause:?}: only equality (=) is supported"),
+                format!("{c}: only equality (=) is supported"),
             ));
         }
-        let column = match field.as_str() {
+        let field = c.field.as_str();
+        let column = match field {
             "kind" => customers::Column::Kind,
             "source" => customers::Column::Source,
             "star_rating" => customers::Column::StarRating,
@@ -167,13 +168,10 @@ fn parse_customer_filter(filter: &str) -> Result<CustomerFilter, IngestionError>
                 ));
             }
         };
-        let value = if field == "kind" {
-            value
-                .strip_prefix("CUSTOMER_KIND_")
-                .unwrap_or(&value)
-                .to_owned()
-        } else {
-            value
+        let value = match field {
+            "kind" => customer_kind(&c)?,
+            "star_rating" => star_rating(&c)?,
+            _ => c.value.text.clone(),
         };
         if field.starts_with("person.") {
             out.conditions
@@ -185,6 +183,29 @@ fn parse_customer_filter(filter: &str) -> Result<CustomerFilter, IngestionError>
         out.conditions.push((column, value));
     }
     Ok(out)
+}
+
+/// `PERSON` or `ENTERPRISE` (with or without `CUSTOMER_KIND_`), as stored.
+fn customer_kind(c: &Comparison) -> Result<String, IngestionError> {
+    let name = c.value.text.as_str();
+    match name.strip_prefix("CUSTOMER_KIND_").unwrap_or(name) {
+        kind @ ("PERSON" | "ENTERPRISE") => Ok(kind.to_owned()),
+        _ => Err(IngestionError::invalid(
+            "filter",
+            format!("{c}: kind is PERSON or ENTERPRISE"),
+        )),
+    }
+}
+
+/// A star rating 1 to 5, as stored.
+fn star_rating(c: &Comparison) -> Result<String, IngestionError> {
+    match c.value.text.parse::<u8>() {
+        Ok(stars @ 1..=5) => Ok(stars.to_string()),
+        _ => Err(IngestionError::invalid(
+            "filter",
+            format!("{c}: star_rating is a whole number from 1 to 5"),
+        )),
+    }
 }
 
 pub async fn list(

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 
+use caravan_core::filter::Op;
 use caravan_core::paging;
 use caravan_platform::FieldViolations;
 use caravan_platform::proto_time::to_timestamp;
@@ -15,6 +16,7 @@ use caravan_store::entity::{events, merchants};
 use caravan_store::sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use chrono::{DateTime, Utc};
 
+use super::list_filter::comparisons;
 use super::{IngestionApi, merchant_id_from_name};
 use crate::error::IngestionError;
 use caravan_proto::stored_event::decode_payload;
@@ -483,23 +485,23 @@ pub async fn list(
         .unwrap_or(0);
     let mut query =
         events::Entity::find().filter(events::Column::MerchantId.eq(merchant_id.as_str()));
-    for clause in split_filter(&request.filter) {
-        let (field, op, value) = parse_clause(&clause)?;
-        query = match (field.as_str(), op.as_str()) {
-            ("customer", "=") => {
+    for c in comparisons(&request.filter)? {
+        let value = c.value.text.clone();
+        query = match (c.field.as_str(), c.op) {
+            ("customer", Op::Eq) => {
                 let id = crate::event_rules::customer_id_ref(&value, &merchant_id)
                     .map_err(|why| IngestionError::invalid("filter", why))?;
                 query.filter(events::Column::CustomerId.eq(id))
             }
-            ("kind", "=") => {
+            ("kind", Op::Eq) => {
                 let code = kind_code_from_filter(&value).ok_or_else(|| {
                     IngestionError::invalid("filter", format!("{value:?} is not an event kind"))
                 })?;
                 query.filter(events::Column::Kind.eq(code))
             }
-            ("session_id", "=") => query.filter(events::Column::SessionId.eq(value)),
-            ("source", "=") => query.filter(events::Column::Source.eq(value)),
-            ("occur_time", op) => {
+            ("session_id", Op::Eq) => query.filter(events::Column::SessionId.eq(value)),
+            ("source", Op::Eq) => query.filter(events::Column::Source.eq(value)),
+            ("occur_time", op) if op != Op::Has && op != Op::Ne => {
                 let t = DateTime::parse_from_rfc3339(&value)
                     .map_err(|_| {
                         IngestionError::invalid(
@@ -510,10 +512,10 @@ pub async fn list(
                     .to_utc();
                 let t = caravan_store::UtcDateTime::new(t);
                 match op {
-                    ">=" => query.filter(events::Column::OccurTime.gte(t)),
-                    ">" => query.filter(events::Column::OccurTime.gt(t)),
-                    "<=" => query.filter(events::Column::OccurTime.lte(t)),
-                    "<" => query.filter(events::Column::OccurTime.lt(t)),
+                    Op::Ge => query.filter(events::Column::OccurTime.gte(t)),
+                    Op::Gt => query.filter(events::Column::OccurTime.gt(t)),
+                    Op::Le => query.filter(events::Column::OccurTime.lte(t)),
+                    Op::Lt => query.filter(events::Column::OccurTime.lt(t)),
                     _ => query.filter(events::Column::OccurTime.eq(t)),
                 }
             }
@@ -521,7 +523,7 @@ pub async fn list(
                 return Err(IngestionError::invalid(
                     "filter",
                     format!(
-                        "{clause:?}: supported are customer, kind, session_id, source (=) and occur_time (=, <, <=, >, >=)"
+                        "{c}: supported are customer, kind, session_id, source (=) and occur_time (=, <, <=, >, >=)"
                     ),
                 ));
             }
@@ -551,72 +553,4 @@ pub async fn list(
         events: events_out,
         next_page_token,
     })
-}
-
-/// `a = "x" AND b >= "y"` -> clauses.
-pub(crate) fn split_filter(filter: &str) -> Vec<String> {
-    if filter.trim().is_empty() {
-        return Vec::new();
-    }
-    filter.split(" AND ").map(|c| c.trim().to_owned()).collect()
-}
-
-/// `field op value` with the value's quotes removed.
-pub(crate) fn parse_clause(clause: &str) -> Result<(String, String, String), IngestionError> {
-    let bad = || {
-        IngestionError::invalid(
-            "filter",
-            format!("{clause:?} is not a comparison like field = \"value\""),
-        )
-    };
-    let clause = clause.trim();
-    let field_end = clause
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
-        .ok_or_else(bad)?;
-    let (field, rest) = clause.split_at(field_end);
-    let rest = rest.trim_start();
-    let op = [">=", "<=", "!=", "=", ">", "<", ":"]
-        .into_iter()
-        .find(|op| rest.starts_with(op))
-        .ok_or_else(bad)?;
-    let value = rest[op.len()..].trim();
-    let value = value
-        .strip_prefix('"')
-        .and_then(|v| v.strip_suffix('"'))
-        .unwrap_or(value);
-    if field.is_empty() {
-        return Err(bad());
-    }
-    Ok((field.to_owned(), op.to_owned(), value.to_owned()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn filters_split_into_clauses() {
-        let clauses = split_filter(
-            "kind = ORDER AND category_path:\"Home > Kitchen\" AND occur_time >= \"2024-01-01T00:00:00Z\"",
-        );
-        let parsed: Vec<_> = clauses
-            .iter()
-            .map(|c| parse_clause(c).expect("valid clause"))
-            .collect();
-        assert_eq!(parsed[0], ("kind".into(), "=".into(), "ORDER".into()));
-        assert_eq!(
-            parsed[1],
-            ("category_path".into(), ":".into(), "Home > Kitchen".into())
-        );
-        assert_eq!(
-            parsed[2],
-            (
-                "occur_time".into(),
-                ">=".into(),
-                "2024-01-01T00:00:00Z".into()
-            )
-        );
-        assert!(parse_clause("no operator").is_err());
-        assert!(split_filter("  ").is_empty());
-    }
 }

@@ -7,6 +7,7 @@ mod catalog;
 mod contacts;
 pub(crate) mod customers;
 pub(crate) mod events;
+mod list_filter;
 
 use std::sync::Arc;
 

@@ -310,7 +310,12 @@ fn target_of(
                 id,
             })
         }
-        (None, Some(filter)) => Ok(Target::Filter(filter.to_owned())),
+        (None, Some(filter)) => {
+            // Syntax and size are checked here, before any call; profiling checks the fields.
+            caravan_core::filter::parse(filter)
+                .map_err(|why| MarketingError::invalid("filter", why))?;
+            Ok(Target::Filter(filter.to_owned()))
+        }
         (None, None) => Err(MarketingError::invalid(
             "target",
             "segment or filter is required",
