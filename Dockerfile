@@ -70,7 +70,7 @@ WORKDIR /var/lib/caravan
 USER 65532:65532
 
 # all-in-one, ingestion, profiling, recommendation, marketing
-EXPOSE 50051 50061 50062 50063 50064
+EXPOSE 50051 50061 50062 50063 50064 9464
 
 # The binaries drain in-flight calls on SIGTERM and exit 0.
 STOPSIGNAL SIGTERM

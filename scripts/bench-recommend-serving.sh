@@ -70,7 +70,7 @@ if [ "${REUSE_DB:-0}" != 1 ]; then
     mariadb -uroot -e "DROP DATABASE IF EXISTS $DB; CREATE DATABASE $DB"
     IMPORT_KEY="$(create_key read,write,admin)"
     # Ingestion calls profiling (exports) with clients.api_key, required with auth on.
-    CARAVAN__DATABASE__URL="$URL" CARAVAN__SERVER__LISTEN_ADDR=127.0.0.1:50071 \
+    CARAVAN__DATABASE__URL="$URL" CARAVAN__TELEMETRY__METRICS_LISTEN_ADDR=127.0.0.1:0 CARAVAN__SERVER__LISTEN_ADDR=127.0.0.1:50071 \
         CARAVAN__CLIENTS__API_KEY="$IMPORT_KEY" \
         CARAVAN__TELEMETRY__LOG_FILTER=warn target/release/caravan-ingestion >"$OUT/ingestion.log" 2>&1 &
     ING=$!
@@ -93,7 +93,7 @@ BENCH_KEY="$(create_key read,write)"
 # Starts caravan-recommendation on port $1, logging to $2 (extra environment before the call).
 # The server's own key is for its calls to profiling (when PROFILING_ADDR points at one).
 start_recommendation() {
-    CARAVAN__DATABASE__URL="$URL" CARAVAN__SERVER__LISTEN_ADDR="127.0.0.1:$1" \
+    CARAVAN__DATABASE__URL="$URL" CARAVAN__TELEMETRY__METRICS_LISTEN_ADDR=127.0.0.1:0 CARAVAN__SERVER__LISTEN_ADDR="127.0.0.1:$1" \
         CARAVAN__CLIENTS__API_KEY="$BENCH_KEY" CARAVAN__CLIENTS__PROFILING_ADDR="$PROFILING_ADDR" CARAVAN__TELEMETRY__LOG_FILTER=warn \
         CARAVAN__SERVER__REQUEST_TIMEOUT_MS=900000 \
         target/release/caravan-recommendation >"$2" 2>&1 &

@@ -33,5 +33,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "deploy manifests"
 scripts/validate-deploy.sh
 
+step "monitoring: alert rules (promtool check + unit tests), PrometheusRule, dashboard"
+scripts/check-monitoring.sh
+
 step "cargo test"
 cargo test --workspace --locked --no-fail-fast

@@ -44,6 +44,9 @@ SERVICES = {
     "marketing": ("caravan-marketing", 50064, "caravan.marketing.v1.StrategyScoringService", True),
 }
 ALL_IN_ONE = ("caravan", 50051)
+# GET /metrics of every service, scraped from namespaces labelled caravan.io/monitoring=true.
+METRICS_PORT = 9464
+MONITORING_LABEL = ("caravan.io/monitoring", "true")
 
 # Secrets the pods reference (never contain).
 IDENTITY_SECRET = ("caravan-identity", "hmac-key")
@@ -227,9 +230,15 @@ def check_network_policy(where: str, np: dict, pod_labels: dict, port: int | Non
     if port is None:
         check(not ingress, where, "must admit no ingress")
     else:
+        monitoring = {"namespaceSelector": {"matchLabels": dict([MONITORING_LABEL])}}
+        scrape_rules = [r for r in ingress if rule_ports(r) == {("TCP", METRICS_PORT)}]
+        check(len(scrape_rules) == 1 and scrape_rules[0].get("from") == [monitoring], where,
+              f"needs one ingress rule for TCP {METRICS_PORT} from namespaces labelled "
+              f"{MONITORING_LABEL[0]}={MONITORING_LABEL[1]}, and only from them")
+        ingress = [r for r in ingress if r not in scrape_rules]
         for rule in ingress:
             check(rule_ports(rule) == {("TCP", port)}, where,
-                  f"every ingress rule must be limited to TCP {port}")
+                  f"every other ingress rule must be limited to TCP {port}")
             check(bool(rule.get("from")), where, "ingress rules must name their peers (from:)")
 
         def admitted(labels: dict, namespace_labels: dict | None) -> bool:
@@ -385,6 +394,16 @@ def main() -> int:
         env = env_map(c)
         check(env.get("CARAVAN__SERVER__LISTEN_ADDR", {}).get("value") == f"0.0.0.0:{port}", where,
               f"CARAVAN__SERVER__LISTEN_ADDR must be 0.0.0.0:{port}")
+        metrics = [p for p in c.get("ports", []) if p.get("name") == "metrics"]
+        check(len(metrics) == 1 and metrics[0].get("containerPort") == METRICS_PORT, where,
+              f"container port 'metrics' must be {METRICS_PORT}")
+        check(env.get("CARAVAN__TELEMETRY__METRICS_LISTEN_ADDR", {}).get("value")
+              == f"0.0.0.0:{METRICS_PORT}", where,
+              f"CARAVAN__TELEMETRY__METRICS_LISTEN_ADDR must be 0.0.0.0:{METRICS_PORT}")
+        notes = spec["template"]["metadata"].get("annotations", {})
+        check(notes.get("prometheus.io/scrape") == "true"
+              and notes.get("prometheus.io/port") == str(METRICS_PORT), where,
+              "pod template needs prometheus.io/scrape and prometheus.io/port annotations")
         if calls_profiling and not tls:
             check(env.get("CARAVAN__CLIENTS__PROFILING_ADDR", {}).get("value") == PROFILING_ADDR,
                   where, f"CARAVAN__CLIENTS__PROFILING_ADDR must be {PROFILING_ADDR}")

@@ -192,6 +192,10 @@ impl ServerProcess {
         {
             command.env("CARAVAN__CLIENTS__API_KEY", key);
         }
+        // Tests run side by side: each process serves metrics on a port of its own.
+        if command_env(&command, "CARAVAN__TELEMETRY__METRICS_LISTEN_ADDR").is_none() {
+            command.env("CARAVAN__TELEMETRY__METRICS_LISTEN_ADDR", "127.0.0.1:0");
+        }
         // Processes of one test share a store, so they share its encryption key.
         if command_env(&command, "CARAVAN__PRIVACY__ACTIVE_ENCRYPTION_KEY").is_none() {
             command
@@ -299,6 +303,13 @@ impl ServerProcess {
         self.addr.to_string()
     }
 
+    /// Where the process serves `GET /metrics` (logged before the gRPC port listens).
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.logs()
+            .iter()
+            .find_map(|line| logged_address(line, METRICS_LISTENING))
+    }
+
     pub fn logs(&self) -> Vec<String> {
         self.logs.lock().map(|l| l.clone()).unwrap_or_default()
     }
@@ -346,18 +357,26 @@ impl Drop for ServerProcess {
 /// The address in the log line of `caravan_platform::server` saying it listens, in JSON or
 /// in the default pretty format (`... gRPC server listening address=127.0.0.1:50051 ...`).
 fn listen_address(line: &str) -> Option<SocketAddr> {
+    logged_address(line, "gRPC server listening")
+}
+
+/// The `address` field of the log line whose message is `message` (JSON or pretty logs).
+fn logged_address(line: &str, message: &str) -> Option<SocketAddr> {
     if !line.trim_start().starts_with('{') {
-        let rest = line.split("gRPC server listening").nth(1)?;
+        let rest = line.split(message).nth(1)?;
         let address = rest.split("address=").nth(1)?.split_whitespace().next()?;
         return address.parse().ok();
     }
     let value: serde_json::Value = serde_json::from_str(line).ok()?;
     let fields = value.get("fields")?;
-    if fields.get("message")?.as_str()? != "gRPC server listening" {
+    if fields.get("message")?.as_str()? != message {
         return None;
     }
     fields.get("address")?.as_str()?.parse().ok()
 }
+
+/// What the metrics endpoint logs when it listens.
+const METRICS_LISTENING: &str = "metrics endpoint listening (GET /metrics)";
 
 /// The real grpcurl (installed into `.tools/bin` by `scripts/install-tools.sh`).
 pub fn grpcurl(args: &[&str]) -> Result<Output> {

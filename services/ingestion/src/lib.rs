@@ -25,4 +25,5 @@ pub use grpc::IngestionApi;
 pub const BINARY: caravan_platform::binary::BinarySpec = caravan_platform::binary::BinarySpec {
     name: "caravan-ingestion",
     default_port: 50061,
+    default_metrics_port: 9471,
 };

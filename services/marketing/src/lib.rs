@@ -28,4 +28,5 @@ pub use profile_source::ProfileSource;
 pub const BINARY: caravan_platform::binary::BinarySpec = caravan_platform::binary::BinarySpec {
     name: "caravan-marketing",
     default_port: 50064,
+    default_metrics_port: 9474,
 };

@@ -9,6 +9,7 @@ pub mod grpc;
 pub mod merchant_refresh;
 pub mod outbox_consumer;
 pub mod outbox_cursor;
+pub mod outbox_lag;
 pub mod profile_builder;
 pub mod profile_fields;
 pub mod profile_refresh;
@@ -29,4 +30,5 @@ pub use grpc::ProfilingApi;
 pub const BINARY: caravan_platform::binary::BinarySpec = caravan_platform::binary::BinarySpec {
     name: "caravan-profiling",
     default_port: 50062,
+    default_metrics_port: 9472,
 };

@@ -214,6 +214,9 @@ pub async fn run(db: DatabaseConnection, cfg: ConsumerConfig) {
             Ok(o) => {
                 if leading != Some(o.leader) {
                     leading = Some(o.leader);
+                    caravan_platform::metrics::global()
+                        .outbox_consumer_leader
+                        .set(i64::from(o.leader));
                     tracing::info!(
                         owner = cfg.lease.owner(),
                         leading = o.leader,
@@ -262,6 +265,9 @@ impl RunningConsumer {
     pub async fn stop(self) {
         self.task.abort();
         let _ = self.task.await;
+        caravan_platform::metrics::global()
+            .outbox_consumer_leader
+            .set(0);
         match self.lease.release(&self.db).await {
             Ok(()) => tracing::info!(
                 owner = self.lease.owner(),
@@ -295,6 +301,7 @@ pub fn spawn(
         gap_grace: Duration::from_secs(settings.outbox_gap_grace_seconds),
         lease: lease.clone(),
     };
+    crate::outbox_lag::report_at_scrape(db.clone(), lease.clone());
     Some(RunningConsumer {
         task: tokio::spawn(run(db.clone(), cfg)),
         db: db.clone(),

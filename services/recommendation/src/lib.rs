@@ -18,4 +18,5 @@ pub use grpc::RecommendationApi;
 pub const BINARY: caravan_platform::binary::BinarySpec = caravan_platform::binary::BinarySpec {
     name: "caravan-recommendation",
     default_port: 50063,
+    default_metrics_port: 9473,
 };

@@ -301,14 +301,16 @@ pub async fn list_models(
     Ok(rows.into_iter().map(meta).collect())
 }
 
+/// A version's parameter blob and when it was trained.
 pub async fn get_params(
     db: &DatabaseConnection,
     merchant: &str,
     version: i64,
-) -> Result<Option<Vec<u8>>, StoreError> {
+) -> Result<Option<(Vec<u8>, UtcDateTime)>, StoreError> {
     Ok(rec_models::Entity::find()
         .select_only()
         .column(rec_models::Column::Params)
+        .column(rec_models::Column::CreatedAt)
         .filter(rec_models::Column::MerchantId.eq(merchant))
         .filter(rec_models::Column::Version.eq(version))
         .into_tuple()

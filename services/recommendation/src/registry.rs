@@ -39,6 +39,8 @@ use crate::{exclusion_store, interaction_store, model_store};
 pub struct Loaded {
     pub merchant: String,
     pub version: i64,
+    /// When the version was trained (`None` for a cold-start model, built in memory).
+    pub trained_at: Option<UtcDateTime>,
     pub model: Arc<ServingModel>,
     pub catalog: Arc<CatalogView>,
     catalogue_stamp: (i64, Option<UtcDateTime>),
@@ -247,6 +249,7 @@ impl Registry {
             Loaded {
                 merchant,
                 version: COLD_START_VERSION,
+                trained_at: None,
                 model,
                 catalog,
                 catalogue_stamp,
@@ -275,6 +278,13 @@ impl Registry {
         }
         // A trained model replaces the merchant's cold-start model for good.
         self.forget_cold_start(&loaded.merchant);
+        if let Some(trained_at) = loaded.trained_at {
+            caravan_platform::metrics::global().model_served(
+                &loaded.merchant,
+                loaded.version,
+                trained_at.get(),
+            );
+        }
         let mut guard = self.serving.write().unwrap_or_else(|e| e.into_inner());
         guard.insert(loaded.merchant.clone(), loaded);
     }
@@ -333,7 +343,8 @@ impl Registry {
         version: i64,
     ) -> Result<Option<Arc<Loaded>>, RecommendationError> {
         let generation = self.generation(merchant);
-        let Some(blob) = model_store::get_params(&self.db, merchant, version).await? else {
+        let Some((blob, trained_at)) = model_store::get_params(&self.db, merchant, version).await?
+        else {
             return Ok(None);
         };
         let catalogue_stamp = interaction_store::catalogue_stamp(&self.db, merchant).await?;
@@ -347,6 +358,7 @@ impl Registry {
             Ok::<_, RecommendationError>(Loaded {
                 merchant,
                 version,
+                trained_at: Some(trained_at),
                 model,
                 catalog,
                 catalogue_stamp,
@@ -412,6 +424,7 @@ impl Registry {
             self.install(Arc::new(Loaded {
                 merchant: merchant.to_owned(),
                 version: current.version,
+                trained_at: current.trained_at,
                 model: current.model.clone(),
                 catalog,
                 catalogue_stamp: stamp,

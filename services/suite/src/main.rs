@@ -25,6 +25,8 @@ mod keys;
 mod privacy;
 
 const NAME: &str = "caravan";
+/// `GET /metrics` of `caravan serve` when `telemetry.metrics_listen_addr` is not set.
+const DEFAULT_METRICS_PORT: u16 = 9464;
 const DEFAULT_LISTEN: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 50051);
 
@@ -112,6 +114,11 @@ async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     }
     let listener = server::bind(settings.server.listen_addr).await?;
     let local = listener.local_addr().context("listener address")?;
+    if let Some(addr) = settings.telemetry.metrics_addr(DEFAULT_METRICS_PORT)? {
+        caravan_platform::metrics::endpoint::start(addr)
+            .await
+            .with_context(|| format!("cannot serve metrics on {addr}"))?;
+    }
     if settings.clients.profiling_addr.is_none() {
         settings.clients.profiling_addr = Some(self_address(local, &settings));
     }

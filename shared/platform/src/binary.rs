@@ -27,6 +27,8 @@ pub struct BinarySpec {
     pub name: &'static str,
     /// Port used when `server.listen_addr` is not configured.
     pub default_port: u16,
+    /// Port of `GET /metrics` when `telemetry.metrics_listen_addr` is not configured.
+    pub default_metrics_port: u16,
 }
 
 impl BinarySpec {
@@ -56,7 +58,7 @@ where
             return ExitCode::from(2);
         }
     };
-    match serve_until_signal(settings, build).await {
+    match serve_until_signal(settings, spec.default_metrics_port, build).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             tracing::error!(
@@ -69,13 +71,24 @@ where
     }
 }
 
-async fn serve_until_signal<F, Fut>(settings: Settings, build: F) -> anyhow::Result<()>
+async fn serve_until_signal<F, Fut>(
+    settings: Settings,
+    default_metrics_port: u16,
+    build: F,
+) -> anyhow::Result<()>
 where
     F: FnOnce(Settings) -> Fut,
     Fut: Future<Output = anyhow::Result<ServiceSet>>,
 {
     let server_settings = settings.server.clone();
+    let metrics = settings.telemetry.metrics_addr(default_metrics_port)?;
     let services = build(settings).await?;
+    if let Some(addr) = metrics
+        && let Err(err) = crate::metrics::endpoint::start(addr).await
+    {
+        services.abandon().await;
+        anyhow::bail!("cannot serve metrics on {addr}: {err}");
+    }
     let listener = match server::bind(server_settings.listen_addr).await {
         Ok(listener) => listener,
         Err(err) => {
@@ -109,7 +122,7 @@ mod tests {
         let settings = Settings::load_from(addr, None, Vec::new()).expect("settings");
         let stopped = Arc::new(AtomicBool::new(false));
         let flag = stopped.clone();
-        let result = serve_until_signal(settings, |_| async move {
+        let result = serve_until_signal(settings, 0, |_| async move {
             let mut services = ServiceSet::new();
             services.after_stop(async move { flag.store(true, Ordering::SeqCst) });
             Ok(services)

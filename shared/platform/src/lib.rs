@@ -1,7 +1,7 @@
 //! What every Caravan service shares: configuration ([`settings`]), secrets ([`secret`]),
 //! logs and traces ([`telemetry`], [`trace_context`]), the gRPC server ([`server`]) and
-//! clients ([`client`]), `google.rpc` error details ([`status`]), and the `main` of a
-//! single-service binary ([`binary`]).
+//! clients ([`client`]), `google.rpc` error details ([`status`]), Prometheus metrics
+//! ([`metrics`]), and the `main` of a single-service binary ([`binary`]).
 
 pub mod binary;
 pub mod client;
@@ -9,6 +9,7 @@ pub mod database;
 mod decode_errors;
 pub mod encryption;
 pub mod guard;
+pub mod metrics;
 pub mod proto_time;
 mod readiness;
 pub mod secret;

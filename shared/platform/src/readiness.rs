@@ -28,6 +28,14 @@ pub(crate) async fn follow_store(
         }
         let answer = tokio::time::timeout(every, db.ping()).await;
         let answers = matches!(answer, Ok(Ok(())));
+        for name in &names {
+            crate::metrics::global()
+                .store_up
+                .get_or_create(&crate::metrics::ServiceLabel {
+                    service: (*name).to_owned(),
+                })
+                .set(i64::from(answers));
+        }
         // Shutting down reports NOT_SERVING for good; never undo it.
         if answers == serving || *stopping.borrow() {
             continue;

@@ -201,6 +201,7 @@ pub async fn serve(
 
     let (signal_seen_tx, signal_seen_rx) = watch::channel(false);
     if let Some((db, every)) = services.store_check {
+        crate::metrics::watch_pool(db.clone());
         tokio::spawn(crate::readiness::follow_store(
             db,
             every,
@@ -235,6 +236,8 @@ pub async fn serve(
         .initial_connection_window_size(settings.http2_connection_window_bytes)
         .http2_max_header_list_size(settings.max_header_list_bytes)
         .trace_fn(server_span)
+        // Outermost, so that refused calls (authentication, load shedding) are counted too.
+        .layer(crate::metrics::rpc::RpcMetricsLayer)
         .layer(GuardLayer(guard))
         .layer(tower::util::MapResponseLayer::new(
             crate::decode_errors::fix_response,

@@ -122,6 +122,26 @@ pub struct TelemetrySettings {
     pub log_filter: String,
     /// OTLP/gRPC collector, e.g. `http://otel-collector:4317`. Empty: traces are not exported.
     pub otlp_endpoint: String,
+    /// `host:port` of the Prometheus endpoint (`GET /metrics`). Unset: the binary's default
+    /// (`127.0.0.1:9464` for `caravan serve`, 9471-9474 for ingestion, profiling,
+    /// recommendation and marketing); empty: no metrics endpoint.
+    pub metrics_listen_addr: Option<String>,
+}
+
+impl TelemetrySettings {
+    /// Where to serve metrics: the configured address, the binary's default port on
+    /// loopback when none is configured, `None` when switched off with an empty value.
+    pub fn metrics_addr(&self, default_port: u16) -> Result<Option<SocketAddr>, SettingsError> {
+        match self.metrics_listen_addr.as_deref().map(str::trim) {
+            None => Ok(Some(SocketAddr::from(([127, 0, 0, 1], default_port)))),
+            Some("") => Ok(None),
+            Some(addr) => addr.parse().map(Some).map_err(|_| {
+                SettingsError::Invalid(format!(
+                    "telemetry.metrics_listen_addr {addr:?} is not host:port (or empty to switch metrics off)"
+                ))
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -336,6 +356,7 @@ impl Default for TelemetrySettings {
             log_format: LogFormat::Pretty,
             log_filter: "info".to_owned(),
             otlp_endpoint: String::new(),
+            metrics_listen_addr: None,
         }
     }
 }
@@ -565,6 +586,31 @@ mod tests {
         assert_eq!(settings.database.url.expose(), DEFAULT_DATABASE_URL);
         assert!(settings.database.migrate_on_start);
         assert!(settings.telemetry.otlp_endpoint.is_empty());
+    }
+
+    #[test]
+    fn metrics_listen_on_the_binary_default_unless_configured_or_switched_off() {
+        let defaults = Settings::load_from(addr(), None, env(&[])).expect("defaults");
+        assert_eq!(
+            defaults.telemetry.metrics_addr(9471).expect("default"),
+            Some(SocketAddr::from(([127, 0, 0, 1], 9471)))
+        );
+        let set = |value: &str| {
+            Settings::load_from(
+                addr(),
+                None,
+                env(&[("CARAVAN__TELEMETRY__METRICS_LISTEN_ADDR", value)]),
+            )
+            .expect("loads")
+            .telemetry
+            .metrics_addr(9471)
+        };
+        assert_eq!(
+            set("0.0.0.0:9464").expect("configured"),
+            Some(SocketAddr::from(([0, 0, 0, 0], 9464)))
+        );
+        assert_eq!(set("").expect("off"), None);
+        assert!(set("metrics").is_err());
     }
 
     #[test]

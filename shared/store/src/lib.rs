@@ -29,6 +29,7 @@ mod migrate;
 pub mod migration;
 pub mod outbox_entries;
 pub mod pii;
+mod pool_usage;
 pub mod reseal;
 pub mod sealing;
 pub mod statement_shapes;
@@ -41,6 +42,7 @@ pub use datetime::UtcDateTime;
 pub use error::{StoreError, is_unavailable, is_unique_violation};
 pub use migrate::migrate;
 pub use migration::{Migrator, TABLES};
+pub use pool_usage::{PoolUsage, pool_usage};
 pub use url::{database_name, redact_url, with_database};
 
 /// Re-exported so services use exactly the store's sea-orm version.

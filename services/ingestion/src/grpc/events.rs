@@ -114,7 +114,24 @@ async fn process(
         items[i] = Some((event_id, Item::stored(outcome, &merchant.id)));
     }
     // Every item is set: one outcome per valid event, in order.
-    Ok(items.into_iter().flatten().collect())
+    let items: Vec<(String, Item)> = items.into_iter().flatten().collect();
+    if !validate_only {
+        count_outcomes(&items);
+    }
+    Ok(items)
+}
+
+/// Adds a stored message's outcomes to the ingestion metrics.
+fn count_outcomes(items: &[(String, Item)]) {
+    let (mut accepted, mut duplicates, mut rejected) = (0, 0, 0);
+    for (_, item) in items {
+        match item {
+            Item::Accepted { .. } => accepted += 1,
+            Item::Duplicate { .. } => duplicates += 1,
+            Item::Rejected(_) | Item::Refused(_) => rejected += 1,
+        }
+    }
+    caravan_platform::metrics::global().count_events(accepted, duplicates, rejected);
 }
 
 fn check_batch_size(api: &IngestionApi, len: usize) -> Result<(), IngestionError> {

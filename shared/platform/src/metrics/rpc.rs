@@ -1,0 +1,309 @@
+//! RED metrics for every gRPC call: a tower layer in front of every route counts calls by
+//! final status code, times them and tracks those in flight. The status of a call is in the
+//! response headers when it fails before answering (trailers-only) and in the trailers
+//! otherwise, so the body is watched until its trailers pass; a body dropped before them
+//! (the client went away) counts as `CANCELLED`.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use http::HeaderMap;
+use http_body::Frame;
+use tonic::body::Body;
+use tonic::{Code, Status};
+use tower::{Layer, Service};
+
+use super::{MethodLabels, RpcLabels, ServiceLabel, global};
+
+/// Puts RED metrics in front of every route.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RpcMetricsLayer;
+
+impl<S> Layer<S> for RpcMetricsLayer {
+    type Service = RpcMetrics<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RpcMetrics { inner }
+    }
+}
+
+/// A service whose calls are counted and timed.
+#[derive(Clone)]
+pub struct RpcMetrics<S> {
+    inner: S,
+}
+
+impl<S> Service<http::Request<Body>> for RpcMetrics<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let ready = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, ready);
+        let call = CallRecord::start(request.uri().path());
+        Box::pin(async move {
+            let mut response = inner.call(request).await?;
+            match code_in(response.headers()) {
+                Some(code) => call.finish(code),
+                None => {
+                    response = response.map(|inner| {
+                        Body::new(WatchedBody {
+                            inner,
+                            call: Some(call),
+                        })
+                    })
+                }
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// The gRPC status code `headers` carry, if any.
+fn code_in(headers: &HeaderMap) -> Option<Code> {
+    headers.get("grpc-status")?;
+    Some(Status::from_header_map(headers).map_or(Code::Unknown, |s| s.code()))
+}
+
+/// One call being measured; recorded once, when its status is known.
+struct CallRecord {
+    method: MethodLabels,
+    started: Instant,
+}
+
+impl CallRecord {
+    fn start(path: &str) -> Self {
+        let (service, method) = split_path(path);
+        let method = MethodLabels {
+            service: service.to_owned(),
+            method: method.to_owned(),
+        };
+        global()
+            .rpc_in_flight
+            .get_or_create(&service_of(&method))
+            .inc();
+        Self {
+            method,
+            started: Instant::now(),
+        }
+    }
+
+    fn finish(self, code: Code) {
+        let metrics = global();
+        metrics
+            .rpc_in_flight
+            .get_or_create(&service_of(&self.method))
+            .dec();
+        metrics
+            .rpc_duration
+            .get_or_create(&self.method)
+            .observe(self.started.elapsed().as_secs_f64());
+        metrics
+            .rpc_requests
+            .get_or_create(&RpcLabels {
+                service: self.method.service.clone(),
+                method: self.method.method.clone(),
+                code: code_name(code).to_owned(),
+            })
+            .inc();
+    }
+}
+
+fn service_of(method: &MethodLabels) -> ServiceLabel {
+    ServiceLabel {
+        service: method.service.clone(),
+    }
+}
+
+/// `/pkg.Service/Method` as `(pkg.Service, Method)`. Paths that are not gRPC methods are
+/// counted under one label, so a scan of random paths cannot grow the label set.
+fn split_path(path: &str) -> (&str, &str) {
+    match path.strip_prefix('/').and_then(|p| p.split_once('/')) {
+        Some((service, method))
+            if !service.is_empty() && !method.is_empty() && !method.contains('/') =>
+        {
+            (service, method)
+        }
+        _ => ("unknown", "unknown"),
+    }
+}
+
+/// The canonical name of a status code, as in grpc-go's and the gRPC docs' tables.
+fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::Ok => "OK",
+        Code::Cancelled => "CANCELLED",
+        Code::Unknown => "UNKNOWN",
+        Code::InvalidArgument => "INVALID_ARGUMENT",
+        Code::DeadlineExceeded => "DEADLINE_EXCEEDED",
+        Code::NotFound => "NOT_FOUND",
+        Code::AlreadyExists => "ALREADY_EXISTS",
+        Code::PermissionDenied => "PERMISSION_DENIED",
+        Code::ResourceExhausted => "RESOURCE_EXHAUSTED",
+        Code::FailedPrecondition => "FAILED_PRECONDITION",
+        Code::Aborted => "ABORTED",
+        Code::OutOfRange => "OUT_OF_RANGE",
+        Code::Unimplemented => "UNIMPLEMENTED",
+        Code::Internal => "INTERNAL",
+        Code::Unavailable => "UNAVAILABLE",
+        Code::DataLoss => "DATA_LOSS",
+        Code::Unauthenticated => "UNAUTHENTICATED",
+    }
+}
+
+/// A response body watched for the trailers that end its call.
+struct WatchedBody {
+    inner: Body,
+    call: Option<CallRecord>,
+}
+
+impl http_body::Body for WatchedBody {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(code) = frame.trailers_ref().and_then(code_in)
+                    && let Some(call) = self.call.take()
+                {
+                    call.finish(code);
+                }
+            }
+            Poll::Ready(Some(Err(status))) => {
+                if let Some(call) = self.call.take() {
+                    call.finish(status.code());
+                }
+            }
+            // A body that ends without trailers ended a call that never said how it went.
+            Poll::Ready(None) => {
+                if let Some(call) = self.call.take() {
+                    call.finish(Code::Unknown);
+                }
+            }
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for WatchedBody {
+    fn drop(&mut self) {
+        if let Some(call) = self.call.take() {
+            call.finish(Code::Cancelled);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    fn count(service: &str, method: &str, code: &str) -> u64 {
+        global()
+            .rpc_requests
+            .get_or_create(&RpcLabels {
+                service: service.to_owned(),
+                method: method.to_owned(),
+                code: code.to_owned(),
+            })
+            .get()
+    }
+
+    fn request(path: &str) -> http::Request<Body> {
+        http::Request::builder()
+            .uri(path)
+            .body(Body::empty())
+            .expect("request")
+    }
+
+    #[tokio::test]
+    async fn a_trailers_only_failure_is_counted_with_its_code() {
+        let service = tower::service_fn(|_r: http::Request<Body>| async {
+            Ok::<_, Infallible>(Status::not_found("x").into_http())
+        });
+        let before = count("t.Red", "Missing", "NOT_FOUND");
+        let response = RpcMetricsLayer
+            .layer(service)
+            .oneshot(request("/t.Red/Missing"))
+            .await
+            .expect("infallible");
+        drop(response);
+        assert_eq!(count("t.Red", "Missing", "NOT_FOUND"), before + 1);
+    }
+
+    #[tokio::test]
+    async fn a_status_in_the_trailers_is_counted_when_the_body_ends() {
+        let service = tower::service_fn(|_r: http::Request<Body>| async {
+            let mut trailers = HeaderMap::new();
+            Status::unavailable("down")
+                .add_header(&mut trailers)
+                .expect("trailers");
+            let body = http_body_util::StreamBody::new(futures::stream::iter([
+                Ok::<_, Status>(Frame::data(Bytes::from_static(b"x"))),
+                Ok(Frame::trailers(trailers)),
+            ]));
+            Ok::<_, Infallible>(http::Response::new(Body::new(body)))
+        });
+        let before = count("t.Red", "Stream", "UNAVAILABLE");
+        let response = RpcMetricsLayer
+            .layer(service)
+            .oneshot(request("/t.Red/Stream"))
+            .await
+            .expect("infallible");
+        assert_eq!(
+            count("t.Red", "Stream", "UNAVAILABLE"),
+            before,
+            "not before the end"
+        );
+        response.into_body().collect().await.expect("body");
+        assert_eq!(count("t.Red", "Stream", "UNAVAILABLE"), before + 1);
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_call_is_cancelled_and_odd_paths_share_one_label() {
+        let service = tower::service_fn(|_r: http::Request<Body>| async {
+            Ok::<_, Infallible>(http::Response::new(Body::empty()))
+        });
+        let before = count("unknown", "unknown", "CANCELLED");
+        let response = RpcMetricsLayer
+            .layer(service)
+            .oneshot(request("/not/a/grpc/path"))
+            .await
+            .expect("infallible");
+        drop(response);
+        assert_eq!(count("unknown", "unknown", "CANCELLED"), before + 1);
+        assert_eq!(split_path("/a.B/C"), ("a.B", "C"));
+        assert_eq!(split_path("/"), ("unknown", "unknown"));
+    }
+}
