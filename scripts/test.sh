@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: what a newcomer runs and exactly what CI (.ci/run) runs.
 # Installs what a fresh machine lacks (grpcurl, buf, Python validators), makes sure MariaDB
-# is up with a test user, then: format, proto lint, build, clippy, deploy validation, tests.
+# is up with a test user, then: format, proto lint and breaking-change check, build, clippy,
+# deploy and monitoring validation, tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,8 +22,9 @@ export CARAVAN_TEST_MYSQL_URL
 step "cargo fmt --check"
 cargo fmt --all --check
 
-step "buf lint"
+step "buf lint, buf breaking against the previous commit"
 (cd proto && buf lint && buf build -o /dev/null)
+scripts/check-breaking.sh
 
 step "cargo build"
 cargo build --workspace --bins --locked

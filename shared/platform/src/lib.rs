@@ -9,6 +9,7 @@ pub mod database;
 mod decode_errors;
 pub mod encryption;
 pub mod guard;
+pub mod load_shed;
 pub mod metrics;
 pub mod proto_time;
 mod readiness;

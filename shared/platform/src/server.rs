@@ -238,6 +238,13 @@ pub async fn serve(
         .trace_fn(server_span)
         // Outermost, so that refused calls (authentication, load shedding) are counted too.
         .layer(crate::metrics::rpc::RpcMetricsLayer)
+        // Before the guard, which reads the first message: its bytes count too.
+        .layer(crate::load_shed::LoadShedLayer::new(
+            crate::load_shed::Limits {
+                max_concurrent_calls: settings.max_concurrent_calls,
+                max_in_flight_request_bytes: settings.max_in_flight_request_bytes,
+            },
+        ))
         .layer(GuardLayer(guard))
         .layer(tower::util::MapResponseLayer::new(
             crate::decode_errors::fix_response,

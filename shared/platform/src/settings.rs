@@ -68,6 +68,12 @@ pub struct ServerSettings {
     /// `authorization` value reaches the access check and gets a clear UNAUTHENTICATED
     /// instead of a reset stream.
     pub max_header_list_bytes: u32,
+    /// Calls this process handles at once; more are refused with RESOURCE_EXHAUSTED and a
+    /// RetryInfo (health checks and reflection are never refused).
+    pub max_concurrent_calls: usize,
+    /// Request bytes held by the calls being handled; a request that would carry the total
+    /// over it is refused (RESOURCE_EXHAUSTED, RetryInfo) while it is still being read.
+    pub max_in_flight_request_bytes: usize,
     /// Server TLS; without `cert_file` the server speaks plaintext HTTP/2 (loopback, or
     /// behind a service mesh that terminates mTLS).
     pub tls: ServerTlsSettings,
@@ -333,6 +339,8 @@ impl Default for ServerSettings {
             http2_stream_window_bytes: 8 << 20,
             http2_connection_window_bytes: 32 << 20,
             max_header_list_bytes: 2 << 20,
+            max_concurrent_calls: 1024,
+            max_in_flight_request_bytes: 96 << 20,
             tls: ServerTlsSettings::default(),
         }
     }

@@ -126,6 +126,16 @@ pub fn unavailable(message: impl Into<String>, retry_after: Duration) -> Status 
     )
 }
 
+/// `RESOURCE_EXHAUSTED` with a `google.rpc.RetryInfo`: the service is at a limit now, and
+/// the same call may succeed after `retry_after`.
+pub fn resource_exhausted(message: impl Into<String>, retry_after: Duration) -> Status {
+    Status::with_error_details(
+        Code::ResourceExhausted,
+        message,
+        ErrorDetails::with_retry_info(Some(retry_after)),
+    )
+}
+
 /// `NOT_FOUND` naming the resource, as AIP-193 asks.
 pub fn not_found(resource_name: &str) -> Status {
     Status::not_found(format!("{resource_name} not found"))
