@@ -656,6 +656,7 @@ pub async fn merge(
             customer_id: Set(target.to_owned()),
             kind: Set("customer_merged".to_owned()),
             created_at: Set(now),
+            trace_parent: Set(caravan_platform::trace_context::current_traceparent()),
             ..Default::default()
         }
         .insert(&txn)

@@ -68,6 +68,7 @@ const OUTBOX_COLUMNS: &[&str] = &[
     "created_at",
     "entry_count",
     "entries",
+    "trace_parent",
 ];
 /// The `order_lines` columns written, in the order of the values.
 const ORDER_LINE_COLUMNS: &[&str] = &[
@@ -107,6 +108,8 @@ pub struct Destination<'a> {
     /// For the tombstones of erased customers.
     pub hasher: &'a IdentityHasher,
     pub customers: &'a CustomerDirectory,
+    /// The ingest call's trace (`traceparent`), stored with the outbox row.
+    pub trace_parent: Option<&'a str>,
 }
 
 /// Stores the valid events of a batch; returns each event's id with its outcome, in order.
@@ -179,6 +182,7 @@ async fn try_ingest(
         base_currency,
         hasher,
         customers: directory,
+        trace_parent,
     } = to;
     let existing = if look_up_first {
         let ids: Vec<&str> = batch.iter().map(|e| e.event_id.as_str()).collect();
@@ -255,7 +259,7 @@ async fn try_ingest(
     }
     if !listed.is_empty() {
         insert_rows(&txn, "events", EVENT_COLUMNS, event_values, INSERT_CHUNK).await?;
-        let outbox_values = outbox_row(merchant_id, &listed, now);
+        let outbox_values = outbox_row(merchant_id, &listed, now, trace_parent);
         insert_rows(&txn, "outbox", OUTBOX_COLUMNS, outbox_values, 1).await?;
     }
     if !order_events.is_empty() {
@@ -308,7 +312,12 @@ async fn begin(db: &DatabaseConnection) -> Result<WriteTransaction, IngestionErr
 /// The one outbox row of a batch, as values of [`OUTBOX_COLUMNS`]: it lists every event
 /// stored (`caravan_store::outbox_entries`) and names the first. (Through `insert_rows`
 /// rather than an entity insert, which copied the list twice more on its way to the driver.)
-fn outbox_row(merchant_id: &str, entries: &[EntryRef<'_>], now: UtcDateTime) -> Vec<Value> {
+fn outbox_row(
+    merchant_id: &str,
+    entries: &[EntryRef<'_>],
+    now: UtcDateTime,
+    trace_parent: Option<&str>,
+) -> Vec<Value> {
     let (event_id, customer_id, _) = entries.first().copied().unwrap_or_default();
     vec![
         Value::from(merchant_id),
@@ -318,6 +327,7 @@ fn outbox_row(merchant_id: &str, entries: &[EntryRef<'_>], now: UtcDateTime) -> 
         Value::from(now),
         Value::from(i32::try_from(entries.len()).unwrap_or(i32::MAX)),
         Value::from(outbox_entries::encode_refs(entries)),
+        Value::from(trace_parent.map(str::to_owned)),
     ]
 }
 

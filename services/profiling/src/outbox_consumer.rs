@@ -19,6 +19,7 @@ use caravan_store::sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use chrono::Utc;
+use tracing::Instrument;
 
 use crate::error::ProfilingError;
 use crate::outbox_cursor::{SeenEntry, advance};
@@ -133,6 +134,29 @@ async fn consume(
         .order_by_asc(outbox::Column::Seq)
         .all(db)
         .await?;
+    // The batch's work continues the traces of the calls that wrote its rows: the first as
+    // parent, the others linked.
+    let span = tracing::info_span!(
+        "outbox.apply",
+        otel.name = "profiling.outbox.apply",
+        otel.kind = "consumer",
+        outbox.rows = rows.len(),
+        outbox.first_seq = from + 1,
+    );
+    caravan_platform::trace_context::continue_traces(
+        &span,
+        rows.iter().filter_map(|r| r.trace_parent.as_deref()),
+    );
+    apply(db, cfg, from, rows).instrument(span).await
+}
+
+/// Applies loaded outbox rows: refreshes the customers they name and commits the offset.
+async fn apply(
+    db: &DatabaseConnection,
+    cfg: &ConsumerConfig,
+    from: i64,
+    rows: Vec<outbox::Model>,
+) -> Result<PollOutcome, ProfilingError> {
     let mut by_merchant: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let now = Utc::now();
     let mut seen = Vec::with_capacity(rows.len());

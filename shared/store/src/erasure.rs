@@ -412,6 +412,7 @@ mod tests {
             customer_id: customer.into(),
             kind: "k".into(),
             created_at: UtcDateTime::now(),
+            trace_parent: None,
             entry_count: 1,
             entries: entries.map(|list| {
                 outbox_entries::encode(

@@ -97,12 +97,14 @@ async fn process(
             Err(r) => items.push(Some((r.event_id, Item::Rejected(r.violations)))),
         }
     }
+    let trace_parent = caravan_platform::trace_context::current_traceparent();
     let to = event_store::Destination {
         db: &api.db,
         merchant_id: &merchant.id,
         base_currency: &merchant.base_currency,
         customers: &api.customers,
         hasher: &api.hasher,
+        trace_parent: trace_parent.as_deref(),
     };
     // Checking above runs at once; only the transaction waits for its turn. (The semaphore
     // is never closed; acquiring would fail only if it were.)

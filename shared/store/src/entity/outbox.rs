@@ -30,6 +30,9 @@ pub struct Model {
     /// and `customer_id` are then those of its first event.
     #[sea_orm(column_type = "Blob")]
     pub entries: Option<Vec<u8>>,
+    /// W3C `traceparent` of the call that wrote the row: the profile update continues it.
+    #[sea_orm(column_type = "String(StringLen::N(64))", nullable)]
+    pub trace_parent: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

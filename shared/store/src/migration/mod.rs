@@ -24,6 +24,7 @@ mod m20261124_000016_consumer_leases;
 mod m20261207_000017_access;
 mod m20261207_000018_erasure;
 mod m20261207_000019_sealed_pii;
+mod m20261207_000020_outbox_trace;
 mod schema;
 
 /// The Caravan migrator; records applied migrations in `seaql_migrations`.
@@ -50,6 +51,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000017_access::Migration),
             Box::new(m20261207_000018_erasure::Migration),
             Box::new(m20261207_000019_sealed_pii::Migration),
+            Box::new(m20261207_000020_outbox_trace::Migration),
         ]
     }
 }

@@ -18,6 +18,9 @@ use crate::entity::{
 use crate::error::StoreError;
 use crate::migration::Migrator;
 
+/// A W3C trace context as ingestion stores it with an outbox row.
+const TRACE_PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
 const MERCHANT: &str = "acme-shop";
 
 /// The `outbox` columns the bulk-insert checks write (`seq` is generated).
@@ -255,10 +258,12 @@ pub async fn assert_roundtrip(db: &DatabaseConnection) -> Result<(), StoreError>
             created_at: Set(crate::now()),
             entry_count: Set(1),
             entries: Set(Some(entries.clone())),
+            trace_parent: Set(Some(TRACE_PARENT.to_owned())),
         }
         .insert(db)
         .await?;
         assert_eq!(row.entries, Some(entries));
+        assert_eq!(row.trace_parent.as_deref(), Some(TRACE_PARENT));
         seqs.push(row.seq);
     }
     assert!(seqs[0] < seqs[1], "outbox seq increases: {seqs:?}");
@@ -272,6 +277,7 @@ pub async fn assert_roundtrip(db: &DatabaseConnection) -> Result<(), StoreError>
         created_at: Set(crate::now()),
         entry_count: Set(1),
         entries: Set(None),
+        trace_parent: Set(None),
     })
     .exec(db)
     .await?;
