@@ -370,6 +370,31 @@ async fn add_identifiers<C: ConnectionTrait>(
     Ok(())
 }
 
+/// The outbox kind of a change to a customer's own record (details, consents, identifiers,
+/// contacts): profiling rebuilds that customer's portrait, as for an event.
+pub const CUSTOMER_CHANGED_KIND: &str = "customer_changed";
+
+/// Tells profiling, in the transaction of the change, that `customer_id`'s record changed.
+async fn record_change<C: ConnectionTrait>(
+    txn: &C,
+    merchant_id: &str,
+    customer_id: &str,
+) -> Result<(), IngestionError> {
+    outbox::Entity::insert(outbox::ActiveModel {
+        merchant_id: Set(merchant_id.to_owned()),
+        event_id: Set(format!("change-{}", uuid::Uuid::now_v7().simple())),
+        customer_id: Set(customer_id.to_owned()),
+        kind: Set(CUSTOMER_CHANGED_KIND.to_owned()),
+        created_at: Set(UtcDateTime::now()),
+        entry_count: Set(1),
+        trace_parent: Set(caravan_platform::trace_context::current_traceparent()),
+        ..Default::default()
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok(())
+}
+
 pub async fn insert(
     db: &DatabaseConnection,
     merchant_id: &str,
@@ -395,6 +420,7 @@ pub async fn insert(
         Err(err) => return Err(err.into()),
     }
     add_identifiers(&txn, merchant_id, id, &fields.identifiers).await?;
+    record_change(&txn, merchant_id, id).await?;
     txn.commit().await?;
     get(db, merchant_id, id).await
 }
@@ -486,6 +512,7 @@ pub async fn update(
             }
         }
     }
+    record_change(&txn, merchant_id, id).await?;
     txn.commit().await?;
     get(db, merchant_id, id).await
 }
@@ -778,16 +805,24 @@ pub mod contacts {
         };
         apply(&mut row, fields);
         pii::seal_contact(&mut row);
+        let txn = db.begin().await?;
         match customer_contacts::Entity::insert(row)
-            .exec_without_returning(db)
+            .exec_without_returning(&txn)
             .await
         {
-            Ok(_) => get_contact(db, merchant_id, customer_id, id).await,
-            Err(err) if is_unique_violation(&err) => Err(IngestionError::AlreadyExists(
-                contact_name(merchant_id, customer_id, id),
-            )),
-            Err(err) => Err(err.into()),
+            Ok(_) => {}
+            Err(err) if is_unique_violation(&err) => {
+                return Err(IngestionError::AlreadyExists(contact_name(
+                    merchant_id,
+                    customer_id,
+                    id,
+                )));
+            }
+            Err(err) => return Err(err.into()),
         }
+        super::record_change(&txn, merchant_id, customer_id).await?;
+        txn.commit().await?;
+        get_contact(db, merchant_id, customer_id, id).await
     }
 
     pub async fn get_contact(
@@ -813,11 +848,16 @@ pub mod contacts {
         current: customer_contacts::Model,
         fields: &ContactFields,
     ) -> Result<customer_contacts::Model, IngestionError> {
+        let (merchant_id, customer_id) = (current.merchant_id.clone(), current.customer_id.clone());
         let mut row: customer_contacts::ActiveModel = current.into();
         apply(&mut row, fields);
         pii::seal_contact(&mut row);
         row.updated_at = Set(UtcDateTime::now());
-        opened_contact(row.update(db).await?)
+        let txn = db.begin().await?;
+        let updated = row.update(&txn).await?;
+        super::record_change(&txn, &merchant_id, &customer_id).await?;
+        txn.commit().await?;
+        opened_contact(updated)
     }
 
     pub async fn list(
@@ -857,13 +897,18 @@ pub mod contacts {
         customer_id: &str,
         id: &str,
     ) -> Result<(), IngestionError> {
+        let txn = db.begin().await?;
         let deleted = customer_contacts::Entity::delete_by_id((
             merchant_id.to_owned(),
             customer_id.to_owned(),
             id.to_owned(),
         ))
-        .exec(db)
+        .exec(&txn)
         .await?;
+        if deleted.rows_affected > 0 {
+            super::record_change(&txn, merchant_id, customer_id).await?;
+        }
+        txn.commit().await?;
         if deleted.rows_affected == 0 {
             return Err(IngestionError::NotFound(contact_name(
                 merchant_id,
