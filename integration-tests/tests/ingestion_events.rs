@@ -1181,3 +1181,87 @@ async fn throughput_probe() -> Result<()> {
     );
     Ok(())
 }
+
+fn page_views(prefix: &str, n: usize) -> Vec<pb::Event> {
+    (0..n)
+        .map(|i| {
+            event(
+                &format!("{prefix}-{i}"),
+                "c-1",
+                1_700_000_000,
+                Payload::PageView(pb::PageViewEvent {
+                    uri: "/p".to_owned(),
+                    ..Default::default()
+                }),
+            )
+        })
+        .collect()
+}
+
+/// A batch over `ingestion.max_batch_events` is refused while it arrives, before decoding:
+/// the scanner's answer ("more than 1000"), not the decoded batch's ("100000 events"), in a
+/// unary call and in the second message of a stream (whose first message is kept).
+#[tokio::test(flavor = "multi_thread")]
+async fn oversized_batches_are_refused_before_they_are_decoded() -> Result<()> {
+    let Some(mut env) = caravan_integration_tests::ingestion_env::start(&[(
+        "CARAVAN__INGESTION__MAX_BATCH_EVENTS",
+        "1000",
+    )])
+    .await?
+    else {
+        return Ok(());
+    };
+    let refused = env
+        .client
+        .batch_ingest_events(pb::BatchIngestEventsRequest {
+            parent: M.to_owned(),
+            events: page_views("big", 100_000),
+            validate_only: false,
+        })
+        .await
+        .expect_err("100,000 events over a limit of 1,000");
+    ensure!(
+        refused.code() == tonic::Code::InvalidArgument,
+        "{refused:?}"
+    );
+    ensure!(
+        refused
+            .message()
+            .contains("events: more than 1000 events in one message"),
+        "not refused before decoding: {}",
+        refused.message()
+    );
+    let stream = vec![
+        pb::IngestEventsRequest {
+            parent: M.to_owned(),
+            events: page_views("first", 1_000),
+            validate_only: false,
+        },
+        pb::IngestEventsRequest {
+            parent: M.to_owned(),
+            events: page_views("second", 1_001),
+            validate_only: false,
+        },
+    ];
+    let refused = env
+        .client
+        .ingest_events(futures::stream::iter(stream))
+        .await
+        .expect_err("the second message is one over");
+    ensure!(
+        refused.code() == tonic::Code::InvalidArgument
+            && refused.message().contains("more than 1000 events"),
+        "{refused:?}"
+    );
+    let db = store(&env).await?;
+    ensure!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM events WHERE event_id LIKE 'big-%'"
+        )
+        .await?
+            == 0,
+        "a refused batch stored events"
+    );
+    Ok(())
+}

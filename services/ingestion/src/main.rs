@@ -26,6 +26,7 @@ async fn main() -> ExitCode {
             IngestionApi::with_settings(db.clone(), &settings.ingestion).with_profiling(profiling);
         let mut services = ServiceSet::new();
         services.store_health(db.clone(), settings.database.health_check_interval());
+        services.limit_repeated(ingestion.batch_limits());
         AccessControl::guard(&settings, &db, &mut services).await?;
         services
             .add(ingestion.clone().into_server(max_message))

@@ -138,6 +138,7 @@ async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     if let Some(consumer) = consumer {
         services.after_stop(consumer.stop());
     }
+    services.limit_repeated(ingestion.batch_limits());
     services
         .add(ingestion.clone().into_server(max_message))
         .add(PrivacyApi::new(ingestion).into_server(max_message))

@@ -13,6 +13,7 @@ pub mod load_shed;
 pub mod metrics;
 pub mod proto_time;
 mod readiness;
+pub mod repeated_limit;
 pub mod secret;
 pub mod server;
 pub mod settings;

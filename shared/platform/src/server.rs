@@ -72,6 +72,7 @@ pub struct ServiceSet {
     after_stop: Vec<futures::future::BoxFuture<'static, ()>>,
     guard: Option<Arc<dyn RequestGuard>>,
     store_check: Option<(DatabaseConnection, Duration)>,
+    repeated_limits: Vec<crate::repeated_limit::RepeatedFieldLimit>,
 }
 
 impl ServiceSet {
@@ -112,6 +113,16 @@ impl ServiceSet {
     /// a readiness probe then takes the replica out of rotation during a database outage.
     pub fn store_health(&mut self, db: DatabaseConnection, every: Option<Duration>) -> &mut Self {
         self.store_check = every.map(|every| (db, every));
+        self
+    }
+
+    /// Limits on repeated fields enforced while requests arrive, before decoding
+    /// ([`crate::repeated_limit`]).
+    pub fn limit_repeated(
+        &mut self,
+        limits: impl IntoIterator<Item = crate::repeated_limit::RepeatedFieldLimit>,
+    ) -> &mut Self {
+        self.repeated_limits.extend(limits);
         self
     }
 
@@ -246,6 +257,11 @@ pub async fn serve(
             },
         ))
         .layer(GuardLayer(guard))
+        // After the access check (a stranger's batch is UNAUTHENTICATED, not too long), before
+        // the decoder.
+        .layer(crate::repeated_limit::RepeatedLimitLayer::new(
+            services.repeated_limits,
+        ))
         .layer(tower::util::MapResponseLayer::new(
             crate::decode_errors::fix_response,
         ))

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use caravan_core::names::parse_merchant_name;
 use caravan_core::paging;
 use caravan_platform::proto_time::to_timestamp;
+use caravan_platform::repeated_limit::RepeatedFieldLimit;
 use caravan_proto::caravan::ingestion::v1 as pb;
 use caravan_proto::caravan::ingestion::v1::ingestion_service_server::{
     IngestionService, IngestionServiceServer,
@@ -83,6 +84,25 @@ impl IngestionApi {
     pub fn with_profiling(mut self, profiling: ProfilingClient) -> Self {
         self.profiling = Some(profiling);
         self
+    }
+
+    /// The batch size limit (`ingestion.max_batch_events`) of `BatchIngestEvents` and of each
+    /// `IngestEvents` message, for the server to enforce before decoding.
+    pub fn batch_limits(&self) -> Vec<RepeatedFieldLimit> {
+        ["BatchIngestEvents", "IngestEvents"]
+            .into_iter()
+            .map(|method| RepeatedFieldLimit {
+                path: format!(
+                    "/{}/{method}",
+                    <IngestionServiceServer<Self> as tonic::server::NamedService>::NAME
+                ),
+                // `repeated Event events = 2` in both request messages.
+                number: 2,
+                name: "events",
+                max: self.max_batch_events,
+                setting: "ingestion.max_batch_events",
+            })
+            .collect()
     }
 
     /// The tonic server with the configured message size limit.
