@@ -100,3 +100,31 @@ pub fn changed_tables(before: &Dump, after: &Dump) -> Vec<String> {
         .cloned()
         .collect()
 }
+
+/// Waits until the profile outbox consumer has applied every outbox row written so far (its
+/// committed `last_seq` reaches the newest `seq`), so that a snapshot taken next is not
+/// changed later by portraits of what the test set up.
+pub async fn wait_for_outbox_consumed(db: &DatabaseConnection) -> Result<()> {
+    use caravan_store::entity::{consumer_offsets, outbox};
+    use sea_orm::{EntityTrait, QueryOrder};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let newest = outbox::Entity::find()
+            .order_by_desc(outbox::Column::Seq)
+            .one(db)
+            .await?
+            .map_or(0, |row| row.seq);
+        let consumed = consumer_offsets::Entity::find_by_id("profiling".to_owned())
+            .one(db)
+            .await?
+            .map_or(0, |row| row.last_seq);
+        if consumed >= newest {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the outbox consumer is at {consumed}, the outbox at {newest} after 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -189,6 +189,8 @@ async fn every_rpc_is_fenced(
 
     let rpcs = every_rpc()?;
     ensure!(rpcs.len() >= 85, "only {} RPCs found", rpcs.len());
+    // The customer's portrait is built in the background: let it settle first.
+    store_scan::wait_for_outbox_consumed(db).await?;
     let before = store_scan::dump(db).await?;
     let mut wrong = Vec::new();
     for rpc in &rpcs {
@@ -407,6 +409,7 @@ async fn bad_credentials_get_a_clear_status_and_nothing_else() -> Result<()> {
         ("1 MB authorization", Some(huge), Code::Unauthenticated, ""),
     ];
     let db = caravan_store::connect(&store, 1).await?;
+    store_scan::wait_for_outbox_consumed(&db).await?;
     let before = store_scan::dump(&db).await?;
     for (what, key, code, says) in cases {
         let channel = server.channel_with_key(key.as_deref()).await?;
