@@ -5,15 +5,13 @@
 //! `google.rpc.BadRequest` naming the field prost was decoding: in the headers of a unary
 //! call's trailers-only answer, and in the trailers of a streaming one.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
 use bytes::Bytes;
 use http::HeaderMap;
 use http_body::Frame;
 use tonic::body::Body;
 use tonic::{Code, Status};
 
+use crate::middleware::{FrameWatcher, Watched};
 use crate::status::{FieldViolations, invalid_argument};
 
 /// How prost's `DecodeError` starts when displayed (`tonic-prost` sends exactly that).
@@ -22,7 +20,7 @@ const DECODE_FAILURE: &str = "failed to decode Protobuf message: ";
 /// `response` with a decoding failure, if it reports one, turned into `INVALID_ARGUMENT`.
 pub(crate) fn fix_response(mut response: http::Response<Body>) -> http::Response<Body> {
     fix_status(response.headers_mut());
-    response.map(|inner| Body::new(FixedTrailers { inner }))
+    response.map(|inner| Watched::body(inner, TrailerFix))
 }
 
 /// Rewrites the status in `headers` (response headers or trailers) when it is tonic's
@@ -74,35 +72,15 @@ fn field_of(reason: &str) -> (String, &str) {
     (fields.join("."), rest)
 }
 
-/// A response body whose trailers get [`fix_status`].
-struct FixedTrailers {
-    inner: Body,
-}
+/// Gives the trailers of a response [`fix_status`].
+struct TrailerFix;
 
-impl http_body::Body for FixedTrailers {
-    type Data = Bytes;
-    type Error = Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(mut frame))) = polled {
-            if let Some(trailers) = frame.trailers_mut() {
-                fix_status(trailers);
-            }
-            return Poll::Ready(Some(Ok(frame)));
+impl FrameWatcher for TrailerFix {
+    fn frame(&mut self, frame: &mut Frame<Bytes>) -> Result<(), Status> {
+        if let Some(trailers) = frame.trailers_mut() {
+            fix_status(trailers);
         }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
+        Ok(())
     }
 }
 

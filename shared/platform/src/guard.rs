@@ -5,11 +5,11 @@
 //! at once. What it checks, authentication and authorization, lives in `caravan-access`.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use futures::future::BoxFuture;
 use tonic::body::Body;
-use tower::{Layer, Service};
+
+use crate::middleware::{Answer, Inner, Middleware};
 
 /// What to do with one request.
 pub type Admission = Result<http::Request<Body>, http::Response<Body>>;
@@ -20,47 +20,13 @@ pub trait RequestGuard: Send + Sync + 'static {
     fn admit(self: Arc<Self>, request: http::Request<Body>) -> BoxFuture<'static, Admission>;
 }
 
-/// Puts a guard in front of every route.
+/// Puts a guard in front of every route: `MiddlewareLayer(Guard(guard))`.
 #[derive(Clone)]
-pub struct GuardLayer(pub Arc<dyn RequestGuard>);
+pub struct Guard(pub Arc<dyn RequestGuard>);
 
-impl<S> Layer<S> for GuardLayer {
-    type Service = Guarded<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Guarded {
-            inner,
-            guard: Arc::clone(&self.0),
-        }
-    }
-}
-
-/// A service behind a [`RequestGuard`].
-#[derive(Clone)]
-pub struct Guarded<S> {
-    inner: S,
-    guard: Arc<dyn RequestGuard>,
-}
-
-impl<S> Service<http::Request<Body>> for Guarded<S>
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        // The clone that was polled ready is the one that runs the call (tower's rule).
-        let ready = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, ready);
-        let guard = Arc::clone(&self.guard);
+impl Middleware for Guard {
+    fn call<S: Inner>(&self, request: http::Request<Body>, mut inner: S) -> Answer<S> {
+        let guard = Arc::clone(&self.0);
         Box::pin(async move {
             match guard.admit(request).await {
                 Ok(request) => inner.call(request).await,
@@ -74,9 +40,10 @@ where
 mod tests {
     use std::convert::Infallible;
 
-    use tower::ServiceExt;
+    use tower::{Layer, ServiceExt};
 
     use super::*;
+    use crate::middleware::MiddlewareLayer;
 
     /// Lets requests whose path ends in `/Open` through and answers the others itself.
     struct OnlyOpen;
@@ -101,7 +68,7 @@ mod tests {
             counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             async { Ok::<_, Infallible>(http::Response::new(Body::empty())) }
         });
-        let guarded = GuardLayer(Arc::new(OnlyOpen)).layer(service);
+        let guarded = MiddlewareLayer(Guard(Arc::new(OnlyOpen))).layer(service);
         let request = |path: &str| {
             http::Request::builder()
                 .uri(path)

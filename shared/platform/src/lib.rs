@@ -11,6 +11,7 @@ pub mod encryption;
 pub mod guard;
 pub mod load_shed;
 pub mod metrics;
+pub mod middleware;
 pub mod proto_time;
 mod readiness;
 pub mod repeated_limit;

@@ -10,19 +10,17 @@
 //!
 //! Health checks and reflection are never shed: a busy replica must still answer its probes.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes};
-use futures::future::BoxFuture;
 use http_body::Frame;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tonic::Status;
 use tonic::body::Body;
-use tower::{Layer, Service};
+
+use crate::middleware::{Answer, FrameWatcher, Inner, Middleware, MiddlewareLayer, Watched};
 
 /// How long a refused caller is told to wait.
 pub const SHED_RETRY_AFTER: Duration = Duration::from_millis(500);
@@ -41,11 +39,11 @@ struct Shared {
     limits: Limits,
 }
 
-/// Puts the limits in front of every route.
+/// Sheds calls over the limits ([`MiddlewareLayer`]`(LoadShedder::new(..))`).
 #[derive(Clone)]
-pub struct LoadShedLayer(Arc<Shared>);
+pub struct LoadShedder(Arc<Shared>);
 
-impl LoadShedLayer {
+impl LoadShedder {
     pub fn new(limits: Limits) -> Self {
         Self(Arc::new(Shared {
             calls: Arc::new(Semaphore::new(limits.max_concurrent_calls.max(1))),
@@ -53,24 +51,11 @@ impl LoadShedLayer {
             limits,
         }))
     }
-}
 
-impl<S> Layer<S> for LoadShedLayer {
-    type Service = LoadShed<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        LoadShed {
-            inner,
-            shared: Arc::clone(&self.0),
-        }
+    /// The layer that puts the limits in front of every route.
+    pub fn layer(limits: Limits) -> MiddlewareLayer<Self> {
+        MiddlewareLayer(Self::new(limits))
     }
-}
-
-/// A service behind the limits.
-#[derive(Clone)]
-pub struct LoadShed<S> {
-    inner: S,
-    shared: Arc<Shared>,
 }
 
 /// Probes and reflection: always served.
@@ -82,28 +67,13 @@ fn refused(message: String) -> http::Response<Body> {
     crate::status::resource_exhausted(message, SHED_RETRY_AFTER).into_http()
 }
 
-impl<S> Service<http::Request<Body>> for LoadShed<S>
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        let ready = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, ready);
+impl Middleware for LoadShedder {
+    fn call<S: Inner>(&self, request: http::Request<Body>, mut inner: S) -> Answer<S> {
         if exempt(request.uri().path()) {
             return Box::pin(inner.call(request));
         }
-        let Ok(permit) = Arc::clone(&self.shared.calls).try_acquire_owned() else {
-            let max = self.shared.limits.max_concurrent_calls;
+        let Ok(permit) = Arc::clone(&self.0.calls).try_acquire_owned() else {
+            let max = self.0.limits.max_concurrent_calls;
             return Box::pin(async move {
                 Ok(refused(format!(
                     "this replica is handling its limit of {max} calls; retry shortly"
@@ -111,25 +81,15 @@ where
             });
         };
         let ticket = Arc::new(Ticket {
-            shared: Arc::clone(&self.shared),
+            shared: Arc::clone(&self.0),
             bytes: AtomicUsize::new(0),
             _permit: permit,
         });
-        let request = request.map(|body| {
-            Body::new(CountedBody {
-                inner: body,
-                ticket: Arc::clone(&ticket),
-            })
-        });
+        let request = request.map(|body| Watched::body(body, CountBytes(Arc::clone(&ticket))));
         Box::pin(async move {
             let response = inner.call(request).await?;
             // The call holds its permit and bytes until its response is over.
-            Ok(response.map(|body| {
-                Body::new(HoldingBody {
-                    inner: body,
-                    _ticket: ticket,
-                })
-            }))
+            Ok(response.map(|body| Watched::body(body, Hold { _ticket: ticket })))
         })
     }
 }
@@ -164,84 +124,47 @@ impl Drop for Ticket {
     }
 }
 
-/// A request body whose bytes are counted against the process's limit as they arrive.
-struct CountedBody {
-    inner: Body,
-    ticket: Arc<Ticket>,
-}
+/// Counts a request body's bytes against the process's limit as they arrive.
+struct CountBytes(Arc<Ticket>);
 
-impl http_body::Body for CountedBody {
-    type Data = Bytes;
-    type Error = Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled
-            && let Some(data) = frame.data_ref()
-            && !self.ticket.take(data.remaining())
-        {
-            let max = self.ticket.shared.limits.max_in_flight_request_bytes;
-            return Poll::Ready(Some(Err(crate::status::resource_exhausted(
-                format!(
-                    "this replica holds its limit of {max} request bytes in calls being handled; retry shortly"
-                ),
-                SHED_RETRY_AFTER,
-            ))));
+impl FrameWatcher for CountBytes {
+    fn frame(&mut self, frame: &mut Frame<Bytes>) -> Result<(), Status> {
+        match frame.data_ref() {
+            Some(data) if !self.0.take(data.remaining()) => {
+                let max = self.0.shared.limits.max_in_flight_request_bytes;
+                Err(crate::status::resource_exhausted(
+                    format!(
+                        "this replica holds its limit of {max} request bytes in calls being handled; retry shortly"
+                    ),
+                    SHED_RETRY_AFTER,
+                ))
+            }
+            _ => Ok(()),
         }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
     }
 }
 
-/// A response body that keeps its call's ticket until it is done.
-struct HoldingBody {
-    inner: Body,
+/// Keeps a call's ticket until its response body is done.
+struct Hold {
     _ticket: Arc<Ticket>,
 }
 
-impl http_body::Body for HoldingBody {
-    type Data = Bytes;
-    type Error = Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
-    }
-}
+impl FrameWatcher for Hold {}
 
 #[cfg(test)]
 mod tests {
     use std::convert::Infallible;
 
+    use futures::future::BoxFuture;
     use http_body_util::BodyExt;
     use tonic::Code;
     use tonic_types::StatusExt;
-    use tower::ServiceExt;
+    use tower::{Layer, Service, ServiceExt};
 
     use super::*;
 
-    fn layer(calls: usize, bytes: usize) -> LoadShedLayer {
-        LoadShedLayer::new(Limits {
+    fn layer(calls: usize, bytes: usize) -> MiddlewareLayer<LoadShedder> {
+        LoadShedder::layer(Limits {
             max_concurrent_calls: calls,
             max_in_flight_request_bytes: bytes,
         })
@@ -339,12 +262,12 @@ mod tests {
             .expect("infallible");
         assert_eq!(status_of(&over).code(), Code::ResourceExhausted);
         assert_eq!(
-            layer.0.bytes.load(Ordering::Acquire),
+            layer.0.0.bytes.load(Ordering::Acquire),
             6,
             "the refused bytes are not held"
         );
         drop((held, over));
-        assert_eq!(layer.0.bytes.load(Ordering::Acquire), 0);
+        assert_eq!(layer.0.0.bytes.load(Ordering::Acquire), 0);
         let again = layer
             .layer(reader())
             .oneshot(request("/a.S/M", b"123456"))

@@ -4,18 +4,17 @@
 //! arrives, without copying it: gRPC frames, and in each message the top-level protobuf
 //! fields, counting the occurrences of the limited field. One too many fails the call with
 //! the same `INVALID_ARGUMENT` the service would give after decoding.
+//!
+//! [`MiddlewareLayer`]: crate::middleware::MiddlewareLayer
 
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
-use futures::future::BoxFuture;
 use http_body::Frame;
 use tonic::Status;
 use tonic::body::Body;
-use tower::{Layer, Service};
 
+use crate::middleware::{Answer, FrameWatcher, Inner, Middleware, Watched};
 use crate::status::{FieldViolations, invalid_argument};
 
 /// At most `max` occurrences of top-level field `number` (`name` in error messages) in each
@@ -30,99 +29,37 @@ pub struct RepeatedFieldLimit {
     pub setting: &'static str,
 }
 
-/// Enforces the limits on the routes they name.
+/// Enforces the limits on the routes they name ([`MiddlewareLayer`]`(RepeatedLimits::new(..))`).
 #[derive(Clone, Default)]
-pub struct RepeatedLimitLayer(Arc<Vec<RepeatedFieldLimit>>);
+pub struct RepeatedLimits(Arc<Vec<RepeatedFieldLimit>>);
 
-impl RepeatedLimitLayer {
+impl RepeatedLimits {
     pub fn new(limits: Vec<RepeatedFieldLimit>) -> Self {
         Self(Arc::new(limits))
     }
 }
 
-impl<S> Layer<S> for RepeatedLimitLayer {
-    type Service = RepeatedLimit<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RepeatedLimit {
-            inner,
-            limits: Arc::clone(&self.0),
-        }
-    }
-}
-
-/// A service whose requests are scanned.
-#[derive(Clone)]
-pub struct RepeatedLimit<S> {
-    inner: S,
-    limits: Arc<Vec<RepeatedFieldLimit>>,
-}
-
-impl<S> Service<http::Request<Body>> for RepeatedLimit<S>
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        let ready = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, ready);
+impl Middleware for RepeatedLimits {
+    fn call<S: Inner>(&self, request: http::Request<Body>, mut inner: S) -> Answer<S> {
         let limit = self
-            .limits
+            .0
             .iter()
             .find(|l| l.path == request.uri().path())
             .cloned();
         let request = match limit {
-            Some(limit) => request.map(|body| {
-                Body::new(ScannedBody {
-                    inner: body,
-                    scan: Scanner::new(limit),
-                })
-            }),
+            Some(limit) => request.map(|body| Watched::body(body, Scanner::new(limit))),
             None => request,
         };
         Box::pin(inner.call(request))
     }
 }
 
-/// A request body scanned frame by frame.
-struct ScannedBody {
-    inner: Body,
-    scan: Scanner,
-}
-
-impl http_body::Body for ScannedBody {
-    type Data = Bytes;
-    type Error = Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled
-            && let Some(data) = frame.data_ref()
-            && let Err(status) = self.scan.feed(data.chunk())
-        {
-            return Poll::Ready(Some(Err(status)));
+impl FrameWatcher for Scanner {
+    fn frame(&mut self, frame: &mut Frame<Bytes>) -> Result<(), Status> {
+        match frame.data_ref() {
+            Some(data) => self.feed(data.chunk()),
+            None => Ok(()),
         }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
     }
 }
 

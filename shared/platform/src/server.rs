@@ -23,7 +23,8 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 use tower::Service;
 
-use crate::guard::{Admission, GuardLayer, RequestGuard};
+use crate::guard::{Admission, Guard, RequestGuard};
+use crate::middleware::MiddlewareLayer;
 use crate::settings::{ServerSettings, ServerTlsSettings};
 use crate::trace_context::server_span;
 
@@ -248,20 +249,20 @@ pub async fn serve(
         .http2_max_header_list_size(settings.max_header_list_bytes)
         .trace_fn(server_span)
         // Outermost, so that refused calls (authentication, load shedding) are counted too.
-        .layer(crate::metrics::rpc::RpcMetricsLayer)
+        .layer(MiddlewareLayer(crate::metrics::rpc::RedMetrics))
         // Before the guard, which reads the first message: its bytes count too.
-        .layer(crate::load_shed::LoadShedLayer::new(
+        .layer(crate::load_shed::LoadShedder::layer(
             crate::load_shed::Limits {
                 max_concurrent_calls: settings.max_concurrent_calls,
                 max_in_flight_request_bytes: settings.max_in_flight_request_bytes,
             },
         ))
-        .layer(GuardLayer(guard))
+        .layer(MiddlewareLayer(Guard(guard)))
         // After the access check (a stranger's batch is UNAUTHENTICATED, not too long), before
         // the decoder.
-        .layer(crate::repeated_limit::RepeatedLimitLayer::new(
+        .layer(MiddlewareLayer(crate::repeated_limit::RepeatedLimits::new(
             services.repeated_limits,
-        ))
+        )))
         .layer(tower::util::MapResponseLayer::new(
             crate::decode_errors::fix_response,
         ))

@@ -3,71 +3,36 @@
 //! response headers when it fails before answering (trailers-only) and in the trailers
 //! otherwise, so the body is watched until its trailers pass; a body dropped before them
 //! (the client went away) counts as `CANCELLED`.
+//!
+//! [`MiddlewareLayer`]: crate::middleware::MiddlewareLayer
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use futures::future::BoxFuture;
 use http::HeaderMap;
 use http_body::Frame;
 use tonic::body::Body;
 use tonic::{Code, Status};
-use tower::{Layer, Service};
 
 use super::{MethodLabels, RpcLabels, ServiceLabel, global};
+use crate::middleware::{Answer, FrameWatcher, Inner, Middleware, Watched};
 
-/// Puts RED metrics in front of every route.
+/// Counts, times and tracks the calls in flight ([`MiddlewareLayer`]`(RedMetrics)`).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct RpcMetricsLayer;
+pub struct RedMetrics;
 
-impl<S> Layer<S> for RpcMetricsLayer {
-    type Service = RpcMetrics<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RpcMetrics { inner }
-    }
-}
-
-/// A service whose calls are counted and timed.
-#[derive(Clone)]
-pub struct RpcMetrics<S> {
-    inner: S,
-}
-
-impl<S> Service<http::Request<Body>> for RpcMetrics<S>
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Self::Response, Self::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        let ready = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, ready);
+impl Middleware for RedMetrics {
+    fn call<S: Inner>(&self, request: http::Request<Body>, mut inner: S) -> Answer<S> {
         let call = CallRecord::start(request.uri().path());
         Box::pin(async move {
-            let mut response = inner.call(request).await?;
-            match code_in(response.headers()) {
-                Some(code) => call.finish(code),
-                None => {
-                    response = response.map(|inner| {
-                        Body::new(WatchedBody {
-                            inner,
-                            call: Some(call),
-                        })
-                    })
+            let response = inner.call(request).await?;
+            Ok(match code_in(response.headers()) {
+                Some(code) => {
+                    call.finish(code);
+                    response
                 }
-            }
-            Ok(response)
+                None => response.map(|body| Watched::body(body, CallEnd(Some(call)))),
+            })
         })
     }
 }
@@ -164,59 +129,38 @@ fn code_name(code: Code) -> &'static str {
     }
 }
 
-/// A response body watched for the trailers that end its call.
-struct WatchedBody {
-    inner: Body,
-    call: Option<CallRecord>,
-}
+/// Watches a response body for the status that ends its call.
+struct CallEnd(Option<CallRecord>);
 
-impl http_body::Body for WatchedBody {
-    type Data = Bytes;
-    type Error = Status;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        match &polled {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(code) = frame.trailers_ref().and_then(code_in)
-                    && let Some(call) = self.call.take()
-                {
-                    call.finish(code);
-                }
-            }
-            Poll::Ready(Some(Err(status))) => {
-                if let Some(call) = self.call.take() {
-                    call.finish(status.code());
-                }
-            }
-            // A body that ends without trailers ended a call that never said how it went.
-            Poll::Ready(None) => {
-                if let Some(call) = self.call.take() {
-                    call.finish(Code::Unknown);
-                }
-            }
-            Poll::Pending => {}
+impl CallEnd {
+    fn finish(&mut self, code: Code) {
+        if let Some(call) = self.0.take() {
+            call.finish(code);
         }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
     }
 }
 
-impl Drop for WatchedBody {
+impl FrameWatcher for CallEnd {
+    fn frame(&mut self, frame: &mut Frame<Bytes>) -> Result<(), Status> {
+        if let Some(code) = frame.trailers_ref().and_then(code_in) {
+            self.finish(code);
+        }
+        Ok(())
+    }
+
+    fn failed(&mut self, status: &Status) {
+        self.finish(status.code());
+    }
+
+    /// A body that ends without trailers ended a call that never said how it went.
+    fn ended(&mut self) {
+        self.finish(Code::Unknown);
+    }
+}
+
+impl Drop for CallEnd {
     fn drop(&mut self) {
-        if let Some(call) = self.call.take() {
-            call.finish(Code::Cancelled);
-        }
+        self.finish(Code::Cancelled);
     }
 }
 
@@ -225,9 +169,10 @@ mod tests {
     use std::convert::Infallible;
 
     use http_body_util::BodyExt;
-    use tower::ServiceExt;
+    use tower::{Layer, ServiceExt};
 
     use super::*;
+    use crate::middleware::MiddlewareLayer;
 
     fn count(service: &str, method: &str, code: &str) -> u64 {
         global()
@@ -253,7 +198,7 @@ mod tests {
             Ok::<_, Infallible>(Status::not_found("x").into_http())
         });
         let before = count("t.Red", "Missing", "NOT_FOUND");
-        let response = RpcMetricsLayer
+        let response = MiddlewareLayer(RedMetrics)
             .layer(service)
             .oneshot(request("/t.Red/Missing"))
             .await
@@ -276,7 +221,7 @@ mod tests {
             Ok::<_, Infallible>(http::Response::new(Body::new(body)))
         });
         let before = count("t.Red", "Stream", "UNAVAILABLE");
-        let response = RpcMetricsLayer
+        let response = MiddlewareLayer(RedMetrics)
             .layer(service)
             .oneshot(request("/t.Red/Stream"))
             .await
@@ -296,7 +241,7 @@ mod tests {
             Ok::<_, Infallible>(http::Response::new(Body::empty()))
         });
         let before = count("unknown", "unknown", "CANCELLED");
-        let response = RpcMetricsLayer
+        let response = MiddlewareLayer(RedMetrics)
             .layer(service)
             .oneshot(request("/not/a/grpc/path"))
             .await
