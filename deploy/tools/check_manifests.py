@@ -356,7 +356,19 @@ def main() -> int:
               "part-of must not be in the (immutable) selector")
         check(pod_labels.get("app.kubernetes.io/part-of") == "caravan", where,
               "pod template lacks part-of label")
-        check(spec.get("replicas") == 2, where, "replicas must be 2")
+        check("replicas" not in spec, where,
+              "replicas must be left to the HorizontalPodAutoscaler (an apply would reset it)")
+        hpa = by_kind.get("HorizontalPodAutoscaler", {}).get(name)
+        if check(hpa is not None, where, "needs a HorizontalPodAutoscaler of the same name"):
+            hspec = hpa["spec"]
+            check(hspec.get("scaleTargetRef") == {"apiVersion": "apps/v1", "kind": "Deployment",
+                                                  "name": name}, f"HorizontalPodAutoscaler/{name}",
+                  "scaleTargetRef must be this Deployment")
+            check(hspec.get("minReplicas", 1) >= 2 and hspec.get("maxReplicas", 0) > hspec.get("minReplicas", 1),
+                  f"HorizontalPodAutoscaler/{name}",
+                  "minReplicas >= 2 (the PodDisruptionBudget needs two) and maxReplicas above it")
+            check(any(m.get("resource", {}).get("name") == "cpu" for m in hspec.get("metrics", [])),
+                  f"HorizontalPodAutoscaler/{name}", "must scale on CPU")
         pod = spec["template"]["spec"]
         check(pod.get("terminationGracePeriodSeconds") == GRACE_SECONDS, where,
               f"terminationGracePeriodSeconds must be {GRACE_SECONDS}")
