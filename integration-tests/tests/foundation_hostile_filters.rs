@@ -8,7 +8,7 @@
 use anyhow::{Context, Result, ensure};
 use bytes::Bytes;
 use caravan_access::policy::AccessPolicy;
-use caravan_integration_tests::mysql::TestDatabase;
+use caravan_integration_tests::customer_fixture::{Backend, Suite};
 use caravan_integration_tests::raw_codec::{CallShape, call_raw};
 use caravan_integration_tests::{Channel, SERVICES, ServerProcess};
 use caravan_proto::caravan::common::v1 as common;
@@ -286,24 +286,19 @@ async fn hostile_filters_are_refused(server: &ServerProcess) -> Result<()> {
     expect_all_serving(server).await
 }
 
+async fn on(backend: Backend) -> Result<()> {
+    match Suite::start(backend).await? {
+        Some(suite) => hostile_filters_are_refused(&suite.server).await,
+        None => Ok(()),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_filters_are_refused_on_sqlite() -> Result<()> {
-    let workdir = tempfile::tempdir()?;
-    let server = ServerProcess::start("caravan", &["serve"], &[], workdir.path())?;
-    hostile_filters_are_refused(&server).await
+    on(Backend::Sqlite).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_filters_are_refused_on_mariadb() -> Result<()> {
-    let Some(db) = TestDatabase::create().await? else {
-        return Ok(());
-    };
-    let workdir = tempfile::tempdir()?;
-    let server = ServerProcess::start(
-        "caravan",
-        &["serve"],
-        &[("CARAVAN__DATABASE__URL", db.url.as_str())],
-        workdir.path(),
-    )?;
-    hostile_filters_are_refused(&server).await
+    on(Backend::MariaDb).await
 }

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
-use caravan_integration_tests::{ServerProcess, repo_root};
+use caravan_integration_tests::{ServerProcess, customer_fixture, repo_root};
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::ingestion::v1 as pb;
 use caravan_proto::caravan::ingestion::v1::ingestion_service_client::IngestionServiceClient;
@@ -128,32 +128,7 @@ fn order(id: &str, customer: &str, sku: &str) -> pb::Event {
 /// A popularity model trained on the orders and deployed, so the model metrics exist.
 async fn train_a_model(server: &ServerProcess) -> Result<()> {
     let mut client = RecommendationServiceClient::new(server.channel().await?);
-    let job = client
-        .start_training(rec::StartTrainingRequest {
-            parent: MERCHANT.to_owned(),
-            config: Some(rec::TrainingConfig {
-                kind: rec::ModelKind::Popularity as i32,
-                auto_deploy: true,
-                ..Default::default()
-            }),
-        })
-        .await?
-        .into_inner();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let got = client
-            .get_training_job(rec::GetTrainingJobRequest {
-                name: job.name.clone(),
-            })
-            .await?
-            .into_inner();
-        match rec::TrainingJobState::try_from(got.state) {
-            Ok(rec::TrainingJobState::Succeeded) => break,
-            Ok(rec::TrainingJobState::Failed) => bail!("training failed: {}", got.error_message),
-            _ if Instant::now() > deadline => bail!("training did not finish: {got:?}"),
-            _ => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
+    customer_fixture::train(&mut client, "acme", rec::ModelKind::Popularity).await?;
     client
         .recommend(rec::RecommendRequest {
             parent: MERCHANT.to_owned(),

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use caravan_integration_tests::mysql::TestDatabase;
+use caravan_integration_tests::customer_fixture::{Backend, Suite};
 use caravan_integration_tests::{Channel, ServerProcess};
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::ingestion::v1 as pb;
@@ -151,24 +151,19 @@ async fn changes_reach_the_portrait(server: &ServerProcess) -> Result<()> {
     .await
 }
 
+async fn on(backend: Backend) -> Result<()> {
+    match Suite::start(backend).await? {
+        Some(suite) => changes_reach_the_portrait(&suite.server).await,
+        None => Ok(()),
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn customer_and_contact_changes_reach_the_portrait_on_sqlite() -> Result<()> {
-    let workdir = tempfile::tempdir()?;
-    let server = ServerProcess::start("caravan", &["serve"], &[], workdir.path())?;
-    changes_reach_the_portrait(&server).await
+    on(Backend::Sqlite).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn customer_and_contact_changes_reach_the_portrait_on_mariadb() -> Result<()> {
-    let Some(db) = TestDatabase::create().await? else {
-        return Ok(());
-    };
-    let workdir = tempfile::tempdir()?;
-    let server = ServerProcess::start(
-        "caravan",
-        &["serve"],
-        &[("CARAVAN__DATABASE__URL", db.url.as_str())],
-        workdir.path(),
-    )?;
-    changes_reach_the_portrait(&server).await
+    on(Backend::MariaDb).await
 }
