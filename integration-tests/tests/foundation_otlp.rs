@@ -34,17 +34,8 @@ const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn spans_are_exported_over_otlp_and_continue_the_callers_trace() -> Result<()> {
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let collector_addr = listener.local_addr()?;
-    tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(TraceServiceServer::new(Collector(tx)))
-            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
-    );
-
+    let (endpoint, mut rx) = start_collector().await?;
     let workdir = tempfile::tempdir()?;
-    let endpoint = format!("http://{collector_addr}");
     let mut server = ServerProcess::start(
         "caravan",
         &["serve"],

@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use caravan_integration_tests::customer_fixture;
 use caravan_integration_tests::{Channel, ServerProcess};
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::ingestion::v1 as pb;
@@ -86,16 +87,11 @@ async fn expect_serving(server: &ServerProcess) -> Result<()> {
 async fn start(envs: &[(&str, &str)]) -> Result<(tempfile::TempDir, ServerProcess)> {
     let workdir = tempfile::tempdir()?;
     let server = ServerProcess::start("caravan", &["serve"], envs, workdir.path())?;
-    IngestionServiceClient::new(server.channel().await?)
-        .create_merchant(pb::CreateMerchantRequest {
-            merchant_id: "acme".to_owned(),
-            merchant: Some(pb::Merchant {
-                display_name: "ACME".to_owned(),
-                base_currency_code: "EUR".to_owned(),
-                ..Default::default()
-            }),
-        })
-        .await?;
+    customer_fixture::create_merchant(
+        &mut IngestionServiceClient::new(server.channel().await?),
+        "acme",
+    )
+    .await?;
     Ok((workdir, server))
 }
 

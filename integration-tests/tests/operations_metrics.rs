@@ -143,16 +143,7 @@ async fn train_a_model(server: &ServerProcess) -> Result<()> {
 /// 1 duplicate, 1 rejected; one NOT_FOUND; one UNAUTHENTICATED; a model trained.
 async fn make_traffic(server: &ServerProcess) -> Result<()> {
     let mut ingestion = IngestionServiceClient::new(server.channel().await?);
-    ingestion
-        .create_merchant(pb::CreateMerchantRequest {
-            merchant_id: "acme".to_owned(),
-            merchant: Some(pb::Merchant {
-                display_name: "ACME".to_owned(),
-                base_currency_code: "EUR".to_owned(),
-                ..Default::default()
-            }),
-        })
-        .await?;
+    customer_fixture::create_merchant(&mut ingestion, "acme").await?;
     for sku in ["A1", "B2"] {
         ingestion
             .create_product(pb::CreateProductRequest {

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use caravan_integration_tests::customer_fixture::{Backend, Suite};
+use caravan_integration_tests::customer_fixture::{self, Backend, Suite};
 use caravan_integration_tests::{Channel, ServerProcess};
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::ingestion::v1 as pb;
@@ -76,16 +76,7 @@ fn person(city: &str) -> pb::Customer {
 async fn changes_reach_the_portrait(server: &ServerProcess) -> Result<()> {
     let mut ingestion = IngestionServiceClient::new(server.channel().await?);
     let mut profiling = ProfilingServiceClient::new(server.channel().await?);
-    ingestion
-        .create_merchant(pb::CreateMerchantRequest {
-            merchant_id: "acme".to_owned(),
-            merchant: Some(pb::Merchant {
-                display_name: "ACME".to_owned(),
-                base_currency_code: "EUR".to_owned(),
-                ..Default::default()
-            }),
-        })
-        .await?;
+    customer_fixture::create_merchant(&mut ingestion, "acme").await?;
     ingestion
         .create_customer(pb::CreateCustomerRequest {
             parent: MERCHANT.to_owned(),
