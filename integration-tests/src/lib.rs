@@ -375,6 +375,16 @@ fn logged_address(line: &str, message: &str) -> Option<SocketAddr> {
     fields.get("address")?.as_str()?.parse().ok()
 }
 
+/// The fields a status's `google.rpc.BadRequest` names, in order (empty without one).
+pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
+    use tonic_types::StatusExt as _;
+    status
+        .get_error_details()
+        .bad_request()
+        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
+        .unwrap_or_default()
+}
+
 /// What the metrics endpoint logs when it listens.
 const METRICS_LISTENING: &str = "metrics endpoint listening (GET /metrics)";
 

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use caravan_access::policy::AccessPolicy;
 use caravan_integration_tests::customer_fixture::{Backend, Suite};
 use caravan_integration_tests::raw_codec::{CallShape, call_raw};
+use caravan_integration_tests::violated_fields;
 use caravan_integration_tests::{Channel, SERVICES, ServerProcess};
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::ingestion::v1 as pb;
@@ -21,7 +22,6 @@ use prost_reflect::{
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-use tonic_types::StatusExt;
 
 const MERCHANT: &str = "acme";
 /// RPCs whose parent is a customer rather than the merchant.
@@ -107,14 +107,6 @@ fn hostile_filters() -> Vec<(&'static str, String)> {
         ("unterminated string", "x = \"open".to_owned()),
         ("dangling AND", "x = 1 AND".to_owned()),
     ]
-}
-
-fn violated_fields(status: &tonic::Status) -> Vec<String> {
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
-        .unwrap_or_default()
 }
 
 async fn expect_filter_refused(

@@ -3,18 +3,10 @@
 
 use anyhow::{Context, Result, ensure};
 use caravan_integration_tests::ServerProcess;
+use caravan_integration_tests::violated_fields;
 use caravan_proto::caravan::ingestion::v1 as pb;
 use caravan_proto::caravan::ingestion::v1::ingestion_service_client::IngestionServiceClient;
 use tonic::Code;
-use tonic_types::StatusExt;
-
-fn violated_fields(status: &tonic::Status) -> Vec<String> {
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
-        .unwrap_or_default()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn invalid_merchants_are_rejected_field_by_field_and_store_nothing() -> Result<()> {

@@ -34,14 +34,7 @@ const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn spans_are_exported_over_otlp_and_continue_the_callers_trace() -> Result<()> {
-    let (endpoint, mut rx) = start_collector().await?;
-    let workdir = tempfile::tempdir()?;
-    let mut server = ServerProcess::start(
-        "caravan",
-        &["serve"],
-        &[("CARAVAN__TELEMETRY__OTLP_ENDPOINT", endpoint.as_str())],
-        workdir.path(),
-    )?;
+    let (_workdir, mut server, mut rx) = traced_suite().await?;
     let traceparent = format!("traceparent: 00-{TRACE_ID}-00f067aa0ba902b7-01");
     let created = server.grpcurl(&[
         "-H",
@@ -123,6 +116,24 @@ async fn start_collector() -> Result<(String, mpsc::UnboundedReceiver<ExportTrac
     Ok((format!("http://{addr}"), rx))
 }
 
+/// `caravan serve` exporting its spans to a collector of this test: the server (with the
+/// directory it runs in) and what the collector receives.
+async fn traced_suite() -> Result<(
+    tempfile::TempDir,
+    ServerProcess,
+    mpsc::UnboundedReceiver<ExportTraceServiceRequest>,
+)> {
+    let (endpoint, rx) = start_collector().await?;
+    let workdir = tempfile::tempdir()?;
+    let server = ServerProcess::start(
+        "caravan",
+        &["serve"],
+        &[("CARAVAN__TELEMETRY__OTLP_ENDPOINT", endpoint.as_str())],
+        workdir.path(),
+    )?;
+    Ok((workdir, server, rx))
+}
+
 /// Every span exported until `done` holds for them (or the exports stop for 5 s).
 async fn spans_until(
     rx: &mut mpsc::UnboundedReceiver<ExportTraceServiceRequest>,
@@ -168,14 +179,7 @@ const INGEST_TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_profile_update_continues_the_ingest_calls_trace() -> Result<()> {
-    let (endpoint, mut rx) = start_collector().await?;
-    let workdir = tempfile::tempdir()?;
-    let mut server = ServerProcess::start(
-        "caravan",
-        &["serve"],
-        &[("CARAVAN__TELEMETRY__OTLP_ENDPOINT", endpoint.as_str())],
-        workdir.path(),
-    )?;
+    let (_workdir, mut server, mut rx) = traced_suite().await?;
     grpcurl_json(
         &server,
         &[],

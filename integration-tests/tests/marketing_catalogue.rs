@@ -8,6 +8,7 @@
 use anyhow::{Context, Result, ensure};
 use caravan_integration_tests::Channel;
 use caravan_integration_tests::ServerProcess;
+use caravan_integration_tests::violated_fields;
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::marketing::v1 as pb;
 use caravan_proto::caravan::marketing::v1::strategy_scoring_service_client::StrategyScoringServiceClient;
@@ -15,14 +16,6 @@ use tonic::Code;
 use tonic_types::StatusExt;
 
 const M: &str = "merchants/acme";
-
-fn violated_fields(status: &tonic::Status) -> Vec<String> {
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
-        .unwrap_or_default()
-}
 
 fn eur(amount: i64) -> Option<common::Money> {
     Some(common::Money {

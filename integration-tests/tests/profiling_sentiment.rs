@@ -5,10 +5,10 @@
 use anyhow::{Result, ensure};
 use caravan_integration_tests::ServerProcess;
 use caravan_integration_tests::mysql::TestDatabase;
+use caravan_integration_tests::violated_fields;
 use caravan_proto::caravan::profiling::v1 as pb;
 use caravan_proto::caravan::profiling::v1::profiling_service_client::ProfilingServiceClient;
 use tonic::Code;
-use tonic_types::StatusExt;
 
 const M: &str = "merchants/acme";
 
@@ -45,14 +45,6 @@ const REVIEWS: [(&str, &str, &str); 6] = [
         "Chegou quebrado e o vendedor recusou o reembolso. Péssima qualidade, muito decepcionado.",
     ),
 ];
-
-fn violated_fields(status: &tonic::Status) -> Vec<String> {
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
-        .unwrap_or_default()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn polar_reviews_in_six_languages_given_and_detected() -> Result<()> {

@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail, ensure};
 use caravan_integration_tests::Channel;
 use caravan_integration_tests::ServerProcess;
 use caravan_integration_tests::ingestion_env::{self, IngestionEnv};
+use caravan_integration_tests::violated_fields;
 use caravan_profiling::fitted_value_model::{
     FittedValueModel, FrequencyParameters, ModelTimeUnit, SpendParameters,
 };
@@ -19,7 +20,6 @@ use caravan_proto::caravan::profiling::v1::profiling_service_client::ProfilingSe
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, Statement};
 use tonic::Code;
-use tonic_types::StatusExt;
 
 const M: &str = "merchants/acme";
 /// 2025-01-01T12:00:00Z, day 0 of the order histories.
@@ -151,14 +151,6 @@ fn date(day: i64) -> Option<common::Date> {
         month: d.month() as i32,
         day: d.day() as i32,
     })
-}
-
-fn violated_fields(status: &tonic::Status) -> Vec<String> {
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
-        .unwrap_or_default()
 }
 
 struct Env {

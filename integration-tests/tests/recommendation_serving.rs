@@ -14,6 +14,7 @@ use anyhow::{Context, Result, bail, ensure};
 use caravan_integration_tests::Channel;
 use caravan_integration_tests::ServerProcess;
 use caravan_integration_tests::ingestion_env::{self, IngestionEnv};
+use caravan_integration_tests::violated_fields;
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::ingestion::v1 as ing;
 use caravan_proto::caravan::profiling::v1 as prof;
@@ -22,7 +23,6 @@ use caravan_proto::caravan::recommendation::v1 as rec;
 use caravan_proto::caravan::recommendation::v1::recommendation_service_client::RecommendationServiceClient;
 use ing::event::Payload;
 use tonic::Code;
-use tonic_types::StatusExt;
 
 const M: &str = "merchants/acme";
 
@@ -32,14 +32,6 @@ fn product_name(sku: &str) -> String {
 
 fn sku_of(name: &str) -> &str {
     name.rsplit('/').next().unwrap_or_default()
-}
-
-fn violated_fields(status: &tonic::Status) -> Vec<String> {
-    status
-        .get_error_details()
-        .bad_request()
-        .map(|b| b.field_violations.iter().map(|v| v.field.clone()).collect())
-        .unwrap_or_default()
 }
 
 struct Sku {
