@@ -50,12 +50,18 @@ pub struct Suite {
 impl Suite {
     /// Starts the suite; `None` only when MariaDB tests are skipped (`CARAVAN_SKIP_MYSQL=1`).
     pub async fn start(backend: Backend) -> Result<Option<Self>> {
+        Self::start_with(backend, &[]).await
+    }
+
+    /// [`Self::start`] with more settings (`CARAVAN__...` variables).
+    pub async fn start_with(backend: Backend, settings: &[(&str, &str)]) -> Result<Option<Self>> {
         let workdir = tempfile::tempdir()?;
-        let common_env = [
+        let mut common_env = vec![
             ("CARAVAN__INGESTION__IDENTITY_HASH_KEY", IDENTITY_HASH_KEY),
             ("CARAVAN__PROFILING__CONSUMER_POLL_MS", "100"),
             ("CARAVAN__RECOMMENDATION__MODEL_POLL_MS", "200"),
         ];
+        common_env.extend_from_slice(settings);
         let (server, db, store_url) = match backend {
             Backend::MariaDb => {
                 let Some(db) = TestDatabase::create().await? else {

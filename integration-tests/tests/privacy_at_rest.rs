@@ -313,6 +313,20 @@ async fn keys_rotate_with_reseal_and_the_old_key_can_go() -> Result<()> {
                 }),
             })
             .await?;
+        // An invalid event (no payload) goes to the failed-event store, sealed under k1.
+        let rejected = client
+            .batch_ingest_events(ing::BatchIngestEventsRequest {
+                parent: "merchants/acme".into(),
+                events: vec![ing::Event {
+                    event_id: "e-invalid".into(),
+                    customer: "p-1".into(),
+                    ..Default::default()
+                }],
+                validate_only: false,
+            })
+            .await?
+            .into_inner();
+        ensure!(rejected.rejected_count == 1, "{rejected:?}");
     }
     // The new key alone cannot open what the old one sealed...
     {
@@ -340,11 +354,14 @@ async fn keys_rotate_with_reseal_and_the_old_key_can_go() -> Result<()> {
         "{stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    ensure!(stdout.contains("customers 1"), "{stdout}");
+    ensure!(
+        stdout.contains("customers 1") && stdout.contains("failed events 1"),
+        "{stdout}"
+    );
     let again = command.output()?;
     ensure!(
         String::from_utf8_lossy(&again.stdout)
-            .contains("customers 0, contacts 0, events 0, profiles 0"),
+            .contains("customers 0, contacts 0, events 0, failed events 0, profiles 0"),
         "a second run has nothing to do"
     );
     // Now k1 can be removed.
@@ -353,5 +370,16 @@ async fn keys_rotate_with_reseal_and_the_old_key_can_go() -> Result<()> {
         .await?
         .map_err(|s| anyhow::anyhow!("{s:?}"))?;
     ensure!(shown.contains(EMAIL) && shown.contains(GIVEN), "{shown}");
+    let failed = IngestionServiceClient::new(server.channel().await?)
+        .list_failed_events(ing::ListFailedEventsRequest {
+            parent: "merchants/acme".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    ensure!(
+        failed.failed_events.len() == 1,
+        "the failed event opens under k2: {failed:?}"
+    );
     Ok(())
 }

@@ -559,6 +559,7 @@ fn check_shape(parts: &[Part], what: &str) -> Result<BTreeMap<&'static str, i64>
         Part::IdentityMerge(_) => "identity_merge",
         Part::MarketingContact(_) => "marketing_contact",
         Part::AccessLogEntry(_) => "access_log_entry",
+        Part::FailedEvent(_) => "failed_event",
         Part::Summary(_) => "summary",
     };
     ensure!(
@@ -585,6 +586,7 @@ fn check_shape(parts: &[Part], what: &str) -> Result<BTreeMap<&'static str, i64>
         ("identity_merge", summary.identity_merge_count),
         ("marketing_contact", summary.marketing_contact_count),
         ("access_log_entry", summary.access_log_entry_count),
+        ("failed_event", summary.failed_event_count),
     ];
     for (k, n) in from_summary {
         ensure!(

@@ -18,6 +18,7 @@ use caravan_store::sea_orm::{
 
 use crate::customer_store;
 use crate::error::IngestionError;
+use crate::failed_event_store;
 use crate::identity_rules::IdentityHasher;
 use crate::merchant_store;
 
@@ -64,6 +65,7 @@ pub async fn erase(
     for chunk in ids.chunks(CHUNK) {
         events += erase_rows(&txn, merchant_id, chunk).await?;
     }
+    failed_event_store::delete_for_customers(&txn, merchant_id, &ids).await?;
     let referrals_scrubbed = scrub_referrals(&txn, merchant_id, &ids).await?;
     let derived = erasure::erase_derived(&txn, merchant_id, &ids).await?;
     let tombstones: Vec<String> = ids

@@ -209,24 +209,28 @@ pub fn customer_id_ref(value: &str, merchant: &str) -> Result<String, String> {
     Ok(id)
 }
 
-/// An event that failed its checks: its id (as sent) and every violation.
+/// An event that failed its checks: its id (as sent), every violation, and the event as it
+/// was checked (product references normalised), for the failed-event store; `None` when it
+/// is over [`MAX_EVENT_BYTES`], which is not kept.
 #[derive(Debug)]
 pub struct Rejected {
     pub event_id: String,
     pub violations: FieldViolations,
+    pub event: Option<Box<pb::Event>>,
 }
 
 /// Validates an event; returns what to store or every violation (fields relative to the
 /// event).
 pub fn check_event(
-    event: pb::Event,
+    mut event: pb::Event,
     merchant: &str,
     now: DateTime<Utc>,
     hasher: &IdentityHasher,
 ) -> Result<ValidEvent, Rejected> {
-    let reject = |event_id: String, violations: FieldViolations| Rejected {
-        event_id,
+    let reject = |event: pb::Event, violations: FieldViolations| Rejected {
+        event_id: event.event_id.clone(),
         violations,
+        event: Some(Box::new(event)),
     };
     let mut v = FieldViolations::new();
     let size = event.encoded_len();
@@ -235,7 +239,11 @@ pub fn check_event(
             "",
             format!("event is {size} bytes encoded; at most {MAX_EVENT_BYTES} are accepted"),
         );
-        return Err(reject(event.event_id, v));
+        return Err(Rejected {
+            event_id: event.event_id,
+            violations: v,
+            event: None,
+        });
     }
     if let Err(why) = check_event_id(&event.event_id) {
         v.add("event_id", why);
@@ -268,12 +276,12 @@ pub fn check_event(
     let session_id = optional_text(&event.session_id, "session_id", MAX_ID, &mut v);
     let source = optional_text(&event.source, "source", 64, &mut v);
 
-    let Some(mut payload) = event.payload else {
+    let Some(mut payload) = event.payload.take() else {
         v.add(
             "payload",
             "exactly one payload (e.g. page_view, order) must be set",
         );
-        return Err(reject(event.event_id, v));
+        return Err(reject(event, v));
     };
     let (kind, _) = payload_kind(&payload);
     let order = check_payload(&mut payload, merchant, &mut v);
@@ -286,26 +294,21 @@ pub fn check_event(
         }
         _ => "PERSON",
     };
-    if !v.is_empty() {
-        return Err(reject(event.event_id, v));
-    }
-    match (customer, occur_time) {
-        (Some(customer), Some(occur_time)) => Ok(ValidEvent {
-            event_id: event.event_id,
-            customer,
-            implied_customer_kind,
-            occur_time,
-            session_id,
-            source,
-            kind,
-            stored_payload: caravan_store::pii::seal_event_payload(
-                merchant,
-                &encode_payload(&payload),
-            ),
-            order,
-        }),
-        _ => Err(reject(event.event_id, v)),
-    }
+    let (Some(customer), Some(occur_time), true) = (customer, occur_time, v.is_empty()) else {
+        event.payload = Some(payload);
+        return Err(reject(event, v));
+    };
+    Ok(ValidEvent {
+        event_id: event.event_id,
+        customer,
+        implied_customer_kind,
+        occur_time,
+        session_id,
+        source,
+        kind,
+        stored_payload: caravan_store::pii::seal_event_payload(merchant, &encode_payload(&payload)),
+        order,
+    })
 }
 
 fn check_customer_ref(

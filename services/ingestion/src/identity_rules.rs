@@ -47,6 +47,18 @@ impl IdentityHasher {
         hex::encode(mac.finalize().into_bytes())
     }
 
+    /// The failed-event store's key of a rejected event: the keyed hash of its encoding
+    /// within its merchant, in a domain of its own. Keyed, because a plain hash of a small
+    /// event could be matched against guesses of the personal data in it.
+    pub fn failed_event(&self, merchant_id: &str, encoded: &[u8]) -> String {
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.key) else {
+            return String::new();
+        };
+        mac.update(format!("failed-event\u{1f}{merchant_id}\u{1f}").as_bytes());
+        mac.update(encoded);
+        hex::encode(mac.finalize().into_bytes())
+    }
+
     /// The tombstone of an erased customer: the keyed hash of its id within its merchant,
     /// in a domain of its own so it never equals an identifier's hash.
     pub fn erased_customer(&self, merchant_id: &str, customer_id: &str) -> String {

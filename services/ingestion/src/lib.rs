@@ -10,6 +10,7 @@ mod erasure_store;
 pub mod error;
 pub mod event_rules;
 mod event_store;
+mod failed_event_store;
 pub mod grpc;
 mod identity_rules;
 mod merchant_rules;

@@ -24,6 +24,7 @@ async fn main() -> ExitCode {
         let max_message = settings.server.max_message_bytes;
         let ingestion =
             IngestionApi::with_settings(db.clone(), &settings.ingestion).with_profiling(profiling);
+        ingestion.spawn_failed_event_retention();
         let mut services = ServiceSet::new();
         services.store_health(db.clone(), settings.database.health_check_interval());
         services.limit_repeated(ingestion.batch_limits());

@@ -132,6 +132,7 @@ async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     let consumer = caravan_profiling::outbox_consumer::spawn(&db, &settings.profiling);
     let ingestion = caravan_ingestion::IngestionApi::with_settings(db.clone(), &settings.ingestion)
         .with_profiling(profiling.clone());
+    ingestion.spawn_failed_event_retention();
     let mut services = ServiceSet::new();
     access.install(&mut services);
     services.store_health(db.clone(), settings.database.health_check_interval());

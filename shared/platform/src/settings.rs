@@ -258,6 +258,8 @@ pub struct IngestionSettings {
     /// `recommendation.erasure_poll_ms`, so that every recommendation replica has dropped the
     /// models that held the customer before the caller's next Recommend.
     pub erasure_settle_ms: u64,
+    /// Seconds a rejected event is kept in the failed-event store after its last rejection.
+    pub failed_event_retention_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -378,6 +380,7 @@ impl Default for IngestionSettings {
             stream_pipeline_depth: 4,
             max_concurrent_batches: 3,
             erasure_settle_ms: 300,
+            failed_event_retention_seconds: 14 * 24 * 3600,
         }
     }
 }

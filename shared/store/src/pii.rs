@@ -11,6 +11,7 @@ use crate::sealing::{self, SealError};
 const CUSTOMERS: &str = "customers.pii";
 const CONTACTS: &str = "customer_contacts.pii";
 const EVENT_PAYLOADS: &str = "events.payload";
+const FAILED_EVENTS: &str = "failed_events.record";
 
 /// The stored form of an event's encoded payload (reviews, tickets, comments, searches and
 /// messages are free text that may name people).
@@ -26,7 +27,20 @@ pub fn open_event_payload<'a>(
     sealing::open(EVENT_PAYLOADS, merchant_id, stored)
 }
 
-/// Whether a stored event payload needs `caravan privacy reseal`.
+/// The stored form of a failed event's record (the event as sent, with its reasons).
+pub fn seal_failed_event(merchant_id: &str, encoded: &[u8]) -> Vec<u8> {
+    sealing::seal(FAILED_EVENTS, merchant_id, encoded)
+}
+
+/// The encoded record of a stored failed event.
+pub fn open_failed_event<'a>(
+    merchant_id: &str,
+    stored: &'a [u8],
+) -> Result<std::borrow::Cow<'a, [u8]>, SealError> {
+    sealing::open(FAILED_EVENTS, merchant_id, stored)
+}
+
+/// Whether a stored event payload (or failed-event record) needs `caravan privacy reseal`.
 pub fn event_payload_needs_reseal(stored: &[u8]) -> bool {
     !sealing::is_current(stored)
 }

@@ -1,6 +1,6 @@
 //! `caravan privacy reseal`, the store's part: re-encrypts personal data under the active
 //! key: customers' and contacts' `pii` (and seals rows written before sealing, clearing
-//! their plaintext columns), and event payloads. Profiling reseals its own tables. Runs
+//! their plaintext columns), event payloads and failed events' records. Profiling reseals its own tables. Runs
 //! page by page, each row in its own statement, so it can run beside the services and be
 //! run again after an interruption: a row is rewritten only if it is still what was read
 //! (its `updated_at`, or its payload), so a service's write in between is never undone;
@@ -12,8 +12,9 @@ use sea_orm::{
     QuerySelect,
 };
 
-use crate::entity::{customer_contacts, customers, events};
+use crate::entity::{customer_contacts, customers, events, failed_events};
 use crate::pii;
+use crate::sealing::SealError;
 
 const PAGE: u64 = 500;
 
@@ -23,6 +24,7 @@ pub struct Resealed {
     pub customers: u64,
     pub contacts: u64,
     pub events: u64,
+    pub failed_events: u64,
 }
 
 pub async fn reseal<C: ConnectionTrait>(db: &C) -> Result<Resealed, DbErr> {
@@ -30,6 +32,7 @@ pub async fn reseal<C: ConnectionTrait>(db: &C) -> Result<Resealed, DbErr> {
         customers: customers_(db).await?,
         contacts: contacts_(db).await?,
         events: events_(db).await?,
+        failed_events: failed_events_(db).await?,
     })
 }
 
@@ -164,17 +167,55 @@ async fn contacts_<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
     Ok(changed)
 }
 
+/// Opens a stored blob of a merchant (`pii::open_*`).
+type OpenBlob = for<'a> fn(&str, &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>, SealError>;
+
+/// A table whose rows carry one sealed blob under their merchant's key, keyed by a growing
+/// `BIGINT` id: event payloads and failed events' records.
+struct SealedBlobs<E: EntityTrait> {
+    id: E::Column,
+    merchant: E::Column,
+    blob: E::Column,
+    open: OpenBlob,
+    seal: fn(&str, &[u8]) -> Vec<u8>,
+}
+
 async fn events_<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
+    let table = SealedBlobs::<events::Entity> {
+        id: events::Column::Id,
+        merchant: events::Column::MerchantId,
+        blob: events::Column::Payload,
+        open: pii::open_event_payload,
+        seal: pii::seal_event_payload,
+    };
+    reseal_blobs(db, &table).await
+}
+
+async fn failed_events_<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
+    let table = SealedBlobs::<failed_events::Entity> {
+        id: failed_events::Column::Id,
+        merchant: failed_events::Column::MerchantId,
+        blob: failed_events::Column::Record,
+        open: pii::open_failed_event,
+        seal: pii::seal_failed_event,
+    };
+    reseal_blobs(db, &table).await
+}
+
+async fn reseal_blobs<E: EntityTrait, C: ConnectionTrait>(
+    db: &C,
+    table: &SealedBlobs<E>,
+) -> Result<u64, DbErr> {
     let mut after = 0i64;
     let mut changed = 0;
     loop {
-        let page: Vec<(i64, String, Vec<u8>)> = events::Entity::find()
+        let page: Vec<(i64, String, Vec<u8>)> = E::find()
             .select_only()
-            .column(events::Column::Id)
-            .column(events::Column::MerchantId)
-            .column(events::Column::Payload)
-            .filter(events::Column::Id.gt(after))
-            .order_by_asc(events::Column::Id)
+            .column(table.id)
+            .column(table.merchant)
+            .column(table.blob)
+            .filter(table.id.gt(after))
+            .order_by_asc(table.id)
             .limit(PAGE)
             .into_tuple()
             .all(db)
@@ -187,12 +228,12 @@ async fn events_<C: ConnectionTrait>(db: &C) -> Result<u64, DbErr> {
             if !pii::event_payload_needs_reseal(&stored) {
                 continue;
             }
-            let plain = pii::open_event_payload(&merchant, &stored)?;
-            let sealed = pii::seal_event_payload(&merchant, &plain);
-            changed += events::Entity::update_many()
-                .col_expr(events::Column::Payload, Expr::value(sealed))
-                .filter(events::Column::Id.eq(id))
-                .filter(events::Column::Payload.eq(stored.clone()))
+            let plain = (table.open)(&merchant, &stored)?;
+            let sealed = (table.seal)(&merchant, &plain);
+            changed += E::update_many()
+                .col_expr(table.blob, Expr::value(sealed))
+                .filter(table.id.eq(id))
+                .filter(table.blob.eq(stored.clone()))
                 .exec(db)
                 .await?
                 .rows_affected;

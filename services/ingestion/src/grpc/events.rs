@@ -23,13 +23,14 @@ use caravan_proto::stored_event::decode_payload;
 
 use crate::event_rules::{check_event, kind_code_from_filter, kind_from_code};
 use crate::event_store::{self, Outcome};
+use crate::failed_event_store::{self, Rejection};
 use crate::merchant_store;
 
 /// At most this many rejections are listed in an IngestEvents response.
 const MAX_LISTED_REJECTIONS: usize = 1000;
 
 /// What happened to one event.
-enum Item {
+pub(super) enum Item {
     Accepted {
         customer_id: String,
     },
@@ -74,8 +75,9 @@ fn erased_customer(merchant_id: &str, customer_id: &str) -> FieldViolations {
     violations
 }
 
-/// Validates and stores one batch; one item per event, in order.
-async fn process(
+/// Validates and stores one batch; one item per event, in order. Unless `validate_only`,
+/// the events rejected as invalid go to the failed-event store.
+pub(super) async fn process(
     api: &IngestionApi,
     merchant: &merchants::Model,
     events: Vec<pb::Event>,
@@ -87,6 +89,7 @@ async fn process(
     let mut items: Vec<Option<(String, Item)>> = Vec::with_capacity(events.len());
     let mut valid = Vec::with_capacity(events.len());
     let mut valid_at = Vec::with_capacity(events.len());
+    let mut rejected = Vec::new();
     for (i, event) in events.into_iter().enumerate() {
         match check_event(event, &merchant.id, now, &api.hasher) {
             Ok(v) => {
@@ -94,7 +97,15 @@ async fn process(
                 valid_at.push(i);
                 items.push(None);
             }
-            Err(r) => items.push(Some((r.event_id, Item::Rejected(r.violations)))),
+            Err(r) => {
+                if let Some(event) = r.event {
+                    rejected.push(Rejection {
+                        event: *event,
+                        violations: violations_to_proto(&r.violations),
+                    });
+                }
+                items.push(Some((r.event_id, Item::Rejected(r.violations))));
+            }
         }
     }
     let trace_parent = caravan_platform::trace_context::current_traceparent();
@@ -112,6 +123,9 @@ async fn process(
         IngestionError::Unavailable("no batch permits: the service is stopping".to_owned())
     })?;
     let outcomes = event_store::ingest_batch(to, valid, validate_only, seen).await?;
+    if !validate_only && !rejected.is_empty() {
+        failed_event_store::keep(&api.db, &api.hasher, &merchant.id, rejected).await?;
+    }
     for (i, (event_id, outcome)) in valid_at.into_iter().zip(outcomes) {
         items[i] = Some((event_id, Item::stored(outcome, &merchant.id)));
     }
@@ -178,10 +192,27 @@ pub async fn batch_ingest(
         &mut seen,
     )
     .await?;
+    let response = batch_response(&merchant_id, items, request.validate_only);
+    tracing::info!(
+        accepted = response.accepted_count,
+        duplicate = response.duplicate_count,
+        rejected = response.rejected_count,
+        validate_only = request.validate_only,
+        "batch ingested"
+    );
+    Ok(response)
+}
+
+/// The per-event results of a batch, in order, with their counts.
+pub(super) fn batch_response(
+    merchant_id: &str,
+    items: Vec<(String, Item)>,
+    validate_only: bool,
+) -> pb::BatchIngestEventsResponse {
     let mut response = pb::BatchIngestEventsResponse::default();
     for (index, (event_id, item)) in items.into_iter().enumerate() {
         let event_name = |stored: bool| {
-            if stored && !request.validate_only {
+            if stored && !validate_only {
                 format!("merchants/{merchant_id}/events/{event_id}")
             } else {
                 String::new()
@@ -232,14 +263,7 @@ pub async fn batch_ingest(
         };
         response.results.push(result);
     }
-    tracing::info!(
-        accepted = response.accepted_count,
-        duplicate = response.duplicate_count,
-        rejected = response.rejected_count,
-        validate_only = request.validate_only,
-        "batch ingested"
-    );
-    Ok(response)
+    response
 }
 
 /// IngestEvents: each message's batch is validated and committed as it arrives (one

@@ -7,6 +7,7 @@ mod catalog;
 mod contacts;
 pub(crate) mod customers;
 pub(crate) mod events;
+pub(crate) mod failed_events;
 mod list_filter;
 
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub struct IngestionApi {
     customers: Arc<CustomerDirectory>,
     /// How long DeleteCustomer waits after committing (`ingestion.erasure_settle_ms`).
     erasure_settle: std::time::Duration,
+    /// How long rejected events are kept (`ingestion.failed_event_retention_seconds`).
+    failed_event_retention: chrono::Duration,
     /// For exports: the profile and tags come from profiling.
     pub(crate) profiling: Option<ProfilingClient>,
 }
@@ -76,6 +79,9 @@ impl IngestionApi {
             )),
             customers: Arc::new(CustomerDirectory::new(settings.customer_cache_entries)),
             erasure_settle: std::time::Duration::from_millis(settings.erasure_settle_ms),
+            failed_event_retention: chrono::Duration::seconds(
+                i64::try_from(settings.failed_event_retention_seconds).unwrap_or(i64::MAX / 1000),
+            ),
             profiling: None,
         }
     }
@@ -84,6 +90,12 @@ impl IngestionApi {
     pub fn with_profiling(mut self, profiling: ProfilingClient) -> Self {
         self.profiling = Some(profiling);
         self
+    }
+
+    /// Starts deleting expired failed events in the background (every tenth of the
+    /// retention period); call once per process, within the runtime.
+    pub fn spawn_failed_event_retention(&self) {
+        failed_events::spawn_retention(self);
     }
 
     /// The batch size limit (`ingestion.max_batch_events`) of `BatchIngestEvents` and of each
@@ -469,6 +481,35 @@ impl IngestionService for IngestionApi {
     #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
     async fn delete_contact(&self, request: Request<pb::DeleteContactRequest>) -> RpcResult<()> {
         contacts::delete(self, request.into_inner()).await?;
+        Ok(Response::new(()))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn list_failed_events(
+        &self,
+        request: Request<pb::ListFailedEventsRequest>,
+    ) -> RpcResult<pb::ListFailedEventsResponse> {
+        Ok(Response::new(
+            failed_events::list(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(parent = %request.get_ref().parent))]
+    async fn replay_failed_events(
+        &self,
+        request: Request<pb::ReplayFailedEventsRequest>,
+    ) -> RpcResult<pb::ReplayFailedEventsResponse> {
+        Ok(Response::new(
+            failed_events::replay(self, request.into_inner()).await?,
+        ))
+    }
+
+    #[tracing::instrument(skip_all, fields(name = %request.get_ref().name))]
+    async fn delete_failed_event(
+        &self,
+        request: Request<pb::DeleteFailedEventRequest>,
+    ) -> RpcResult<()> {
+        failed_events::delete(self, request.into_inner()).await?;
         Ok(Response::new(()))
     }
 }

@@ -60,6 +60,7 @@ impl Parts<'_> {
             Part::IdentityMerge(_) => &mut self.summary.identity_merge_count,
             Part::MarketingContact(_) => &mut self.summary.marketing_contact_count,
             Part::AccessLogEntry(_) => &mut self.summary.access_log_entry_count,
+            Part::FailedEvent(_) => &mut self.summary.failed_event_count,
             Part::Summary(_) => &mut self.summary.customer_count,
         };
         if !matches!(part, Part::Summary(_)) {
@@ -128,6 +129,9 @@ pub async fn export(
                 .send(Part::Event(event_to_proto(api, &merchant, row).await?))
                 .await?;
         }
+    }
+    for failed in crate::grpc::failed_events::for_customers(api, merchant_id, &ids).await? {
+        parts.send(Part::FailedEvent(failed)).await?;
     }
     for (order, lines) in export_store::orders(&api.db, merchant_id, &ids).await? {
         parts

@@ -23,6 +23,7 @@ pub mod customers;
 pub mod erased_customers;
 pub mod events;
 pub mod exchange_rates;
+pub mod failed_events;
 pub mod identity_merges;
 pub mod merchants;
 pub mod order_lines;
@@ -58,6 +59,7 @@ pub mod prelude {
     pub use super::erased_customers::Entity as ErasedCustomers;
     pub use super::events::Entity as Events;
     pub use super::exchange_rates::Entity as ExchangeRates;
+    pub use super::failed_events::Entity as FailedEvents;
     pub use super::identity_merges::Entity as IdentityMerges;
     pub use super::merchants::Entity as Merchants;
     pub use super::order_lines::Entity as OrderLines;

@@ -25,6 +25,7 @@ mod m20261207_000017_access;
 mod m20261207_000018_erasure;
 mod m20261207_000019_sealed_pii;
 mod m20261207_000020_outbox_trace;
+mod m20261207_000021_failed_events;
 mod schema;
 
 /// The Caravan migrator; records applied migrations in `seaql_migrations`.
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000018_erasure::Migration),
             Box::new(m20261207_000019_sealed_pii::Migration),
             Box::new(m20261207_000020_outbox_trace::Migration),
+            Box::new(m20261207_000021_failed_events::Migration),
         ]
     }
 }
@@ -90,4 +92,5 @@ pub const TABLES: &[&str] = &[
     "erased_customers",
     "rec_model_customers",
     "rec_model_purges",
+    "failed_events",
 ];

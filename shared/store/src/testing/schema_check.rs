@@ -83,6 +83,7 @@ fn all_entities() -> Vec<EntityInfo> {
         erased_customers,
         rec_model_customers,
         rec_model_purges,
+        failed_events,
     )
 }
 
