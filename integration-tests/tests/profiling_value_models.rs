@@ -17,7 +17,7 @@ use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::ingestion::v1 as ing;
 use caravan_proto::caravan::profiling::v1 as pb;
 use caravan_proto::caravan::profiling::v1::profiling_service_client::ProfilingServiceClient;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use sea_orm::{ConnectionTrait, Statement};
 use tonic::Code;
 
@@ -381,13 +381,28 @@ async fn fit_get_list_and_predict_on_ingested_orders() -> Result<()> {
     ensure!(holdout.customer_count == bg.customer_count);
     ensure!(holdout.predicted_purchases > 0.0 && holdout.mean_absolute_error.is_finite());
 
-    // Predictions in request order, as the test computes them from the parameters.
+    // Predictions in request order, as the test computes them from the parameters. A
+    // customer the merchant does not know is NOT_FOUND unless new customers are allowed.
     let asked = ["lapsed", "nobody-yet", "frequent", "single"];
+    let unknown = env
+        .client
+        .predict_customer_value(pb::PredictCustomerValueRequest {
+            parent: M.to_owned(),
+            customers: asked.iter().map(|c| customer(c)).collect(),
+            ..Default::default()
+        })
+        .await
+        .expect_err("nobody-yet is unknown");
+    ensure!(
+        unknown.code() == Code::NotFound && unknown.message().contains("customers/nobody-yet"),
+        "{unknown:?}"
+    );
     let predicted = env
         .client
         .predict_customer_value(pb::PredictCustomerValueRequest {
             parent: M.to_owned(),
             customers: asked.iter().map(|c| customer(c)).collect(),
+            allow_new_customers: true,
             ..Default::default()
         })
         .await?
@@ -416,6 +431,44 @@ async fn fit_get_list_and_predict_on_ingested_orders() -> Result<()> {
     // customer without orders is a new customer (BG/NBD: alive until a first repeat).
     ensure!(p_alive[2] > 0.9 && p_alive[0] < p_alive[2], "{p_alive:?}");
     ensure!(p_alive[1] == 1.0, "{p_alive:?}");
+
+    // As of an earlier day (the calibration end), later orders are ignored: the prediction
+    // is the one made from the orders up to the end of that day.
+    let as_of_day = DateTime::<Utc>::from_timestamp(BASE + 150 * DAY, 0).context("day")?;
+    let earlier = env
+        .client
+        .predict_customer_value(pb::PredictCustomerValueRequest {
+            parent: M.to_owned(),
+            customers: vec![customer("frequent")],
+            as_of_date: Some(common::Date {
+                year: as_of_day.year(),
+                month: as_of_day.month() as i32,
+                day: as_of_day.day() as i32,
+            }),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let value = earlier.predictions[0]
+        .predictive_value
+        .as_ref()
+        .context("value")?;
+    let end_of_day = as_of_day
+        .date_naive()
+        .and_hms_micro_opt(23, 59, 59, 999_999)
+        .context("end of day")?
+        .and_utc();
+    let expected = model.predict(&purchases("frequent"), end_of_day, 365);
+    ensure!(
+        (value.expected_purchases - expected.expected_purchases).abs() < 1e-9
+            && (value.expected_purchases
+                - model
+                    .predict(&purchases("frequent"), as_of, 365)
+                    .expected_purchases)
+                .abs()
+                > 1e-6,
+        "as of day 150: {value:?} vs {expected:?}"
+    );
 
     // make_current wrote the predictions into the existing profile rows.
     let (frequent_alive, frequent_clv, currency) = profile_values(&env, "frequent").await?;
@@ -507,6 +560,7 @@ async fn fit_get_list_and_predict_on_ingested_orders() -> Result<()> {
             customers: vec![customer("frequent")],
             value_model: bg.name.clone(),
             horizon_days: 30,
+            ..Default::default()
         })
         .await?
         .into_inner();

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use caravan_store::sea_orm::DatabaseConnection;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use tracing::Instrument;
 
 use crate::error::ProfilingError;
@@ -169,17 +169,37 @@ async fn write_profiles(
     Ok(written)
 }
 
-/// Predictions for `customer_ids` (in that order) with the named model (`Some(id)`) or the
+/// What PredictCustomerValue asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PredictionQuery {
+    pub merchant_id: String,
+    /// The named model, or the merchant's current one.
+    pub value_model_id: Option<String>,
+    /// In the order the predictions are returned.
+    pub customer_ids: Vec<String>,
+    pub horizon_days: i32,
+    /// Predict as of the end of this day; default the merchant's latest order.
+    pub as_of_date: Option<NaiveDate>,
+    /// Customers without a record are predicted as new instead of NOT_FOUND.
+    pub allow_new_customers: bool,
+}
+
+/// The last instant of `day` (UTC): orders of that day count.
+fn end_of(day: NaiveDate) -> DateTime<Utc> {
+    day.and_hms_micro_opt(23, 59, 59, 999_999)
+        .map_or_else(Utc::now, |t| t.and_utc())
+}
+
+/// Predictions for the query's customers (in its order) with the named model or the
 /// merchant's current one; FAILED_PRECONDITION when there is none or the named one is not
-/// READY.
+/// READY; NOT_FOUND for a customer the merchant does not know unless new customers are
+/// allowed.
 pub async fn predict(
     db: &DatabaseConnection,
-    merchant_id: &str,
-    value_model_id: Option<&str>,
-    customer_ids: &[String],
-    horizon_days: i32,
+    query: &PredictionQuery,
 ) -> Result<(FittedValueModel, Vec<PredictedValue>), ProfilingError> {
-    let model = match value_model_id {
+    let merchant_id = query.merchant_id.as_str();
+    let model = match query.value_model_id.as_deref() {
         Some(id) => {
             let record = store::get(db, merchant_id, id).await?;
             record.fitted().ok_or_else(|| {
@@ -197,18 +217,30 @@ pub async fn predict(
             ))
         })?,
     };
-    let mut unique: Vec<String> = customer_ids.to_vec();
+    let mut unique: Vec<String> = query.customer_ids.clone();
     unique.sort();
     unique.dedup();
+    if !query.allow_new_customers {
+        let known = store::known_customers(db, merchant_id, &unique).await?;
+        if let Some(unknown) = unique.iter().find(|c| !known.contains(*c)) {
+            return Err(ProfilingError::NotFound(format!(
+                "merchants/{merchant_id}/customers/{unknown}"
+            )));
+        }
+    }
     let orders = store::customer_orders(db, merchant_id, &unique).await?;
-    let as_of = store::observation_end(db, merchant_id)
-        .await?
-        .unwrap_or_else(Utc::now);
-    let predictions = customer_ids
+    let as_of = match query.as_of_date {
+        Some(day) => end_of(day),
+        None => store::observation_end(db, merchant_id)
+            .await?
+            .unwrap_or_else(Utc::now),
+    };
+    let predictions = query
+        .customer_ids
         .iter()
         .map(|c| {
             let history = orders.get(c).map_or(&[][..], Vec::as_slice);
-            model.predict(history, as_of, horizon_days)
+            model.predict(history, as_of, query.horizon_days)
         })
         .collect();
     Ok((model, predictions))

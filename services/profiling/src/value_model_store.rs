@@ -287,6 +287,24 @@ pub async fn customer_orders(
     Ok(group(rows))
 }
 
+/// Which of `customer_ids` (at most a request's 1,000) the merchant has a record of.
+pub async fn known_customers(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    customer_ids: &[String],
+) -> Result<std::collections::HashSet<String>, ProfilingError> {
+    use caravan_store::entity::customers::{Column as C, Entity};
+    let found: Vec<String> = Entity::find()
+        .select_only()
+        .column(C::Id)
+        .filter(C::MerchantId.eq(merchant_id))
+        .filter(C::Id.is_in(customer_ids.iter().cloned()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(found.into_iter().collect())
+}
+
 /// The merchant's data clock: when its latest non-cancelled order was placed. Predictions
 /// are made as of this instant (see the README, "Value models").
 pub async fn observation_end(

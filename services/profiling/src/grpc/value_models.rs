@@ -14,7 +14,7 @@ use crate::error::ProfilingError;
 use crate::fitted_value_model::{
     DEFAULT_HORIZON_DAYS, FitSettings, FrequencyModelKind, ModelTimeUnit, check_value_model_id,
 };
-use crate::value_model_service;
+use crate::value_model_service::{self, PredictionQuery};
 use crate::value_model_store;
 
 /// Default annual CLV discount rate (proto: "default 0.10").
@@ -224,10 +224,12 @@ pub async fn list(
     }))
 }
 
-/// Validates a PredictCustomerValueRequest into (merchant, model id, customer ids, horizon).
+/// Validates a PredictCustomerValueRequest into the query. `today` is the current UTC date:
+/// `as_of_date` must not be after it.
 fn predict_request(
     r: &pb::PredictCustomerValueRequest,
-) -> Result<(String, Option<String>, Vec<String>, i32), ProfilingError> {
+    today: NaiveDate,
+) -> Result<PredictionQuery, ProfilingError> {
     let merchant_id = merchant(&r.parent, "parent")?;
     let mut v = FieldViolations::new();
     if r.customers.is_empty() {
@@ -287,8 +289,19 @@ fn predict_request(
             format!("must be between 1 and {MAX_HORIZON_DAYS}"),
         );
     }
+    let as_of = date(r.as_of_date.as_ref(), "as_of_date", &mut v);
+    if as_of.is_some_and(|d| d > today) {
+        v.add("as_of_date", format!("must not be after today ({today})"));
+    }
     v.into_result()?;
-    Ok((merchant_id, model, customers, horizon))
+    Ok(PredictionQuery {
+        merchant_id,
+        value_model_id: model,
+        customer_ids: customers,
+        horizon_days: horizon,
+        as_of_date: as_of,
+        allow_new_customers: r.allow_new_customers,
+    })
 }
 
 #[tracing::instrument(skip_all, fields(parent = %request.parent, customers = request.customers.len()))]
@@ -296,15 +309,8 @@ pub async fn predict(
     api: &ProfilingApi,
     request: pb::PredictCustomerValueRequest,
 ) -> RpcResult<pb::PredictCustomerValueResponse> {
-    let (merchant_id, model_id, customers, horizon) = predict_request(&request)?;
-    let (model, predictions) = value_model_service::predict(
-        &api.db,
-        &merchant_id,
-        model_id.as_deref(),
-        &customers,
-        horizon,
-    )
-    .await?;
+    let query = predict_request(&request, Utc::now().date_naive())?;
+    let (model, predictions) = value_model_service::predict(&api.db, &query).await?;
     Ok(Response::new(pb::PredictCustomerValueResponse {
         predictions: request
             .customers
@@ -403,6 +409,7 @@ mod tests {
 
     #[test]
     fn predict_violations() {
+        let today = NaiveDate::from_ymd_opt(2026, 12, 7).expect("date");
         let r = pb::PredictCustomerValueRequest {
             parent: "merchants/acme".to_owned(),
             customers: vec![
@@ -412,39 +419,47 @@ mod tests {
             ],
             value_model: "merchants/acme/valueModels/X".to_owned(),
             horizon_days: -5,
+            as_of_date: ymd(2026, 12, 8),
+            allow_new_customers: false,
         };
         assert_eq!(
-            fields(predict_request(&r).expect_err("invalid")),
+            fields(predict_request(&r, today).expect_err("invalid")),
             [
                 "customers[1]",
                 "customers[2]",
                 "value_model",
-                "horizon_days"
+                "horizon_days",
+                "as_of_date"
             ]
         );
         let too_many = pb::PredictCustomerValueRequest {
             parent: "merchants/acme".to_owned(),
             customers: vec!["merchants/acme/customers/c".to_owned(); 1001],
+            as_of_date: ymd(2026, 2, 30),
             ..Default::default()
         };
         assert_eq!(
-            fields(predict_request(&too_many).expect_err("invalid")),
-            ["customers"]
+            fields(predict_request(&too_many, today).expect_err("invalid")),
+            ["customers", "as_of_date"]
         );
         let ok = pb::PredictCustomerValueRequest {
             parent: "merchants/acme".to_owned(),
             customers: vec!["merchants/acme/customers/c1".to_owned()],
             value_model: "merchants/acme/valueModels/vm-1".to_owned(),
             horizon_days: 0,
+            as_of_date: ymd(1997, 9, 30),
+            allow_new_customers: true,
         };
         assert_eq!(
-            predict_request(&ok).expect("valid"),
-            (
-                "acme".to_owned(),
-                Some("vm-1".to_owned()),
-                vec!["c1".to_owned()],
-                365
-            )
+            predict_request(&ok, today).expect("valid"),
+            PredictionQuery {
+                merchant_id: "acme".to_owned(),
+                value_model_id: Some("vm-1".to_owned()),
+                customer_ids: vec!["c1".to_owned()],
+                horizon_days: 365,
+                as_of_date: NaiveDate::from_ymd_opt(1997, 9, 30),
+                allow_new_customers: true,
+            }
         );
     }
 
