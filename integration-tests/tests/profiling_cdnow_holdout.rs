@@ -1,0 +1,190 @@
+//! The analyst's check of Fader, Hardie & Lee (2005), through the API: a merchant holds the
+//! whole CDNOW sample (1997-01-01 to 1998-06-30, 6,919 transactions of 2,357 customers), a
+//! BG/NBD model is fitted on the calibration period (to 1997-09-30, weeks), and
+//! PredictCustomerValue as of the calibration end gives the paper's 1.226 expected purchases
+//! in the next 39 weeks for the customer with x = 2, t_x = 30.43, T = 38.86, although the
+//! merchant's data runs nine months further. Data: `scripts/fetch-cdnow.sh` (the test command
+//! runs it); missing data fails the test unless `CARAVAN_SKIP_CDNOW=1`.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use caravan_integration_tests::customer_fixture::{self, Backend, Suite, eur};
+use caravan_integration_tests::repo_root;
+use caravan_proto::caravan::common::v1 as common;
+use caravan_proto::caravan::ingestion::v1 as ing;
+use caravan_proto::caravan::profiling::v1 as pb;
+use chrono::NaiveDate;
+
+const MERCHANT: &str = "cdnow";
+
+/// The CDNOW sample's transactions file, or `None` when it is missing and
+/// `CARAVAN_SKIP_CDNOW=1`.
+fn transactions_file() -> Result<Option<PathBuf>> {
+    let dir = std::env::var_os("CARAVAN_CDNOW_DIR")
+        .map_or_else(|| repo_root().join(".tools/datasets/cdnow"), PathBuf::from);
+    let file = dir.join("CDNOW_sample.txt");
+    if file.is_file() {
+        return Ok(Some(file));
+    }
+    if std::env::var("CARAVAN_SKIP_CDNOW").as_deref() == Ok("1") {
+        eprintln!("{} missing: skipped (CARAVAN_SKIP_CDNOW=1)", file.display());
+        return Ok(None);
+    }
+    bail!(
+        "{} is missing: run scripts/fetch-cdnow.sh, or set CARAVAN_SKIP_CDNOW=1",
+        file.display()
+    )
+}
+
+/// One order event per transaction line (`id  customer  yyyymmdd  cds  dollars`), at noon
+/// UTC of its day.
+fn order_events(text: &str) -> Result<Vec<ing::Event>> {
+    let mut events = Vec::new();
+    for (k, line) in text.lines().filter(|l| !l.trim().is_empty()).enumerate() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        ensure!(f.len() == 5, "line {}: {line:?}", k + 1);
+        let day = NaiveDate::parse_from_str(f[2], "%Y%m%d")?;
+        let cents = (f[4].parse::<f64>()? * 100.0).round() as i64;
+        let at = day.and_hms_opt(12, 0, 0).context("noon")?.and_utc();
+        events.push(ing::Event {
+            event_id: format!("t{k}"),
+            customer: format!("c{}", f[1].trim_start_matches('0')),
+            occur_time: Some(prost_types::Timestamp {
+                seconds: at.timestamp(),
+                nanos: 0,
+            }),
+            payload: Some(ing::event::Payload::Order(ing::OrderEvent {
+                order_id: format!("o{k}"),
+                status: ing::OrderStatus::Placed as i32,
+                lines: vec![ing::OrderLine {
+                    product: "cd".to_owned(),
+                    quantity: f[3].parse()?,
+                    unit_price: eur(cents),
+                }],
+                total: eur(cents),
+                ..Default::default()
+            })),
+            ..Default::default()
+        });
+    }
+    Ok(events)
+}
+
+fn date(year: i32, month: i32, day: i32) -> Option<common::Date> {
+    Some(common::Date { year, month, day })
+}
+
+#[tokio::test]
+async fn as_of_reproduces_the_published_conditional_expectation() -> Result<()> {
+    let Some(file) = transactions_file()? else {
+        return Ok(());
+    };
+    let events = order_events(&std::fs::read_to_string(file)?)?;
+    ensure!(events.len() == 6919, "{} transactions", events.len());
+    let suite = Suite::start(Backend::Sqlite)
+        .await?
+        .context("sqlite always runs")?;
+    let mut ingestion = suite.ingestion();
+    customer_fixture::create_merchant(&mut ingestion, MERCHANT).await?;
+    for chunk in events.chunks(1000) {
+        customer_fixture::ingest_all(&mut ingestion, MERCHANT, chunk.to_vec()).await?;
+    }
+
+    let mut profiling = suite.profiling();
+    let parent = format!("merchants/{MERCHANT}");
+    let fitting = profiling
+        .fit_value_model(pb::FitValueModelRequest {
+            parent: parent.clone(),
+            value_model_id: "fhl-2005".to_owned(),
+            frequency_model: pb::FrequencyModelKind::BgNbd as i32,
+            skip_monetary_model: true,
+            calibration_end_date: date(1997, 9, 30),
+            holdout_end_date: date(1998, 6, 30),
+            time_unit: pb::TimeUnit::Week as i32,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let started = Instant::now();
+    let model = loop {
+        let model = profiling
+            .get_value_model(pb::GetValueModelRequest {
+                name: fitting.name.clone(),
+            })
+            .await?
+            .into_inner();
+        if model.state != pb::ValueModelState::Fitting as i32 {
+            break model;
+        }
+        ensure!(
+            started.elapsed() < Duration::from_secs(300),
+            "still fitting"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    ensure!(
+        model.state == pb::ValueModelState::Ready as i32,
+        "{model:?}"
+    );
+    let Some(pb::value_model::FrequencyParameters::BgNbd(p)) = &model.frequency_parameters else {
+        bail!("BG/NBD parameters: {model:?}");
+    };
+    // The paper: r = 0.243, alpha = 4.414, a = 0.793, b = 2.426.
+    for (name, got, want) in [
+        ("r", p.r, 0.243),
+        ("alpha", p.alpha, 4.414),
+        ("a", p.a, 0.793),
+        ("b", p.b, 2.426),
+    ] {
+        ensure!(
+            (got - want).abs() / want < 0.01,
+            "{name} = {got}, paper {want}"
+        );
+    }
+
+    // Customer 1 of the sample (the paper's example): x = 2, t_x = 30.43, T = 38.86 at the calibration end.
+    let predicted = profiling
+        .predict_customer_value(pb::PredictCustomerValueRequest {
+            parent: parent.clone(),
+            customers: vec![format!("{parent}/customers/c1")],
+            value_model: model.name.clone(),
+            horizon_days: 39 * 7,
+            as_of_date: date(1997, 9, 30),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let value = predicted.predictions[0]
+        .predictive_value
+        .as_ref()
+        .context("prediction")?;
+    ensure!(
+        (value.expected_purchases - 1.226).abs() < 0.005,
+        "E[Y(39) | 2, 30.43, 38.86] = {}, paper 1.226",
+        value.expected_purchases
+    );
+    // Without as_of_date the prediction is as of the merchant's latest order (1998-06-30),
+    // when this customer's history looks different.
+    let latest = profiling
+        .predict_customer_value(pb::PredictCustomerValueRequest {
+            parent,
+            customers: vec![format!("merchants/{MERCHANT}/customers/c1")],
+            value_model: model.name,
+            horizon_days: 39 * 7,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let later = latest.predictions[0]
+        .predictive_value
+        .as_ref()
+        .context("prediction")?
+        .expected_purchases;
+    ensure!(
+        (later - 1.226).abs() > 0.01,
+        "as of the latest order: {later}"
+    );
+    Ok(())
+}
