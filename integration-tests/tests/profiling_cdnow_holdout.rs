@@ -1,6 +1,7 @@
 //! The analyst's check of Fader, Hardie & Lee (2005), through the API: a merchant holds the
 //! whole CDNOW sample (1997-01-01 to 1998-06-30, 6,919 transactions of 2,357 customers), a
-//! BG/NBD model is fitted on the calibration period (to 1997-09-30, weeks), and
+//! BG/NBD model with Gamma-Gamma is fitted on the calibration period (to 1997-09-30, weeks;
+//! the spend model's v in dollars as published, not cents), and
 //! PredictCustomerValue as of the calibration end gives the paper's 1.226 expected purchases
 //! in the next 39 weeks for the customer with x = 2, t_x = 30.43, T = 38.86, although the
 //! merchant's data runs nine months further. Data: `scripts/fetch-cdnow.sh` (the test command
@@ -99,7 +100,6 @@ async fn as_of_reproduces_the_published_conditional_expectation() -> Result<()> 
             parent: parent.clone(),
             value_model_id: "fhl-2005".to_owned(),
             frequency_model: pb::FrequencyModelKind::BgNbd as i32,
-            skip_monetary_model: true,
             calibration_end_date: date(1997, 9, 30),
             holdout_end_date: date(1998, 6, 30),
             time_unit: pb::TimeUnit::Week as i32,
@@ -138,6 +138,14 @@ async fn as_of_reproduces_the_published_conditional_expectation() -> Result<()> 
         ("a", p.a, 0.793),
         ("b", p.b, 2.426),
     ] {
+        ensure!(
+            (got - want).abs() / want < 0.01,
+            "{name} = {got}, paper {want}"
+        );
+    }
+    // Gamma-Gamma in major units, as in "RFM and CLV" (2005): p = 6.25, q = 3.74, v = 15.44.
+    let gg = model.gamma_gamma.as_ref().context("Gamma-Gamma fitted")?;
+    for (name, got, want) in [("p", gg.p, 6.25), ("q", gg.q, 3.74), ("v", gg.v, 15.44)] {
         ensure!(
             (got - want).abs() / want < 0.01,
             "{name} = {got}, paper {want}"

@@ -259,8 +259,10 @@ fn local_model(model: &pb::ValueModel) -> Result<FittedValueModel> {
         gamma_gamma: Some(SpendParameters {
             p: gg.p,
             q: gg.q,
+            // The API reports v in euros; the predictions work in cents.
             v: gg.v,
             log_likelihood: model.gamma_gamma_log_likelihood,
+            amount_scale: 100.0,
         }),
         time_unit: ModelTimeUnit::Week,
         annual_discount_rate: model.annual_discount_rate,

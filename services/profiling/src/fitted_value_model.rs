@@ -147,13 +147,28 @@ impl FrequencyParameters {
     }
 }
 
-/// Fitted Gamma-Gamma parameters and their log-likelihood.
+/// Fitted Gamma-Gamma parameters and their log-likelihood. The scale `v` and the
+/// log-likelihood depend on the unit of the spends they were fitted on: minor units per that
+/// unit are `amount_scale` (100 for euros fitted in euros, as the literature reports them;
+/// 1 for models stored before the unit was recorded, which were fitted in cents).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SpendParameters {
     pub p: f64,
     pub q: f64,
     pub v: f64,
     pub log_likelihood: f64,
+    #[serde(default = "minor_units")]
+    pub amount_scale: f64,
+}
+
+fn minor_units() -> f64 {
+    1.0
+}
+
+/// Minor units per major unit of `currency` (100 for EUR, 1 for JPY); 100 when unknown.
+pub fn minor_per_major(currency: &str) -> f64 {
+    let exponent = caravan_core::iso::currency_exponent(currency).unwrap_or(2);
+    10f64.powi(i32::from(exponent))
 }
 
 impl SpendParameters {
@@ -163,6 +178,13 @@ impl SpendParameters {
             q: self.q,
             v: self.v,
         }
+    }
+
+    /// E[M | x, m̄] in minor units, for a mean spend `mean_minor` in minor units.
+    fn expected_average_minor(&self, frequency: u32, mean_minor: f64) -> f64 {
+        self.params()
+            .conditional_expected_average_value(frequency, mean_minor / self.amount_scale)
+            * self.amount_scale
     }
 }
 
@@ -349,7 +371,7 @@ impl ValueModelRecord {
                 .map(|g| pb::GammaGammaParameters {
                     p: g.p,
                     q: g.q,
-                    v: g.v,
+                    v: g.v * g.amount_scale / minor_per_major(&self.params.currency),
                 }),
             time_unit: self.params.time_unit.to_proto() as i32,
             calibration_end_date: Some(proto_date(self.calibration_end)),
@@ -405,9 +427,12 @@ fn transactions(orders: &[(DateTime<Utc>, i64)]) -> Vec<Transaction> {
 
 /// Fits the model on the merchant's order histories (one per customer). Customers whose
 /// first order is after the calibration end are not in the calibration cohort.
+/// Fits on `histories` (amounts in minor units); the spend model is fitted on amounts in
+/// units of `amount_scale` minor units ([`minor_per_major`] of the merchant's currency).
 pub fn fit(
     settings: &FitSettings,
     histories: &[OrderHistory],
+    amount_scale: f64,
 ) -> Result<FitResult, ValueModelError> {
     let unit = settings.time_unit.unit();
     let mut calibration: Vec<RfmSummary> = Vec::new();
@@ -474,7 +499,7 @@ pub fn fit(
     let gamma_gamma = if settings.skip_monetary_model {
         None
     } else {
-        Some(fit_spend(&calibration)?)
+        Some(fit_spend(&calibration, amount_scale)?)
     };
     let holdout = settings.holdout_end.map(|_| {
         let pairs: Vec<(f64, u32)> = holdout
@@ -524,12 +549,18 @@ fn check_predictions(
 }
 
 /// Gamma-Gamma on the repeat customers with positive spend (free orders carry no spend
-/// information, and the model needs m̄ > 0).
-fn fit_spend(calibration: &[RfmSummary]) -> Result<SpendParameters, ValueModelError> {
+/// information, and the model needs m̄ > 0), in units of `amount_scale` minor units.
+fn fit_spend(
+    calibration: &[RfmSummary],
+    amount_scale: f64,
+) -> Result<SpendParameters, ValueModelError> {
     let repeat: Vec<RfmSummary> = calibration
         .iter()
         .filter(|c| c.frequency > 0 && c.monetary_value > 0.0)
-        .copied()
+        .map(|c| RfmSummary {
+            monetary_value: c.monetary_value / amount_scale,
+            ..*c
+        })
         .collect();
     let fit = fit_gamma_gamma(&repeat, &FitOptions::default()).map_err(|e| match e {
         ValueModelError::NotEnoughData(m) => ValueModelError::NotEnoughData(format!(
@@ -550,6 +581,7 @@ fn fit_spend(calibration: &[RfmSummary]) -> Result<SpendParameters, ValueModelEr
         q: p.q,
         v: p.v,
         log_likelihood: fit.report.log_likelihood,
+        amount_scale,
     })
 }
 
@@ -629,10 +661,9 @@ impl FittedValueModel {
                     .max(0.0),
             )
         });
-        let aov = self.gamma_gamma.map(|g| {
-            g.params()
-                .conditional_expected_average_value(customer.frequency, customer.monetary_value)
-        });
+        let aov = self
+            .gamma_gamma
+            .map(|g| g.expected_average_minor(customer.frequency, customer.monetary_value));
         let clv = aov.and_then(|value| {
             let options = ClvOptions {
                 periods: u32::try_from(self.clv_horizon_months).unwrap_or(0),

@@ -11,7 +11,7 @@ use tracing::Instrument;
 use crate::error::ProfilingError;
 use crate::fitted_value_model::{
     DEFAULT_HORIZON_DAYS, FitSettings, FittedValueModel, ModelState, OrderHistory, PredictedValue,
-    StoredParams, ValueModelRecord, fit,
+    StoredParams, ValueModelRecord, fit, minor_per_major,
 };
 use crate::value_model_store as store;
 
@@ -99,7 +99,8 @@ async fn fit_and_store(
         .map_err(store_failed)?;
     let histories: Vec<OrderHistory> = orders.values().cloned().collect();
     let make_current = settings.make_current;
-    let result = tokio::task::spawn_blocking(move || fit(&settings, &histories))
+    let amount_scale = minor_per_major(&record.params.currency);
+    let result = tokio::task::spawn_blocking(move || fit(&settings, &histories, amount_scale))
         .await
         .map_err(|e| format!("internal error: the fit did not finish: {e}"))?
         .map_err(|e| e.to_string())?;

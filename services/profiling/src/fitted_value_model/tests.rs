@@ -36,6 +36,8 @@ fn model(annual_discount_rate: f64) -> FittedValueModel {
             q: 3.74,
             v: 15.44,
             log_likelihood: 0.0,
+            // The paper's parameters, taken as cents: the arithmetic below is in cents.
+            amount_scale: 1.0,
         }),
         time_unit: ModelTimeUnit::Week,
         annual_discount_rate,
@@ -213,7 +215,7 @@ fn settings(kind: FrequencyModelKind) -> FitSettings {
 #[test]
 fn fits_both_frequency_models_with_spend_and_holdout() {
     for kind in [FrequencyModelKind::BgNbd, FrequencyModelKind::ParetoNbd] {
-        let result = fit(&settings(kind), &histories()).expect("fits");
+        let result = fit(&settings(kind), &histories(), 100.0).expect("fits");
         assert!(
             result
                 .frequency
@@ -242,29 +244,80 @@ fn fits_both_frequency_models_with_spend_and_holdout() {
     }
 }
 
+/// The spend model is fitted in major units (v as the literature reports it) and predicts
+/// in minor units: the same data fitted in cents gives a v 100 times larger, and the same
+/// expected order values. Models stored before the unit was recorded read as cents.
+#[test]
+fn the_spend_model_is_fitted_in_major_units_and_predicts_the_same() {
+    // Customers who spend at different levels, so that the spend model has heterogeneity
+    // to fit (q finite).
+    let spenders: Vec<OrderHistory> = histories()
+        .into_iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let level = 1 + (i as i64 * 7) % 13;
+            h.into_iter().map(|(at, a)| (at, a * level)).collect()
+        })
+        .collect();
+    let s = settings(FrequencyModelKind::BgNbd);
+    let in_euros = fit(&s, &spenders, 100.0).expect("fits");
+    let in_cents = fit(&s, &spenders, 1.0).expect("fits");
+    let (euros, cents) = (
+        in_euros.gamma_gamma.expect("spend"),
+        in_cents.gamma_gamma.expect("spend"),
+    );
+    assert_eq!(euros.amount_scale, 100.0);
+    assert!(
+        (cents.v / euros.v - 100.0).abs() < 0.5,
+        "{euros:?} {cents:?}"
+    );
+    assert!((cents.q - euros.q).abs() / euros.q < 1e-3);
+    for (x, mean) in [(1, 300.0), (3, 2_750.0), (10, 99.0)] {
+        let (a, b) = (
+            euros.expected_average_minor(x, mean),
+            cents.expected_average_minor(x, mean),
+        );
+        assert!((a - b).abs() < 0.5, "x = {x}: {a} vs {b}");
+    }
+    let legacy: SpendParameters =
+        serde_json::from_str(r#"{"p":6.25,"q":3.74,"v":15.44,"log_likelihood":-1.0}"#)
+            .expect("legacy JSON");
+    assert_eq!(legacy.amount_scale, 1.0);
+}
+
 #[test]
 fn fit_failures_are_reported() {
     let mut s = settings(FrequencyModelKind::BgNbd);
     s.calibration_end = date(-1);
     assert!(matches!(
-        fit(&s, &histories()),
+        fit(&s, &histories(), 100.0),
         Err(ValueModelError::NotEnoughData(_))
     ));
     // Nobody came back: no repeat purchase, nothing to fit.
     let once: Vec<OrderHistory> = (0..5).map(|i| vec![(day(i), 100)]).collect();
     assert!(matches!(
-        fit(&settings(FrequencyModelKind::BgNbd), &once),
+        fit(&settings(FrequencyModelKind::BgNbd), &once, 100.0),
         Err(ValueModelError::NotEnoughData(_))
     ));
     // Skipping the spend model leaves it out.
     let mut s = settings(FrequencyModelKind::BgNbd);
     s.skip_monetary_model = true;
-    assert!(fit(&s, &histories()).expect("fits").gamma_gamma.is_none());
+    assert!(
+        fit(&s, &histories(), 100.0)
+            .expect("fits")
+            .gamma_gamma
+            .is_none()
+    );
 }
 
 #[test]
 fn stored_params_round_trip_through_json_and_proto() {
-    let result = fit(&settings(FrequencyModelKind::ParetoNbd), &histories()).expect("fits");
+    let result = fit(
+        &settings(FrequencyModelKind::ParetoNbd),
+        &histories(),
+        100.0,
+    )
+    .expect("fits");
     let params = StoredParams {
         time_unit: ModelTimeUnit::Week,
         annual_discount_rate: 0.1,
@@ -346,7 +399,7 @@ fn a_degenerate_fit_fails_instead_of_predicting_nan() {
                 .collect()
         })
         .collect();
-    match fit(&settings(FrequencyModelKind::BgNbd), &clockwork) {
+    match fit(&settings(FrequencyModelKind::BgNbd), &clockwork, 100.0) {
         Err(ValueModelError::FitFailed(m)) => assert!(m.contains("degenerate"), "{m}"),
         other => panic!("expected a degenerate fit, got {other:?}"),
     }
