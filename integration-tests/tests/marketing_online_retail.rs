@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail, ensure};
+use anyhow::{Context, Result, bail, ensure};
 use caravan_integration_tests::ServerProcess;
 use caravan_integration_tests::mysql::TestDatabase;
 use caravan_integration_tests::online_retail;
@@ -28,6 +28,32 @@ fn gbp(amount: i64) -> Option<common::Money> {
 }
 
 /// All customers with a profile, once the count has stopped growing.
+/// Free shipping on data without shipping costs: marked cost-unknown, and ranked after
+/// every strategy whose cost is known.
+fn check_unknown_cost_ranks_last(c: &pb::CustomerStrategyScores) -> Result<()> {
+    let mut known_seen_after_unknown = false;
+    let mut unknown_seen = false;
+    for s in &c.scores {
+        let free_shipping = s.strategy.ends_with("/free-shipping");
+        ensure!(
+            s.cost_unknown == free_shipping,
+            "{}: {} cost_unknown = {}",
+            c.customer,
+            s.strategy,
+            s.cost_unknown
+        );
+        known_seen_after_unknown |= unknown_seen && !s.cost_unknown;
+        unknown_seen |= s.cost_unknown;
+    }
+    ensure!(
+        !known_seen_after_unknown,
+        "{}: an unknown cost ranked before a known one: {:?}",
+        c.customer,
+        c.scores
+    );
+    Ok(())
+}
+
 async fn settled_profiles(
     client: &mut ProfilingServiceClient<caravan_integration_tests::Channel>,
 ) -> Result<Vec<String>> {
@@ -88,10 +114,15 @@ async fn score_segment_and_budget_plan_over_all_online_retail_customers() -> Res
         online_retail::data_file().display()
     );
     let workdir = tempfile::tempdir()?;
+    // AllocateBudget scores all 4,372 customers in one call: a debug build on a busy 2-core
+    // machine needs more than the default 30 s request timeout for it.
     let server = ServerProcess::start(
         "caravan",
         &["serve"],
-        &[("CARAVAN__DATABASE__URL", db.url.as_str())],
+        &[
+            ("CARAVAN__DATABASE__URL", db.url.as_str()),
+            ("CARAVAN__SERVER__REQUEST_TIMEOUT_MS", "180000"),
+        ],
         workdir.path(),
     )?;
     let output = online_retail::run_import(MERCHANT, &server, workdir.path(), &[])?;
@@ -122,6 +153,12 @@ async fn score_segment_and_budget_plan_over_all_online_retail_customers() -> Res
                 validity: None,
             }),
         ),
+        // The data has no shipping costs: free shipping's cost is unknown, never free.
+        (
+            "free-shipping",
+            pb::StrategyKind::FreeShipping,
+            pb::strategy::Parameters::FreeShipping(pb::FreeShippingParameters::default()),
+        ),
         (
             "loyalty-points",
             pb::StrategyKind::LoyaltyPoints,
@@ -150,6 +187,29 @@ async fn score_segment_and_budget_plan_over_all_online_retail_customers() -> Res
             .await?;
     }
 
+    // Every score of a few customers, free shipping included: cost unknown, ranked last.
+    for customer in customers.iter().take(20) {
+        let scored = client
+            .score_strategies(pb::ScoreStrategiesRequest {
+                parent: PARENT.to_owned(),
+                customer: customer.clone(),
+                ..Default::default()
+            })
+            .await?
+            .into_inner()
+            .customer_scores
+            .context("customer scores")?;
+        check_unknown_cost_ranks_last(&scored)?;
+        ensure!(
+            scored
+                .scores
+                .last()
+                .is_some_and(|s| s.strategy.ends_with("/free-shipping")),
+            "{customer}: {:?}",
+            scored.scores
+        );
+    }
+
     // ScoreSegment over everyone: each profiled customer exactly once.
     let mut stream = client
         .score_segment(pb::ScoreSegmentRequest {
@@ -167,6 +227,7 @@ async fn score_segment_and_budget_plan_over_all_online_retail_customers() -> Res
         for c in &message.customer_scores {
             ensure!(seen.insert(c.customer.clone()), "{} twice", c.customer);
             ensure!(c.scores.len() <= 3);
+            check_unknown_cost_ranks_last(c)?;
         }
         last = (message.scored_count, message.total_count);
     }
@@ -184,6 +245,7 @@ async fn score_segment_and_budget_plan_over_all_online_retail_customers() -> Res
     // The budget plan over all customers.
     // £50: less than everyone's best option costs, so the budget binds.
     let budget = 5_000;
+    let planning = Instant::now();
     let plan = client
         .allocate_budget(pb::AllocateBudgetRequest {
             parent: PARENT.to_owned(),
@@ -193,6 +255,11 @@ async fn score_segment_and_budget_plan_over_all_online_retail_customers() -> Res
         })
         .await?
         .into_inner();
+    eprintln!(
+        "AllocateBudget over {} customers: {:?}",
+        customers.len(),
+        planning.elapsed()
+    );
     let used = plan.budget_used.as_ref().map_or(-1, |m| m.amount_minor);
     let sum: i64 = plan
         .allocations
@@ -209,6 +276,12 @@ async fn score_segment_and_budget_plan_over_all_online_retail_customers() -> Res
         "the budget binds: {} of {} allocated",
         plan.allocated_customer_count,
         customers.len()
+    );
+    ensure!(
+        plan.allocations
+            .iter()
+            .all(|a| !a.strategy.ends_with("/free-shipping")),
+        "a cost that is not known is not planned"
     );
     let unique: HashSet<_> = plan.allocations.iter().map(|a| &a.customer).collect();
     ensure!(

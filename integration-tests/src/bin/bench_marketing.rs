@@ -142,7 +142,7 @@ fn synthetic_customer(g: &mut Gen, i: usize) -> CustomerFacts {
             average_delay_days: g.unit() * 5.0,
             shipping_cost_sensitivity: g.unit(),
             tracking_usage_rate: g.unit(),
-            average_shipping_cost: 500.0 + g.unit() * 1_000.0,
+            average_shipping_cost: Some(500.0 + g.unit() * 1_000.0),
             post_delay_ticket_rate: g.unit() * 0.3,
         },
         payment_failure_rate: g.unit() * 0.1,
@@ -162,10 +162,12 @@ fn catalogue() -> Vec<StrategySpec> {
         Params::FreeShipping {
             min_spend: 0,
             country_codes: vec![],
+            assumed_shipping_cost: None,
         },
         Params::ShippingSubsidy {
             subsidy_rate: 0.5,
             max_subsidy: Some(500),
+            assumed_shipping_cost: None,
         },
         Params::ExpeditedDelivery {
             days_saved: 2,
@@ -550,6 +552,7 @@ async fn create_strategies(client: &mut ScoringClient) -> Result<()> {
             pb::strategy::Parameters::FreeShipping(pb::FreeShippingParameters {
                 min_spend: None,
                 country_codes: vec![],
+                assumed_shipping_cost: None,
             }),
         ),
         (

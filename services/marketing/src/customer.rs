@@ -63,7 +63,8 @@ pub struct Logistics {
     pub average_delay_days: f64,
     pub shipping_cost_sensitivity: f64,
     pub tracking_usage_rate: f64,
-    pub average_shipping_cost: f64,
+    /// Mean shipping cost per order, minor units; `None` when no order carried one.
+    pub average_shipping_cost: Option<f64>,
     /// Share of delayed orders followed by an after-sales ticket.
     pub post_delay_ticket_rate: f64,
 }

@@ -139,7 +139,10 @@ pub fn facts_from_profile(p: &profiling::Profile, extra_segment: Option<&str>) -
             average_delay_days: logistics.average_delay_days.max(0.0),
             shipping_cost_sensitivity: non_negative_rate(logistics.shipping_cost_sensitivity),
             tracking_usage_rate: non_negative_rate(logistics.tracking_usage_rate),
-            average_shipping_cost: minor(logistics.average_shipping_cost.as_ref()).max(0.0),
+            average_shipping_cost: logistics
+                .average_shipping_cost
+                .as_ref()
+                .map(|m| (m.amount_minor as f64).max(0.0)),
             post_delay_ticket_rate: non_negative_rate(post_delay.ticket_rate),
         },
         slow_payment_method,
@@ -228,7 +231,7 @@ mod tests {
         assert_eq!(f.lifetime_value(), 30_000.0);
         assert_eq!(f.stage, Stage::Evaluation);
         assert!(f.slow_payment_method);
-        assert_eq!(f.logistics.average_shipping_cost, 700.0);
+        assert_eq!(f.logistics.average_shipping_cost, Some(700.0));
         assert_eq!(
             facts_from_profile(&profiling::Profile::default(), None).predictive,
             None

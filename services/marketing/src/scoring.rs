@@ -38,6 +38,8 @@ pub struct Score {
     pub margin: f64,
     pub roi: f64,
     pub factors: Vec<Factor>,
+    /// The cost depends on data the merchant has not provided; `cost` leaves it out.
+    pub cost_unknown: bool,
 }
 
 /// The strategy's response rate in the customer's segment (posterior mean) and whether it
@@ -218,18 +220,25 @@ fn kind_effect(spec: &StrategySpec, c: &CustomerFacts, priors: &Priors) -> KindE
             }
         }
         Params::FreeShipping { .. } | Params::ShippingSubsidy { .. } => {
-            let s = l.average_shipping_cost.max(0.0);
+            // Unknown stays out of the cost (`Score::cost_unknown` says so), never taken as 0.
+            let known = shipping_cost(spec, c);
+            let s = known.unwrap_or(0.0);
             let relief_share = match &spec.params {
                 Params::ShippingSubsidy {
                     subsidy_rate,
                     max_subsidy,
+                    ..
                 } => match max_subsidy {
                     Some(max) if s > 0.0 => subsidy_rate.min(*max as f64 / s),
                     _ => *subsidy_rate,
                 },
                 _ => 1.0,
             };
-            let relief_share = if s > 0.0 { relief_share } else { 0.0 };
+            let relief_share = if s > 0.0 || known.is_none() {
+                relief_share
+            } else {
+                0.0
+            };
             let (gain, factor) = price_effect(
                 relief_share,
                 l.shipping_cost_sensitivity,
@@ -240,10 +249,17 @@ fn kind_effect(spec: &StrategySpec, c: &CustomerFacts, priors: &Priors) -> KindE
                 relevance_factor: observed(
                     "shipping_cost_sensitivity",
                     l.shipping_cost_sensitivity,
-                    format!(
-                        "shipping cost sensitivity {:.2}, mean shipping cost {s:.0}",
-                        l.shipping_cost_sensitivity
-                    ),
+                    match known {
+                        Some(s) => format!(
+                            "shipping cost sensitivity {:.2}, mean shipping cost {s:.0}",
+                            l.shipping_cost_sensitivity
+                        ),
+                        None => format!(
+                            "shipping cost sensitivity {:.2}, shipping cost unknown (no order \
+                             carried one; the strategy sets no assumed_shipping_cost)",
+                            l.shipping_cost_sensitivity
+                        ),
+                    },
                 ),
                 repurchase_gain: gain,
                 repurchase_factor: factor,
@@ -459,12 +475,46 @@ pub fn score(
         margin,
         roi,
         factors,
+        cost_unknown: cost_unknown(spec, c),
     }
 }
 
-/// Ranking order: ROI, then margin, both descending.
+/// Ranking order: scores of known cost first (an unknown cost is not a free one), then
+/// ROI, then margin, both descending.
 pub fn rank_order(a: &Score, b: &Score) -> std::cmp::Ordering {
-    b.roi.total_cmp(&a.roi).then(b.margin.total_cmp(&a.margin))
+    a.cost_unknown
+        .cmp(&b.cost_unknown)
+        .then(b.roi.total_cmp(&a.roi))
+        .then(b.margin.total_cmp(&a.margin))
+}
+
+/// The per-order shipping cost a shipping strategy relieves for this customer: the mean of
+/// their orders' shipping costs, else the strategy's assumed cost; `None` when neither is
+/// known. `None` for other strategies too (they do not depend on it).
+fn shipping_cost(spec: &StrategySpec, c: &CustomerFacts) -> Option<f64> {
+    let assumed = match &spec.params {
+        Params::FreeShipping {
+            assumed_shipping_cost,
+            ..
+        }
+        | Params::ShippingSubsidy {
+            assumed_shipping_cost,
+            ..
+        } => *assumed_shipping_cost,
+        _ => return None,
+    };
+    c.logistics
+        .average_shipping_cost
+        .or(assumed.map(|x| x as f64))
+        .map(|s| s.max(0.0))
+}
+
+/// Whether the strategy's cost depends on data this customer does not have.
+fn cost_unknown(spec: &StrategySpec, c: &CustomerFacts) -> bool {
+    matches!(
+        spec.params,
+        Params::FreeShipping { .. } | Params::ShippingSubsidy { .. }
+    ) && shipping_cost(spec, c).is_none()
 }
 
 /// A strategy offered to one customer, with what the caller looked up for it.
@@ -528,7 +578,7 @@ mod tests {
                 average_delay_days: 2.0,
                 shipping_cost_sensitivity: 0.6,
                 tracking_usage_rate: 0.25,
-                average_shipping_cost: 1_000.0,
+                average_shipping_cost: Some(1_000.0),
                 post_delay_ticket_rate: 0.1,
             },
             ..CustomerFacts::default()
@@ -570,6 +620,63 @@ mod tests {
         ));
         let unknown = CustomerFacts::default();
         assert_eq!(baseline_probability(&unknown, &priors), (0.02, false));
+    }
+
+    /// Shipping costs the merchant never sent are not a free strategy: free shipping is
+    /// marked cost-unknown and ranks after a loss-making strategy of known cost, until the
+    /// strategy names an assumed cost, which then prices it like an observed one.
+    #[test]
+    fn an_unknown_shipping_cost_is_not_free() {
+        let priors = Priors::default();
+        let mut c = customer();
+        c.logistics.average_shipping_cost = None;
+        let free = |assumed| {
+            spec(
+                Params::FreeShipping {
+                    min_spend: 0,
+                    country_codes: vec![],
+                    assumed_shipping_cost: assumed,
+                },
+                CostModel::default(),
+            )
+        };
+        let costly = spec(
+            Params::TrackingUpgrade {
+                real_time_tracking: true,
+                proactive_delay_notifications: false,
+            },
+            CostModel {
+                fixed_cost_per_contact: 100_000,
+                variable_cost_rate: 0.0,
+                cost_per_conversion: 0,
+            },
+        );
+        let (unknown, loss) = (free(None), costly);
+        let candidates = [
+            Candidate {
+                spec: &unknown,
+                response: PRIOR_RATE,
+                contacts_in_period: 0,
+            },
+            Candidate {
+                spec: &loss,
+                response: PRIOR_RATE,
+                contacts_in_period: 0,
+            },
+        ];
+        let ranked = score_customer(&c, &priors, &candidates).scores;
+        assert!(
+            ranked[0].1.roi < 0.0 && !ranked[0].1.cost_unknown,
+            "{ranked:?}"
+        );
+        assert_eq!(ranked[1].0, 0, "free shipping of unknown cost ranks last");
+        assert!(ranked[1].1.cost_unknown);
+
+        let assumed = free(Some(1_000));
+        let priced = score(&assumed, &c, &priors, PRIOR_RATE);
+        let observed = score(&free(None), &customer(), &priors, PRIOR_RATE);
+        assert!(!priced.cost_unknown && priced.cost > 0.0);
+        assert!(close(priced.cost, observed.cost) && close(priced.uplift, observed.uplift));
     }
 
     #[test]

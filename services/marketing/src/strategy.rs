@@ -19,10 +19,16 @@ pub enum Params {
     FreeShipping {
         min_spend: i64,
         country_codes: Vec<String>,
+        /// Per-order shipping cost assumed where the customer's orders carry none.
+        #[serde(default)]
+        assumed_shipping_cost: Option<i64>,
     },
     ShippingSubsidy {
         subsidy_rate: f64,
         max_subsidy: Option<i64>,
+        /// Per-order shipping cost assumed where the customer's orders carry none.
+        #[serde(default)]
+        assumed_shipping_cost: Option<i64>,
     },
     ExpeditedDelivery {
         days_saved: i32,

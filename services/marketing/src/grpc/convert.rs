@@ -13,6 +13,20 @@ use crate::strategy::{CostModel, Eligibility, FrequencyCap, Params};
 use crate::strategy_store::{ACTIVE, StoredStrategy, StrategyFields};
 
 /// Money in the merchant's base currency, as minor units (>= 0).
+/// An optional assumed shipping cost: positive, in the base currency.
+fn assumed_shipping_cost(
+    money: Option<&common::Money>,
+    base: &str,
+    field: &str,
+    v: &mut FieldViolations,
+) -> Option<i64> {
+    let m = money?;
+    if m.amount_minor == 0 {
+        v.add(field, "must be positive when set");
+    }
+    Some(money_in(Some(m), base, field, v))
+}
+
 pub fn money_in(
     money: Option<&common::Money>,
     base: &str,
@@ -151,6 +165,12 @@ fn params_in(p: &Parameters, base: &str, v: &mut FieldViolations) -> Params {
             Params::FreeShipping {
                 min_spend: money_in(s.min_spend.as_ref(), base, &f("free_shipping.min_spend"), v),
                 country_codes: s.country_codes.clone(),
+                assumed_shipping_cost: assumed_shipping_cost(
+                    s.assumed_shipping_cost.as_ref(),
+                    base,
+                    &f("free_shipping.assumed_shipping_cost"),
+                    v,
+                ),
             }
         }
         Parameters::ShippingSubsidy(s) => {
@@ -166,6 +186,12 @@ fn params_in(p: &Parameters, base: &str, v: &mut FieldViolations) -> Params {
                     .max_subsidy
                     .as_ref()
                     .map(|m| money_in(Some(m), base, &f("shipping_subsidy.max_subsidy"), v)),
+                assumed_shipping_cost: assumed_shipping_cost(
+                    s.assumed_shipping_cost.as_ref(),
+                    base,
+                    &f("shipping_subsidy.assumed_shipping_cost"),
+                    v,
+                ),
             }
         }
         Parameters::ExpeditedDelivery(e) => {
@@ -311,16 +337,20 @@ fn params_out(p: &Params, cur: &str) -> Parameters {
         Params::FreeShipping {
             min_spend,
             country_codes,
+            assumed_shipping_cost,
         } => Parameters::FreeShipping(pb::FreeShippingParameters {
             min_spend: (*min_spend > 0).then(|| money(*min_spend, cur)),
             country_codes: country_codes.clone(),
+            assumed_shipping_cost: assumed_shipping_cost.map(|x| money(x, cur)),
         }),
         Params::ShippingSubsidy {
             subsidy_rate,
             max_subsidy,
+            assumed_shipping_cost,
         } => Parameters::ShippingSubsidy(pb::ShippingSubsidyParameters {
             subsidy_rate: *subsidy_rate,
             max_subsidy: max_subsidy.map(|x| money(x, cur)),
+            assumed_shipping_cost: assumed_shipping_cost.map(|x| money(x, cur)),
         }),
         Params::ExpeditedDelivery {
             days_saved,

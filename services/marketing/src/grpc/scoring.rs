@@ -178,6 +178,7 @@ impl ScoringContext {
             expected_cost: Some(money_f(s.cost, cur)),
             roi: s.roi,
             factors: s.factors.iter().map(Self::factor_out).collect(),
+            cost_unknown: s.cost_unknown,
         }
     }
 
@@ -637,7 +638,8 @@ pub async fn allocate_budget(
         _ => s.margin,
     };
     // Per customer: the strategies that may be applied and are not loss-making beyond
-    // min_roi, as knapsack choices with the cost rounded up to whole minor units.
+    // min_roi, as knapsack choices with the cost rounded up to whole minor units. A budget
+    // cannot hold a cost that is not known: those scores are left out.
     let mut options: Vec<Vec<(usize, Score)>> = Vec::with_capacity(facts.len());
     let mut choices: Vec<Vec<Choice>> = Vec::with_capacity(facts.len());
     for f in &facts {
@@ -645,7 +647,7 @@ pub async fn allocate_budget(
             .score(f)
             .scores
             .into_iter()
-            .filter(|(_, s)| s.cost <= 0.0 || s.roi >= r.min_roi)
+            .filter(|(_, s)| !s.cost_unknown && (s.cost <= 0.0 || s.roi >= r.min_roi))
             .collect();
         choices.push(
             scored
