@@ -97,6 +97,23 @@ async fn every_imported_customer_gets_rfm_and_clv_and_country_counts_add_up() ->
     );
 
     let mut client = ProfilingServiceClient::new(server.channel().await?);
+    // Customer 12346 ordered 74,215 units (£77,183.60) and cancelled the whole invoice with
+    // a credit note of its own (C541433): no revenue, no purchase.
+    let profile = client
+        .get_profile(pb::GetProfileRequest {
+            name: format!("merchants/{MERCHANT}/customers/12346/profile"),
+            view: pb::ProfileView::Full as i32,
+            reveal_pii: false,
+        })
+        .await?
+        .into_inner();
+    let tx = profile.transactions.context("transactions")?;
+    ensure!(
+        tx.order_count == 0 && tx.revenue.as_ref().map_or(0, |m| m.amount_minor) == 0,
+        "12346: {} orders, revenue {:?}",
+        tx.order_count,
+        tx.revenue
+    );
     let model = client
         .fit_value_model(pb::FitValueModelRequest {
             parent: format!("merchants/{MERCHANT}"),

@@ -76,6 +76,8 @@ pub const ORDER_PLACED: &str = "PLACED";
 pub struct OrderFacts {
     pub order_id: String,
     pub status: &'static str,
+    /// A cancellation document of its own, netted against earlier orders.
+    pub credit_note: bool,
     /// (sku, quantity, unit price minor)
     pub lines: Vec<(String, i32, i64)>,
     pub currency: Option<String>,
@@ -653,6 +655,20 @@ fn check_order(
     if p.lines.is_empty() && p.status == pb::OrderStatus::Placed as i32 {
         v.add("order.lines", "are required on the PLACED event");
     }
+    if p.credit_note {
+        if p.status != pb::OrderStatus::Cancelled as i32 {
+            v.add(
+                "order.status",
+                "must be CANCELLED on a credit note (credit_note is set)",
+            );
+        }
+        if p.lines.is_empty() {
+            v.add(
+                "order.lines",
+                "are required on a credit note: they say what it reverses",
+            );
+        }
+    }
     if p.lines.len() > MAX_LINES {
         v.add(
             "order.lines",
@@ -783,6 +799,7 @@ fn check_order(
     Some(OrderFacts {
         order_id: p.order_id.trim().to_owned(),
         status: status.unwrap_or(ORDER_PLACED),
+        credit_note: p.credit_note,
         lines,
         currency,
         total_minor,
@@ -879,6 +896,29 @@ mod tests {
             total: money("GBP", 1530),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_credit_note_is_a_cancelled_order_with_lines() {
+        let note = pb::OrderEvent {
+            credit_note: true,
+            ..order(pb::OrderStatus::Cancelled)
+        };
+        let valid = check(event(Payload::Order(note.clone()))).expect("valid");
+        assert!(valid.order.as_ref().is_some_and(|o| o.credit_note));
+        let placed = pb::OrderEvent {
+            status: pb::OrderStatus::Placed as i32,
+            ..note.clone()
+        };
+        assert_eq!(
+            fields(check(event(Payload::Order(placed)))),
+            ["order.status"]
+        );
+        let empty = pb::OrderEvent {
+            lines: vec![],
+            ..note
+        };
+        assert_eq!(fields(check(event(Payload::Order(empty)))), ["order.lines"]);
     }
 
     /// One valid example of every payload kind.

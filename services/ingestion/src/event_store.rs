@@ -496,9 +496,12 @@ async fn project_orders(
                 destination_country: None,
                 placed_at: at,
                 updated_at: at,
+                credit_note: facts.credit_note,
             });
         let newer = at >= row.updated_at;
         let is_new_row = created.contains(&facts.order_id);
+        // Once a credit note, always: its other events need not repeat the flag.
+        row.credit_note |= facts.credit_note;
         if newer {
             row.status = facts.status.to_owned();
             row.updated_at = at;

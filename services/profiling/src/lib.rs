@@ -7,6 +7,8 @@ pub mod filter;
 pub mod fitted_value_model;
 pub mod grpc;
 pub mod merchant_refresh;
+pub mod order_netting;
+pub mod order_netting_store;
 pub mod outbox_consumer;
 pub mod outbox_cursor;
 pub mod outbox_lag;

@@ -15,6 +15,8 @@ use chrono::{DateTime, Utc};
 
 use crate::codes::rfm_segment_code;
 use crate::error::ProfilingError;
+use crate::order_netting::Reversal;
+use crate::order_netting_store;
 use crate::rfm::{self, RfmValues};
 
 /// Per-customer RFM inputs from `(customer, status, placed_at, base_total_minor)` rows:
@@ -75,19 +77,33 @@ pub async fn refresh_rfm(
     merchant_id: &str,
     as_of: DateTime<Utc>,
 ) -> Result<usize, ProfilingError> {
-    let rows: Vec<(String, String, UtcDateTime, Option<i64>)> = orders::Entity::find()
+    type Row = (String, String, String, UtcDateTime, Option<i64>, bool);
+    let rows: Vec<Row> = orders::Entity::find()
         .select_only()
         .column(orders::Column::CustomerId)
+        .column(orders::Column::OrderId)
         .column(orders::Column::Status)
         .column(orders::Column::PlacedAt)
         .column(orders::Column::BaseTotalMinor)
+        .column(orders::Column::CreditNote)
         .filter(orders::Column::MerchantId.eq(merchant_id))
         .into_tuple()
         .all(db)
         .await?;
+    let reversed = order_netting_store::merchant_reversals(db, merchant_id, None).await?;
+    // Net of credit notes: an order reversed entirely counts as cancelled, one reversed in
+    // part with what is left; the credit notes themselves are cancelled orders.
     let rows: Vec<_> = rows
         .into_iter()
-        .map(|(c, s, t, b)| (c, s, t.get(), b))
+        .map(|(c, order_id, status, t, base, credit_note)| {
+            match (credit_note, reversed.get(&order_id)) {
+                (true, _) | (_, Some(Reversal { entire: true, .. })) => {
+                    (c, "CANCELLED".to_owned(), t.get(), base)
+                }
+                (false, Some(r)) => (c, status, t.get(), base.map(|b| r.net(b))),
+                (false, None) => (c, status, t.get(), base),
+            }
+        })
         .collect();
     let inputs = rfm_inputs(&rows, as_of);
     let values: Vec<RfmValues> = inputs.iter().map(|(_, v)| *v).collect();

@@ -24,6 +24,8 @@ use chrono::Utc;
 use prost::Message;
 
 use crate::error::ProfilingError;
+use crate::order_netting::{self, OrderLines, Reversal};
+use crate::order_netting_store;
 use crate::profile_builder::{
     BuildContext, BuiltProfile, CustomerData, OrderFacts, ProductInfo, StoredEvent,
 };
@@ -208,9 +210,12 @@ async fn load_orders(
             lines.entry(l.order_id.clone()).or_default().push(l);
         }
     }
+    let reversed = reversals_of(&rows, &lines);
     let mut out: HashMap<String, Vec<OrderFacts>> = HashMap::new();
-    for order in rows {
+    for mut order in rows {
         let own = lines.remove(&order.order_id).unwrap_or_default();
+        let reversal = reversed.get(&order.order_id).copied();
+        net_of_credit_notes(&mut order, reversal.as_ref());
         out.entry(order.customer_id.clone())
             .or_default()
             .push(OrderFacts {
@@ -223,6 +228,53 @@ async fn load_orders(
             });
     }
     Ok(out)
+}
+
+/// The reversals by credit notes of the orders of the customers who have one.
+fn reversals_of(
+    rows: &[orders::Model],
+    lines: &HashMap<String, Vec<order_lines::Model>>,
+) -> HashMap<String, Reversal> {
+    let with_notes: HashSet<&str> = rows
+        .iter()
+        .filter(|o| o.credit_note)
+        .map(|o| o.customer_id.as_str())
+        .collect();
+    let mut by_customer: HashMap<&str, Vec<OrderLines>> = HashMap::new();
+    for o in rows
+        .iter()
+        .filter(|o| with_notes.contains(o.customer_id.as_str()))
+    {
+        by_customer
+            .entry(&o.customer_id)
+            .or_default()
+            .push(OrderLines {
+                order_id: o.order_id.clone(),
+                placed_at: o.placed_at.get(),
+                credit_note: o.credit_note,
+                counts: order_netting_store::counts(&o.status, o.credit_note),
+                lines: lines.get(&o.order_id).map_or_else(Vec::new, |ls| {
+                    ls.iter()
+                        .map(|l| (l.sku.clone(), i64::from(l.quantity), l.unit_price_minor))
+                        .collect()
+                }),
+            });
+    }
+    by_customer
+        .values()
+        .flat_map(|orders| order_netting::reversals(orders))
+        .collect()
+}
+
+/// The order as the portrait counts it: reversed entirely by credit notes, it is cancelled;
+/// in part, its totals are what is left.
+fn net_of_credit_notes(order: &mut orders::Model, reversal: Option<&Reversal>) {
+    let Some(r) = reversal else { return };
+    if r.entire {
+        order.status = "CANCELLED".to_owned();
+    }
+    order.total_minor = r.net(order.total_minor);
+    order.base_total_minor = order.base_total_minor.map(|b| r.net(b));
 }
 
 fn referenced_products(events: &HashMap<String, Vec<StoredEvent>>) -> HashSet<String> {

@@ -17,6 +17,8 @@ use crate::fitted_value_model::{
     FitResult, FittedValueModel, FrequencyModelKind, ModelState, OrderHistory, PredictedValue,
     StoredParams, ValueModelRecord, value_model_name,
 };
+use crate::order_netting::Reversal;
+use crate::order_netting_store;
 
 /// Customers per `UPDATE profiles` statement when writing predictions.
 pub const PROFILE_BATCH: usize = 200;
@@ -234,26 +236,46 @@ pub async fn finish_failed(
     Ok(())
 }
 
-type OrderRow = (String, UtcDateTime, Option<i64>, i64);
+type OrderRow = (String, String, UtcDateTime, Option<i64>, i64);
 
-fn group(rows: Vec<OrderRow>) -> HashMap<String, OrderHistory> {
+/// Purchases by customer, net of credit notes: an order a credit note reversed entirely is
+/// left out, one reversed in part counts with what is left of its total.
+fn group(
+    rows: Vec<OrderRow>,
+    reversed: &HashMap<String, Reversal>,
+) -> HashMap<String, OrderHistory> {
     let mut out: HashMap<String, OrderHistory> = HashMap::new();
-    for (customer, placed_at, base_total, total) in rows {
+    for (customer, order_id, placed_at, base_total, total) in rows {
         // The total in base currency; the order's own total when no exchange rate was known
         // at ingestion (then base_total_minor is null).
+        let mut amount = base_total.unwrap_or(total);
+        if let Some(r) = reversed.get(&order_id) {
+            if r.entire {
+                continue;
+            }
+            amount = r.net(amount);
+        }
         out.entry(customer)
             .or_default()
-            .push((placed_at.get(), base_total.unwrap_or(total)));
+            .push((placed_at.get(), amount));
     }
     out
 }
 
+/// Sales (not cancelled, not credit notes), before netting.
 fn purchases() -> caravan_store::sea_orm::Select<orders::Entity> {
     use orders::Column as C;
     orders::Entity::find()
         .select_only()
-        .columns([C::CustomerId, C::PlacedAt, C::BaseTotalMinor, C::TotalMinor])
+        .columns([
+            C::CustomerId,
+            C::OrderId,
+            C::PlacedAt,
+            C::BaseTotalMinor,
+            C::TotalMinor,
+        ])
         .filter(C::Status.ne("CANCELLED"))
+        .filter(C::CreditNote.eq(false))
 }
 
 /// Every non-cancelled order of the merchant, grouped by customer.
@@ -266,7 +288,8 @@ pub async fn merchant_orders(
         .into_tuple()
         .all(db)
         .await?;
-    Ok(group(rows))
+    let reversed = order_netting_store::merchant_reversals(db, merchant_id, None).await?;
+    Ok(group(rows, &reversed))
 }
 
 /// The non-cancelled orders of some customers of the merchant, grouped by customer.
@@ -284,7 +307,9 @@ pub async fn customer_orders(
         .into_tuple()
         .all(db)
         .await?;
-    Ok(group(rows))
+    let reversed =
+        order_netting_store::merchant_reversals(db, merchant_id, Some(customer_ids)).await?;
+    Ok(group(rows, &reversed))
 }
 
 /// Which of `customer_ids` (at most a request's 1,000) the merchant has a record of.

@@ -107,6 +107,7 @@ fn order_row(id: &str, at: DateTime<Utc>, status: &str, base: i64) -> orders::Mo
         destination_country: Some("DE".to_owned()),
         placed_at: UtcDateTime::new(at),
         updated_at: UtcDateTime::new(at),
+        credit_note: false,
     }
 }
 

@@ -30,7 +30,8 @@ fn gbp(amount_minor: i64) -> Money {
     }
 }
 
-/// One order event per invoice: PLACED for a sale, CANCELLED for a `C` invoice.
+/// One order event per invoice: PLACED for a sale; a `C` invoice is a credit note, CANCELLED,
+/// which revenue nets against the customer's earlier orders of the same products.
 pub fn order_event(invoice: &Invoice) -> Event {
     let status = if invoice.cancellation {
         OrderStatus::Cancelled
@@ -65,6 +66,7 @@ pub fn order_event(invoice: &Invoice) -> Event {
                 .collect(),
             total: Some(gbp(invoice.total_minor())),
             logistics,
+            credit_note: invoice.cancellation,
             ..OrderEvent::default()
         })),
         ..Event::default()
@@ -160,6 +162,7 @@ mod tests {
             panic!("an order payload");
         };
         assert_eq!(order.status, OrderStatus::Cancelled as i32);
+        assert!(order.credit_note, "a C invoice is a credit note");
         assert_eq!(order.order_id, "C541433");
         assert!(order.lines.iter().all(|l| l.quantity > 0));
         assert_eq!(order.logistics, None);

@@ -51,6 +51,9 @@ pub struct Model {
     pub destination_country: Option<String>,
     pub placed_at: UtcDateTime,
     pub updated_at: UtcDateTime,
+    /// A cancellation document of its own (status CANCELLED) that does not name the order it
+    /// reverses; netted against the customer's earlier orders of the same products.
+    pub credit_note: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -26,6 +26,7 @@ mod m20261207_000018_erasure;
 mod m20261207_000019_sealed_pii;
 mod m20261207_000020_outbox_trace;
 mod m20261207_000021_failed_events;
+mod m20261207_000022_credit_notes;
 mod schema;
 
 /// The Caravan migrator; records applied migrations in `seaql_migrations`.
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000019_sealed_pii::Migration),
             Box::new(m20261207_000020_outbox_trace::Migration),
             Box::new(m20261207_000021_failed_events::Migration),
+            Box::new(m20261207_000022_credit_notes::Migration),
         ]
     }
 }

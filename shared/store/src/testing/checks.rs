@@ -340,6 +340,7 @@ pub async fn assert_roundtrip(db: &DatabaseConnection) -> Result<(), StoreError>
         destination_country: Some("DE".to_owned()),
         placed_at: t_early,
         updated_at: t_late,
+        credit_note: false,
     };
     orders::Entity::insert(order.clone().into_active_model())
         .exec(db)
