@@ -56,6 +56,25 @@ fn recency_value(c: &CustomerFacts) -> f64 {
     }
 }
 
+/// Silent gaps longer than this many of the customer's own usual gaps count as fully lapsed.
+const LAPSED_AFTER_GAPS: f64 = 4.0;
+
+/// How far past their own purchase rhythm a repeat customer is, 0..1: 0 while the silence
+/// since the last order is within the usual gap between orders, 1 at [`LAPSED_AFTER_GAPS`]
+/// times that gap. 0 without a rhythm (fewer than two orders). A value model can call a
+/// customer alive who stopped long ago (BG/NBD with a tiny dropout parameter): the rhythm
+/// keeps such a customer from looking safe.
+fn rhythm_lapse(c: &CustomerFacts) -> f64 {
+    let gap = c.average_days_between_orders;
+    match c.recency_days {
+        Some(days) if c.order_count >= 2 && gap.is_finite() && gap > 0.0 => {
+            let overdue = f64::from(days.max(0)) / gap;
+            ((overdue - 1.0) / (LAPSED_AFTER_GAPS - 1.0)).clamp(0.0, 1.0)
+        }
+        _ => 0.0,
+    }
+}
+
 pub fn tier_for(score: f64) -> Tier {
     match score {
         s if s >= 80.0 => Tier::Platinum,
@@ -127,16 +146,19 @@ pub fn assess(c: &CustomerFacts) -> Assessment {
     let score =
         (components.iter().map(Component::contribution).sum::<f64>() * 100.0).clamp(0.0, 100.0);
 
-    // Churn: 1 - P(alive) when the value model knows it, else 1 - recency value; then
-    // +0.10 x late share and +/-0.10 around neutral satisfaction.
-    let base = alive.map_or(1.0 - recency_value(c), |a| 1.0 - a);
+    // Churn: 1 - P(alive) when the value model knows it, else 1 - recency value, or the
+    // lapse from the customer's own rhythm when that is larger; then +0.10 x late share
+    // and +/-0.10 around neutral satisfaction.
+    let model = alive.map_or(1.0 - recency_value(c), |a| 1.0 - a);
+    let rhythm = rhythm_lapse(c);
+    let (base_name, base) = match (rhythm > model, alive.is_some()) {
+        (true, _) => ("overdue_for_rhythm", rhythm),
+        (false, true) => ("not_alive", model),
+        (false, false) => ("recency_lapse", model),
+    };
     let churn_components = by_contribution(vec![
         Component {
-            name: if alive.is_some() {
-                "not_alive"
-            } else {
-                "recency_lapse"
-            },
+            name: base_name,
             value: base,
             weight: 1.0,
         },
@@ -214,6 +236,50 @@ mod tests {
         // Churn: 0.1 + 0 - 0.2 + 0.1 = 0.0.
         assert!(a.churn_probability.abs() < 1e-9);
         assert_eq!(a.churn_level, RiskLevel::Low);
+    }
+
+    /// A customer silent for many times their own usual gap is never LOW risk, however
+    /// alive a value model calls them and however satisfied they were.
+    #[test]
+    fn silent_for_many_usual_gaps_is_never_low_risk() {
+        for gaps in [2.5, 4.0, 10.0, 50.0] {
+            for p_alive in [0.5, 0.99, 1.0] {
+                let c = CustomerFacts {
+                    order_count: 12,
+                    average_days_between_orders: 7.0,
+                    recency_days: Some((7.0 * gaps) as i32),
+                    average_rating: Some(5.0),
+                    predictive: Some(Predictive {
+                        probability_alive: p_alive,
+                        ..Predictive::default()
+                    }),
+                    ..CustomerFacts::default()
+                };
+                let a = assess(&c);
+                assert_ne!(
+                    a.churn_level,
+                    RiskLevel::Low,
+                    "{gaps} gaps, P(alive) {p_alive}"
+                );
+                if gaps >= 4.0 {
+                    assert_eq!(a.churn_level, RiskLevel::High, "{gaps} gaps");
+                    assert_eq!(a.churn_components[0].name, "overdue_for_rhythm");
+                }
+            }
+        }
+        // Within the rhythm, the model decides.
+        let regular = CustomerFacts {
+            order_count: 12,
+            average_days_between_orders: 7.0,
+            recency_days: Some(5),
+            average_rating: Some(5.0),
+            predictive: Some(Predictive {
+                probability_alive: 0.99,
+                ..Predictive::default()
+            }),
+            ..CustomerFacts::default()
+        };
+        assert_eq!(assess(&regular).churn_level, RiskLevel::Low);
     }
 
     #[test]
