@@ -62,7 +62,7 @@ async fn every_imported_customer_gets_rfm_and_clv_and_country_counts_add_up() ->
         return Ok(());
     };
     let workdir = tempfile::tempdir()?;
-    let server = ServerProcess::start(
+    let mut server = ServerProcess::start(
         "caravan",
         &["serve"],
         &[("CARAVAN__DATABASE__URL", db.url.as_str())],
@@ -228,7 +228,59 @@ async fn every_imported_customer_gets_rfm_and_clv_and_country_counts_add_up() ->
         "{:?}",
         analytics.distributions[1]
     );
+
+    // A long fit (Pareto/NBD on daily periods ran for more than 27 minutes in a debug build)
+    // does not hold the process: SIGTERM ends it within the grace period, and the model
+    // says it was cut short instead of staying FITTING.
+    let long = client
+        .fit_value_model(pb::FitValueModelRequest {
+            parent: format!("merchants/{MERCHANT}"),
+            value_model_id: "retail-pareto-daily".to_owned(),
+            frequency_model: pb::FrequencyModelKind::ParetoNbd as i32,
+            time_unit: pb::TimeUnit::Day as i32,
+            calibration_end_date: Some(common::Date {
+                year: 2011,
+                month: 12,
+                day: 9,
+            }),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let state = client
+        .get_value_model(pb::GetValueModelRequest {
+            name: long.name.clone(),
+        })
+        .await?
+        .into_inner();
+    ensure!(
+        state.state == pb::ValueModelState::Fitting as i32,
+        "still fitting after 3 s: {state:?}"
+    );
+    let stopping = Instant::now();
+    server.sigterm()?;
+    let status = server.wait_exit(Duration::from_secs(20))?;
+    ensure!(
+        status.success(),
+        "exit {status:?} after {:?}",
+        stopping.elapsed()
+    );
+    eprintln!("stopped during a fit in {:?}", stopping.elapsed());
+    let (state, message): (String, Option<String>) = {
+        let row = store
+            .query_one_raw(Statement::from_string(
+                store.get_database_backend(),
+                "SELECT state, error_message FROM value_models WHERE id = 'retail-pareto-daily'",
+            ))
+            .await?
+            .context("the model row")?;
+        (row.try_get_by_index(0)?, row.try_get_by_index(1)?)
+    };
+    ensure!(
+        state == "FAILED" && message.as_deref().is_some_and(|m| m.contains("stopping")),
+        "{state} {message:?}"
+    );
     store.close().await?;
-    drop(server);
     Ok(())
 }

@@ -20,6 +20,7 @@ use crate::value_model::{
     RfmSummary, TimeUnit, Transaction, ValueModelError, discounted_value, fit_bg_nbd,
     fit_gamma_gamma, fit_pareto_nbd, summarize, summarize_calibration_holdout,
 };
+use crate::value_model::{NelderMeadOptions, optimizer::Interrupt};
 
 /// Horizon of expected purchases and spend when the caller gives none (PredictCustomerValue
 /// and the predictions written into profiles).
@@ -108,6 +109,9 @@ pub struct FitSettings {
     /// CLV horizon in months, > 0.
     pub clv_horizon_months: i32,
     pub make_current: bool,
+    /// How long the fit may run (`profiling.value_model_fit_budget_ms`); it also gives up
+    /// when the process is asked to stop.
+    pub budget: std::time::Duration,
 }
 
 /// Fitted frequency parameters.
@@ -461,7 +465,16 @@ pub fn fit(
             settings.calibration_end
         )));
     }
-    let options = FitOptions::default();
+    let options = FitOptions {
+        optimizer: NelderMeadOptions {
+            interrupt: Interrupt {
+                on_shutdown: true,
+                deadline: std::time::Instant::now().checked_add(settings.budget),
+            },
+            ..NelderMeadOptions::default()
+        },
+        ..FitOptions::default()
+    };
     let (frequency, log_likelihood) = match settings.frequency_model {
         FrequencyModelKind::BgNbd => {
             let f = fit_bg_nbd(&calibration, &options)?;
@@ -499,7 +512,7 @@ pub fn fit(
     let gamma_gamma = if settings.skip_monetary_model {
         None
     } else {
-        Some(fit_spend(&calibration, amount_scale)?)
+        Some(fit_spend(&calibration, amount_scale, &options)?)
     };
     let holdout = settings.holdout_end.map(|_| {
         let pairs: Vec<(f64, u32)> = holdout
@@ -553,6 +566,7 @@ fn check_predictions(
 fn fit_spend(
     calibration: &[RfmSummary],
     amount_scale: f64,
+    options: &FitOptions,
 ) -> Result<SpendParameters, ValueModelError> {
     let repeat: Vec<RfmSummary> = calibration
         .iter()
@@ -562,7 +576,7 @@ fn fit_spend(
             ..*c
         })
         .collect();
-    let fit = fit_gamma_gamma(&repeat, &FitOptions::default()).map_err(|e| match e {
+    let fit = fit_gamma_gamma(&repeat, options).map_err(|e| match e {
         ValueModelError::NotEnoughData(m) => ValueModelError::NotEnoughData(format!(
             "{m} (set skip_monetary_model to fit without spend)"
         )),

@@ -19,10 +19,17 @@ async fn main() -> ExitCode {
         let mut services = ServiceSet::new();
         services.store_health(db.clone(), settings.database.health_check_interval());
         AccessControl::guard(&settings, &db, &mut services).await?;
-        services.add(ProfilingApi::new(db).into_server(settings.server.max_message_bytes));
+        services.add(
+            ProfilingApi::new(db)
+                .with_settings(&settings.profiling)
+                .into_server(settings.server.max_message_bytes),
+        );
         if let Some(consumer) = consumer {
             services.after_stop(consumer.stop());
         }
+        services.after_stop(caravan_profiling::value_model_service::settle_fits(
+            std::time::Duration::from_secs(5),
+        ));
         Ok(services)
     })
     .await

@@ -66,8 +66,40 @@ pub async fn start_fit(
     Ok(record)
 }
 
+/// Fits running in this process (see [`settle_fits`]).
+static RUNNING_FITS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Counts a fit as running while it lives.
+struct Running;
+
+impl Running {
+    fn start() -> Self {
+        RUNNING_FITS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Running
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING_FITS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// For the server's shutdown: waits (at most `limit`) until the running fits have given up
+/// (they check `caravan_core::shutdown`) and stored their FAILED state, so that a fit cut
+/// short by a restart says so instead of staying FITTING.
+pub async fn settle_fits(limit: std::time::Duration) {
+    let until = std::time::Instant::now() + limit;
+    while RUNNING_FITS.load(std::sync::atomic::Ordering::SeqCst) > 0
+        && std::time::Instant::now() < until
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// The background part of a fit: never returns an error, the model ends READY or FAILED.
 async fn run_fit(db: DatabaseConnection, record: ValueModelRecord, settings: FitSettings) {
+    let _running = Running::start();
     let started = std::time::Instant::now();
     match fit_and_store(&db, &record, settings).await {
         Ok(written) => tracing::info!(

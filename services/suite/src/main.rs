@@ -139,12 +139,19 @@ async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     if let Some(consumer) = consumer {
         services.after_stop(consumer.stop());
     }
+    services.after_stop(caravan_profiling::value_model_service::settle_fits(
+        std::time::Duration::from_secs(5),
+    ));
     services.limit_repeated(ingestion.batch_limits());
     services
         .add(ingestion.clone().into_server(max_message))
         .add(PrivacyApi::new(ingestion).into_server(max_message))
         .add(AccessApi::new(db.clone()).into_server())
-        .add(caravan_profiling::ProfilingApi::new(db.clone()).into_server(max_message))
+        .add(
+            caravan_profiling::ProfilingApi::new(db.clone())
+                .with_settings(&settings.profiling)
+                .into_server(max_message),
+        )
         .add(
             caravan_recommendation::RecommendationApi::with_settings(
                 db.clone(),

@@ -225,6 +225,8 @@ pub async fn serve(
     let names = services.names.clone();
     let signal = async move {
         shutdown.await;
+        // Long computations off the runtime (fits, trainings) give up at their next check.
+        caravan_core::shutdown::request();
         tracing::info!("shutdown requested: reporting NOT_SERVING and draining in-flight calls");
         report_not_serving(&reporter, &names).await;
         let _ = signal_seen_tx.send(true);

@@ -280,6 +280,8 @@ pub struct ProfilingSettings {
     /// after the consuming replica dies before another takes over. Renewed at every poll
     /// and every third of it during a poll; at least 3 poll intervals.
     pub consumer_lease_seconds: u64,
+    /// Milliseconds a value-model fit may run before it gives up (FAILED, saying so).
+    pub value_model_fit_budget_ms: u64,
 }
 
 impl Default for ProfilingSettings {
@@ -290,6 +292,7 @@ impl Default for ProfilingSettings {
             consumer_batch: 5000,
             outbox_gap_grace_seconds: 60,
             consumer_lease_seconds: 30,
+            value_model_fit_budget_ms: 600_000,
         }
     }
 }

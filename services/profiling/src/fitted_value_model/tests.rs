@@ -209,6 +209,7 @@ fn settings(kind: FrequencyModelKind) -> FitSettings {
         annual_discount_rate: 0.1,
         clv_horizon_months: 12,
         make_current: false,
+        budget: std::time::Duration::from_secs(600),
     }
 }
 
@@ -283,6 +284,18 @@ fn the_spend_model_is_fitted_in_major_units_and_predicts_the_same() {
         serde_json::from_str(r#"{"p":6.25,"q":3.74,"v":15.44,"log_likelihood":-1.0}"#)
             .expect("legacy JSON");
     assert_eq!(legacy.amount_scale, 1.0);
+}
+
+#[test]
+fn a_fit_out_of_time_gives_up_saying_so() {
+    let mut s = settings(FrequencyModelKind::ParetoNbd);
+    s.budget = std::time::Duration::ZERO;
+    match fit(&s, &histories(), 100.0) {
+        Err(ValueModelError::Interrupted(why)) => {
+            assert!(why.contains("value_model_fit_budget_ms"), "{why}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -27,6 +27,8 @@ pub struct ProfilingApi {
     /// Each merchant's custom segment filters, parsed, for the `segments` of every profile
     /// read; briefly cached, dropped on this replica's segment writes.
     pub(crate) segment_cache: segments::SegmentCache,
+    /// How long a value-model fit may run (`profiling.value_model_fit_budget_ms`).
+    pub(crate) fit_budget: std::time::Duration,
 }
 
 impl ProfilingApi {
@@ -35,7 +37,17 @@ impl ProfilingApi {
             db,
             as_of_cache: selection::AsOfCache::default(),
             segment_cache: segments::SegmentCache::default(),
+            fit_budget: value_models::DEFAULT_FIT_BUDGET,
         }
+    }
+
+    /// With the server's settings: the value-model fit budget.
+    pub fn with_settings(
+        mut self,
+        settings: &caravan_platform::settings::ProfilingSettings,
+    ) -> Self {
+        self.fit_budget = std::time::Duration::from_millis(settings.value_model_fit_budget_ms);
+        self
     }
 
     /// The tonic server with the configured message size limit.

@@ -25,6 +25,8 @@ const MAX_CLV_MONTHS: i32 = 600;
 /// Longest prediction horizon accepted (100 years).
 const MAX_HORIZON_DAYS: i32 = 36_525;
 const MAX_CUSTOMERS: usize = 1000;
+/// A fit's time budget unless the server sets one (`profiling.value_model_fit_budget_ms`).
+pub const DEFAULT_FIT_BUDGET: std::time::Duration = std::time::Duration::from_secs(600);
 const DEFAULT_PAGE_SIZE: u64 = 20;
 const MAX_PAGE_SIZE: u64 = 100;
 
@@ -154,6 +156,7 @@ fn fit_request(
             annual_discount_rate: rate,
             clv_horizon_months: months,
             make_current: r.make_current,
+            budget: DEFAULT_FIT_BUDGET,
         },
     ))
 }
@@ -163,7 +166,8 @@ pub async fn fit(
     api: &ProfilingApi,
     request: pb::FitValueModelRequest,
 ) -> RpcResult<pb::ValueModel> {
-    let (merchant_id, id, settings) = fit_request(&request, Utc::now().date_naive())?;
+    let (merchant_id, id, mut settings) = fit_request(&request, Utc::now().date_naive())?;
+    settings.budget = api.fit_budget;
     let record = value_model_service::start_fit(&api.db, &merchant_id, id, settings).await?;
     Ok(Response::new(record.to_proto()))
 }

@@ -70,6 +70,9 @@ pub enum ValueModelError {
     NotEnoughData(String),
     #[error("fit failed: {0}")]
     FitFailed(String),
+    /// The fit gave up: the process is stopping, or its time budget ran out.
+    #[error("fit interrupted: {0}")]
+    Interrupted(String),
 }
 
 /// Settings shared by the fits.
@@ -170,6 +173,22 @@ where
     };
     let u0: Vec<f64> = start.iter().map(|v| v.ln()).collect();
     let m = optimizer::minimize(objective, &u0, &options.optimizer);
+    match m.interrupted {
+        Some(optimizer::Interrupted::Shutdown) => {
+            return Err(ValueModelError::Interrupted(
+                "the service is stopping; fit again".into(),
+            ));
+        }
+        Some(optimizer::Interrupted::Deadline) => {
+            return Err(ValueModelError::Interrupted(format!(
+                "the time budget (profiling.value_model_fit_budget_ms) ran out after {} \
+                 likelihood evaluations; try the other frequency model, a coarser time unit \
+                 or a larger budget",
+                m.evaluations
+            )));
+        }
+        None => {}
+    }
     if !m.value.is_finite() {
         return Err(ValueModelError::FitFailed(
             "the likelihood is not finite anywhere the search went".into(),

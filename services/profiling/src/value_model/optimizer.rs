@@ -8,6 +8,36 @@
 //! a restart no longer improves the objective, which guards against simplex collapse.
 //! Non-finite objective values are treated as +∞, so the search backs away from them.
 
+/// When a minimisation must give up before it converges: the process is stopping
+/// (`caravan_core::shutdown`) or a deadline passed. Checked once per simplex step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Interrupt {
+    /// Give up when the process is asked to stop.
+    pub on_shutdown: bool,
+    /// Give up at this instant.
+    pub deadline: Option<std::time::Instant>,
+}
+
+/// Why a minimisation gave up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interrupted {
+    Shutdown,
+    Deadline,
+}
+
+impl Interrupt {
+    /// Why to give up now, if at all.
+    pub fn check(&self) -> Option<Interrupted> {
+        if self.on_shutdown && caravan_core::shutdown::requested() {
+            return Some(Interrupted::Shutdown);
+        }
+        match self.deadline {
+            Some(at) if std::time::Instant::now() >= at => Some(Interrupted::Deadline),
+            _ => None,
+        }
+    }
+}
+
 /// Settings of [`minimize`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct NelderMeadOptions {
@@ -21,6 +51,8 @@ pub struct NelderMeadOptions {
     pub initial_step: f64,
     /// Maximum number of restarts after the first run.
     pub max_restarts: usize,
+    /// When to give up early.
+    pub interrupt: Interrupt,
 }
 
 impl Default for NelderMeadOptions {
@@ -31,6 +63,7 @@ impl Default for NelderMeadOptions {
             x_tolerance: 1e-7,
             initial_step: 0.5,
             max_restarts: 12,
+            interrupt: Interrupt::default(),
         }
     }
 }
@@ -48,6 +81,8 @@ pub struct Minimum {
     pub restarts: usize,
     /// Whether the last run met both tolerances within the budget.
     pub converged: bool,
+    /// Set when the search gave up early ([`Interrupt`]); `x` is then the best point so far.
+    pub interrupted: Option<Interrupted>,
 }
 
 /// Minimises `f` from `x0`. Deterministic: the same inputs give the same result.
@@ -80,6 +115,7 @@ where
         if !improved
             || restarts >= options.max_restarts
             || evaluations.get() >= options.max_evaluations
+            || options.interrupt.check().is_some()
         {
             break;
         }
@@ -92,6 +128,7 @@ where
         evaluations,
         restarts,
         converged,
+        interrupted: options.interrupt.check(),
     }
 }
 
@@ -133,7 +170,7 @@ fn run(
             converged = true;
             break;
         }
-        if used() >= options.max_evaluations {
+        if used() >= options.max_evaluations || options.interrupt.check().is_some() {
             break;
         }
         // Centroid of all but the worst vertex.
