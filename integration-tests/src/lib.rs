@@ -18,6 +18,7 @@ use caravan_platform::client::CallerInterceptor;
 use tonic::service::interceptor::InterceptedService;
 
 pub mod customer_fixture;
+pub mod fault_drill;
 pub mod ingestion_env;
 pub mod mysql;
 pub mod online_retail;
