@@ -118,6 +118,16 @@ async fn run_fit(db: DatabaseConnection, record: ValueModelRecord, settings: Fit
     }
 }
 
+/// The FAILED message of a fit cut short by the process stopping.
+const STOPPED: &str = "fit interrupted: the service is stopping; fit again";
+
+/// Completes once the process is asked to stop (`caravan_core::shutdown`).
+async fn stopping() {
+    while !caravan_core::shutdown::requested() {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// Loads the orders, fits off the async runtime, stores the result and, for a model made
 /// current, writes its predictions into the profiles. The error is the FAILED message.
 async fn fit_and_store(
@@ -126,9 +136,11 @@ async fn fit_and_store(
     settings: FitSettings,
 ) -> Result<u64, String> {
     let store_failed = |e: ProfilingError| format!("internal error: {e}");
-    let orders = store::merchant_orders(db, &record.merchant_id)
-        .await
-        .map_err(store_failed)?;
+    // Loading a large merchant's orders takes a while; a stop does not wait for it.
+    let orders = tokio::select! {
+        orders = store::merchant_orders(db, &record.merchant_id) => orders.map_err(store_failed)?,
+        () = stopping() => return Err(STOPPED.to_owned()),
+    };
     let histories: Vec<OrderHistory> = orders.values().cloned().collect();
     let make_current = settings.make_current;
     let amount_scale = minor_per_major(&record.params.currency);

@@ -19,8 +19,12 @@
 //! (t_x, T]. Everything is evaluated in log-space. On CDNOW the published fit is r = 0.553,
 //! α = 10.578, s = 0.606, β = 11.669, LL = −9595.0.
 
+use super::optimizer::Interrupt;
 use super::special_functions::{ln_gamma, ln_hyp2f1_a_b_a1, log_add_exp, log_sub_exp};
 use super::{FitOptions, FitReport, PurchaseModel, RfmSummary, ValueModelError};
+
+/// Rows of a likelihood evaluation between two interrupt checks.
+const INTERRUPT_EVERY: usize = 256;
 
 /// Pareto/NBD parameters: purchase rate λ ~ Gamma(shape r, rate α), dropout rate
 /// μ ~ Gamma(shape s, rate β).
@@ -82,11 +86,25 @@ impl ParetoNbdParams {
 
     /// Σ w · ln L over (customer, weight) rows.
     pub fn weighted_log_likelihood(&self, rows: &[(RfmSummary, f64)]) -> f64 {
+        self.weighted_log_likelihood_until(rows, &Interrupt::default())
+    }
+
+    /// [`Self::weighted_log_likelihood`], giving up (NaN) when `interrupt` says so: one
+    /// evaluation over thousands of customers with long histories can take seconds (the
+    /// hypergeometric terms), longer than a shutdown may wait.
+    pub fn weighted_log_likelihood_until(
+        &self,
+        rows: &[(RfmSummary, f64)],
+        interrupt: &Interrupt,
+    ) -> f64 {
         let Self { r, alpha, s, beta } = *self;
         let constant = -ln_gamma(r) + r * alpha.ln() + s * beta.ln();
         let mut total = 0.0;
         let mut cached: Option<(u32, f64)> = None;
-        for (c, w) in rows {
+        for (k, (c, w)) in rows.iter().enumerate() {
+            if k % INTERRUPT_EVERY == INTERRUPT_EVERY - 1 && interrupt.check().is_some() {
+                return f64::NAN;
+            }
             let x = f64::from(c.frequency);
             let ln_gamma_rx = match cached {
                 Some((cx, v)) if cx == c.frequency => v,
@@ -190,6 +208,7 @@ pub fn fit_pareto_nbd(
     let (mean_x, mean_t) = super::mean_frequency_and_age(customers);
     let alpha0 = (mean_t / mean_x).clamp(1e-3, 1e6);
     let beta0 = mean_t.clamp(1e-3, 1e6);
+    let interrupt = options.optimizer.interrupt;
     let (theta, ll, evaluations, converged) =
         super::fit_positive(&[1.0, alpha0, 1.0, beta0], n, options, |p| {
             ParetoNbdParams {
@@ -198,7 +217,7 @@ pub fn fit_pareto_nbd(
                 s: p[2],
                 beta: p[3],
             }
-            .weighted_log_likelihood(&rows)
+            .weighted_log_likelihood_until(&rows, &interrupt)
         })?;
     Ok(ParetoNbdFit {
         params: ParetoNbdParams {
@@ -219,6 +238,20 @@ pub fn fit_pareto_nbd(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_long_likelihood_gives_up_when_interrupted() {
+        let rows: Vec<(RfmSummary, f64)> = (0..1_000)
+            .map(|i: u32| (RfmSummary::new(i % 7, f64::from(i % 30), 40.0), 1.0))
+            .collect();
+        let done = PAPER.weighted_log_likelihood(&rows);
+        assert!(done.is_finite());
+        let past = Interrupt {
+            on_shutdown: false,
+            deadline: Some(std::time::Instant::now()),
+        };
+        assert!(PAPER.weighted_log_likelihood_until(&rows, &past).is_nan());
+    }
 
     const PAPER: ParetoNbdParams = ParetoNbdParams {
         r: 0.553,
