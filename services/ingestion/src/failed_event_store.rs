@@ -209,6 +209,23 @@ pub async fn delete<C: ConnectionTrait>(
         .rows_affected)
 }
 
+/// Deletes failed event `id` of `merchant_id` unless it has expired; whether it was there.
+pub async fn delete_kept<C: ConnectionTrait>(
+    db: &C,
+    merchant_id: &str,
+    retention: Duration,
+    id: i64,
+) -> Result<bool, IngestionError> {
+    Ok(failed_events::Entity::delete_many()
+        .filter(failed_events::Column::MerchantId.eq(merchant_id))
+        .filter(failed_events::Column::Id.eq(id))
+        .filter(failed_events::Column::LastFailedAt.gte(cutoff(retention)))
+        .exec(db)
+        .await?
+        .rows_affected
+        > 0)
+}
+
 /// Deletes the failed events that name one of `customer_ids` (erasure).
 pub async fn delete_for_customers<C: ConnectionTrait>(
     db: &C,

@@ -205,15 +205,13 @@ pub async fn delete(
 ) -> Result<(), IngestionError> {
     let (merchant_id, id) =
         parse_name(&request.name).map_err(|e| IngestionError::invalid("name", e.to_string()))?;
-    let retention = api.failed_event_retention;
-    if failed_event_store::get_many(&api.db, &merchant_id, retention, &[id])
+    if failed_event_store::delete_kept(&api.db, &merchant_id, api.failed_event_retention, id)
         .await?
-        .is_empty()
-        || failed_event_store::delete(&api.db, &merchant_id, &[id]).await? == 0
     {
-        return Err(IngestionError::NotFound(request.name));
+        Ok(())
+    } else {
+        Err(IngestionError::NotFound(request.name))
     }
-    Ok(())
 }
 
 /// Deletes expired failed events now and then every tenth of the retention period (at
