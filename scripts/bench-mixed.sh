@@ -9,7 +9,9 @@
 #   scripts/bench-mixed.sh [--rate N] [--csv PATH] [--ingest-rate N] [--env KEY=VALUE] ...
 #   DURATION=30m scripts/bench-mixed.sh   (or scripts/soak.sh)
 # SKIP_BUILD=1 uses the release binaries already in target/release; BIN=DIR those in DIR (a
-# copy of both, so that builds running meanwhile cannot change them between runs).
+# copy of both, so that builds running meanwhile cannot change them between runs). On a shared
+# machine, a copy of `caravan` under another name in DIR (--server-binary NAME) is safe from a
+# `pkill caravan` aimed at other servers.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARAVAN_TEST_MYSQL_URL="$(scripts/mariadb-test-user.sh)"
