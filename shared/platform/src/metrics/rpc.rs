@@ -43,10 +43,13 @@ fn code_in(headers: &HeaderMap) -> Option<Code> {
     Some(Status::from_header_map(headers).map_or(Code::Unknown, |s| s.code()))
 }
 
-/// One call being measured; recorded once, when its status is known.
+/// One call being measured; recorded once, when its status is known. A call dropped before
+/// that (the client went away before the response headers, so hyper dropped the handler
+/// future) is recorded as `CANCELLED` when it is dropped, so the in-flight gauge cannot leak.
 struct CallRecord {
     method: MethodLabels,
     started: Instant,
+    recorded: bool,
 }
 
 impl CallRecord {
@@ -63,10 +66,18 @@ impl CallRecord {
         Self {
             method,
             started: Instant::now(),
+            recorded: false,
         }
     }
 
-    fn finish(self, code: Code) {
+    fn finish(mut self, code: Code) {
+        self.record(code);
+    }
+
+    fn record(&mut self, code: Code) {
+        if std::mem::replace(&mut self.recorded, true) {
+            return;
+        }
         let metrics = global();
         metrics
             .rpc_in_flight
@@ -84,6 +95,12 @@ impl CallRecord {
                 code: code_name(code).to_owned(),
             })
             .inc();
+    }
+}
+
+impl Drop for CallRecord {
+    fn drop(&mut self) {
+        self.record(Code::Cancelled);
     }
 }
 
@@ -129,7 +146,8 @@ fn code_name(code: Code) -> &'static str {
     }
 }
 
-/// Watches a response body for the status that ends its call.
+/// Watches a response body for the status that ends its call; dropped before that, its
+/// [`CallRecord`] counts the call as `CANCELLED`.
 struct CallEnd(Option<CallRecord>);
 
 impl CallEnd {
@@ -155,12 +173,6 @@ impl FrameWatcher for CallEnd {
     /// A body that ends without trailers ended a call that never said how it went.
     fn ended(&mut self) {
         self.finish(Code::Unknown);
-    }
-}
-
-impl Drop for CallEnd {
-    fn drop(&mut self) {
-        self.finish(Code::Cancelled);
     }
 }
 
@@ -250,5 +262,29 @@ mod tests {
         assert_eq!(count("unknown", "unknown", "CANCELLED"), before + 1);
         assert_eq!(split_path("/a.B/C"), ("a.B", "C"));
         assert_eq!(split_path("/"), ("unknown", "unknown"));
+    }
+
+    #[tokio::test]
+    async fn a_call_dropped_before_its_headers_is_cancelled_and_leaves_the_gauge() {
+        let service = tower::service_fn(|_r: http::Request<Body>| async {
+            std::future::pending::<()>().await;
+            Ok::<_, Infallible>(http::Response::new(Body::empty()))
+        });
+        let in_flight = || {
+            global()
+                .rpc_in_flight
+                .get_or_create(&ServiceLabel {
+                    service: "t.Gone".to_owned(),
+                })
+                .get()
+        };
+        let before = count("t.Gone", "Slow", "CANCELLED");
+        let call = MiddlewareLayer(RedMetrics)
+            .layer(service)
+            .oneshot(request("/t.Gone/Slow"));
+        let timed_out = tokio::time::timeout(std::time::Duration::from_millis(20), call).await;
+        assert!(timed_out.is_err(), "the handler never answers");
+        assert_eq!(in_flight(), 0, "the abandoned call is no longer in flight");
+        assert_eq!(count("t.Gone", "Slow", "CANCELLED"), before + 1);
     }
 }
