@@ -3,8 +3,9 @@
 //! The profile is an optional signal: any failure (profiling not deployed, not implemented,
 //! no profile yet, slow) yields `None` and `Recommend` goes on without content affinity.
 //! Expected failures are logged at debug, unexpected ones at warn. After profiling answers
-//! UNIMPLEMENTED or UNAVAILABLE (or times out), reads are skipped for [`BACKOFF`], so a
-//! service that is down costs `Recommend` nothing instead of a failed call per request.
+//! UNIMPLEMENTED, UNAVAILABLE or RESOURCE_EXHAUSTED (or times out), reads are skipped for
+//! [`BACKOFF`], so a service that is down or shedding load costs `Recommend` nothing instead
+//! of a failed call per request.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -70,6 +71,38 @@ pub fn signals(profile: &pb::Profile) -> ProfileSignals {
     }
 }
 
+/// How a failed profile read is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadFailure {
+    /// Profiling is absent, down, busy or slow: skip reads for [`BACKOFF`], quietly.
+    /// tonic's channel enforces the request's own timeout and reports it as `CANCELLED`
+    /// ("Timeout expired") before `tokio::time::timeout` fires, so CANCELLED is a timeout
+    /// here; RESOURCE_EXHAUSTED is profiling shedding load, which reads must not add to.
+    Unreachable,
+    /// The customer has no profile yet: expected, nothing to back off from.
+    NoProfile,
+    /// Anything else is worth an operator's attention.
+    Unexpected,
+}
+
+impl ReadFailure {
+    fn of(code: Code) -> Self {
+        match code {
+            Code::Unimplemented
+            | Code::Unavailable
+            | Code::DeadlineExceeded
+            | Code::Cancelled
+            | Code::ResourceExhausted => Self::Unreachable,
+            Code::NotFound => Self::NoProfile,
+            _ => Self::Unexpected,
+        }
+    }
+
+    fn backs_off(self) -> bool {
+        self == Self::Unreachable
+    }
+}
+
 impl ProfileSource {
     pub fn new(client: ProfilingServiceClient<ServiceChannel>, timeout: Duration) -> Self {
         Self {
@@ -99,25 +132,21 @@ impl ProfileSource {
         match tokio::time::timeout(self.timeout, client.get_profile(request)).await {
             Ok(Ok(response)) => Some(signals(&response.into_inner())),
             Ok(Err(status)) => {
-                if matches!(
-                    status.code(),
-                    Code::Unimplemented | Code::Unavailable | Code::DeadlineExceeded
-                ) {
+                let failure = ReadFailure::of(status.code());
+                if failure.backs_off() {
                     self.back_off();
                 }
-                match status.code() {
-                    Code::Unimplemented
-                    | Code::Unavailable
-                    | Code::NotFound
-                    | Code::DeadlineExceeded => tracing::debug!(
-                        code = ?status.code(),
-                        "no profile for content affinity; recommending without it"
-                    ),
-                    _ => tracing::warn!(
+                if failure == ReadFailure::Unexpected {
+                    tracing::warn!(
                         code = ?status.code(),
                         message = status.message(),
                         "profile read failed; recommending without content affinity"
-                    ),
+                    );
+                } else {
+                    tracing::debug!(
+                        code = ?status.code(),
+                        "no profile for content affinity; recommending without it"
+                    );
                 }
                 None
             }
@@ -133,6 +162,23 @@ impl ProfileSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slow_busy_or_absent_profiling_backs_off_quietly() {
+        for code in [
+            Code::Cancelled,
+            Code::DeadlineExceeded,
+            Code::ResourceExhausted,
+            Code::Unavailable,
+            Code::Unimplemented,
+        ] {
+            assert_eq!(ReadFailure::of(code), ReadFailure::Unreachable, "{code:?}");
+            assert!(ReadFailure::of(code).backs_off());
+        }
+        assert!(!ReadFailure::of(Code::NotFound).backs_off());
+        assert_eq!(ReadFailure::of(Code::Internal), ReadFailure::Unexpected);
+        assert!(!ReadFailure::of(Code::PermissionDenied).backs_off());
+    }
 
     #[test]
     fn affinities_become_preferences() {
