@@ -23,6 +23,14 @@ pub enum MarketingError {
     /// Scores are never made up: without the profile there is no score.
     #[error("the profiling service is unavailable: {0}")]
     ProfilingUnavailable(String),
+    /// Profiling refused the read because it is at a limit (load shedding): the caller
+    /// is told the same, so overload reads as RESOURCE_EXHAUSTED end to end, not as an
+    /// outage that pages.
+    #[error("the profiling service is busy: {message}")]
+    ProfilingBusy {
+        message: String,
+        retry_after: Duration,
+    },
     /// Profiling answered with an error that is not about availability.
     #[error("profiling answered {code:?}: {message}")]
     Profiling { code: tonic::Code, message: String },
@@ -63,6 +71,13 @@ impl From<MarketingError> for Status {
             MarketingError::ProfilingUnavailable(reason) => status::unavailable(
                 format!("profiling is unavailable, no score was computed: {reason}"),
                 PROFILING_RETRY_AFTER,
+            ),
+            MarketingError::ProfilingBusy {
+                message,
+                retry_after,
+            } => status::resource_exhausted(
+                format!("profiling is busy, no score was computed: {message}"),
+                retry_after,
             ),
             MarketingError::Profiling { code, message } => {
                 Status::new(code, format!("profiling: {message}"))

@@ -114,6 +114,9 @@ impl ProfileSource {
     }
 }
 
+/// How long to wait when profiling refused a read under load without saying how long.
+const BUSY_RETRY_AFTER: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Profiling's verdict on a filter the caller wrote (field types, unknown fields), as the
 /// caller's own `filter` violation.
 fn filter_refused(status: &tonic::Status) -> Option<MarketingError> {
@@ -123,11 +126,17 @@ fn filter_refused(status: &tonic::Status) -> Option<MarketingError> {
 }
 
 /// Availability problems become `ProfilingUnavailable` (so callers get UNAVAILABLE with
-/// retry information); anything else (e.g. NOT_FOUND for a customer without a profile)
-/// keeps its code and profiling's message.
+/// retry information), a refusal under load `ProfilingBusy` (RESOURCE_EXHAUSTED with
+/// profiling's own retry delay); anything else (e.g. NOT_FOUND for a customer without a
+/// profile) keeps its code and profiling's message.
 fn classify(status: tonic::Status) -> MarketingError {
     match status.code() {
-        Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Cancelled => {
+        Code::ResourceExhausted => MarketingError::ProfilingBusy {
+            message: status.message().to_owned(),
+            retry_after: caravan_platform::status::retry_delay_of(&status)
+                .unwrap_or(BUSY_RETRY_AFTER),
+        },
+        Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
             MarketingError::ProfilingUnavailable(status.message().to_owned())
         }
         code => MarketingError::Profiling {
@@ -151,6 +160,16 @@ mod tests {
             classify(tonic::Status::deadline_exceeded("slow")),
             MarketingError::ProfilingUnavailable(_)
         ));
+        let shed = caravan_platform::status::resource_exhausted(
+            "too many calls",
+            std::time::Duration::from_millis(40),
+        );
+        let busy = tonic::Status::from(classify(shed));
+        assert_eq!(busy.code(), Code::ResourceExhausted);
+        assert_eq!(
+            caravan_platform::status::retry_delay_of(&busy),
+            Some(std::time::Duration::from_millis(40))
+        );
         assert!(matches!(
             classify(tonic::Status::invalid_argument("bad")),
             MarketingError::Profiling {

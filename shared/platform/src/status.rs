@@ -136,6 +136,12 @@ pub fn resource_exhausted(message: impl Into<String>, retry_after: Duration) -> 
     )
 }
 
+/// The `google.rpc.RetryInfo` delay a status carries, if any: what an upstream's refusal
+/// asked for, to pass on to our own caller.
+pub fn retry_delay_of(status: &Status) -> Option<Duration> {
+    status.get_details_retry_info()?.retry_delay
+}
+
 /// `NOT_FOUND` naming the resource, as AIP-193 asks.
 pub fn not_found(resource_name: &str) -> Status {
     Status::not_found(format!("{resource_name} not found"))
@@ -212,5 +218,7 @@ mod tests {
             retry.retry_info().and_then(|r| r.retry_delay),
             Some(Duration::from_secs(2))
         );
+        assert_eq!(retry_delay_of(&status), Some(Duration::from_secs(2)));
+        assert_eq!(retry_delay_of(&Status::internal("x")), None);
     }
 }
