@@ -26,7 +26,7 @@ async fn main() -> ExitCode {
             IngestionApi::with_settings(db.clone(), &settings.ingestion).with_profiling(profiling);
         ingestion.spawn_failed_event_retention();
         let mut services = ServiceSet::new();
-        services.store_health(db.clone(), settings.database.health_check_interval());
+        services.store_health(caravan_platform::database::store_health(&settings, &db).await?);
         services.limit_repeated(ingestion.batch_limits());
         AccessControl::guard(&settings, &db, &mut services).await?;
         services

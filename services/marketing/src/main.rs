@@ -20,7 +20,7 @@ async fn main() -> ExitCode {
             &settings.clients,
         )?);
         let mut services = ServiceSet::new();
-        services.store_health(db.clone(), settings.database.health_check_interval());
+        services.store_health(caravan_platform::database::store_health(&settings, &db).await?);
         AccessControl::guard(&settings, &db, &mut services).await?;
         services.add(ScoringApi::new(db, profiles).into_server(settings.server.max_message_bytes));
         Ok(services)

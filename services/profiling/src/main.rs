@@ -17,7 +17,7 @@ async fn main() -> ExitCode {
         let db = caravan_platform::database::open_store(&settings).await?;
         let consumer = caravan_profiling::outbox_consumer::spawn(&db, &settings.profiling);
         let mut services = ServiceSet::new();
-        services.store_health(db.clone(), settings.database.health_check_interval());
+        services.store_health(caravan_platform::database::store_health(&settings, &db).await?);
         AccessControl::guard(&settings, &db, &mut services).await?;
         services.add(
             ProfilingApi::new(db)

@@ -18,7 +18,7 @@ async fn main() -> ExitCode {
         let db = caravan_platform::database::open_store(&settings).await?;
         let profiling = caravan_platform::client::profiling_client(&settings.clients)?;
         let mut services = ServiceSet::new();
-        services.store_health(db.clone(), settings.database.health_check_interval());
+        services.store_health(caravan_platform::database::store_health(&settings, &db).await?);
         AccessControl::guard(&settings, &db, &mut services).await?;
         services.add(
             RecommendationApi::with_settings(db, profiling, &settings.recommendation)

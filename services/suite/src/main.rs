@@ -135,7 +135,7 @@ async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     ingestion.spawn_failed_event_retention();
     let mut services = ServiceSet::new();
     access.install(&mut services);
-    services.store_health(db.clone(), settings.database.health_check_interval());
+    services.store_health(caravan_platform::database::store_health(&settings, &db).await?);
     if let Some(consumer) = consumer {
         services.after_stop(consumer.stop());
     }

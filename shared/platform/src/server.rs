@@ -12,7 +12,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use caravan_store::sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::body::Body;
@@ -72,7 +71,7 @@ pub struct ServiceSet {
     names: Vec<&'static str>,
     after_stop: Vec<futures::future::BoxFuture<'static, ()>>,
     guard: Option<Arc<dyn RequestGuard>>,
-    store_check: Option<(DatabaseConnection, Duration)>,
+    store_check: Option<crate::database::StoreHealth>,
     repeated_limits: Vec<crate::repeated_limit::RepeatedFieldLimit>,
 }
 
@@ -109,11 +108,12 @@ impl ServiceSet {
         self
     }
 
-    /// Checks every `every` (when set) that `db` answers, and reports the services
-    /// `NOT_SERVING` on `grpc.health.v1` while it does not (`SERVING` again once it does):
-    /// a readiness probe then takes the replica out of rotation during a database outage.
-    pub fn store_health(&mut self, db: DatabaseConnection, every: Option<Duration>) -> &mut Self {
-        self.store_check = every.map(|every| (db, every));
+    /// Checks (every `health.every`, when set) that the store answers, and reports the
+    /// services `NOT_SERVING` on `grpc.health.v1` while it does not (`SERVING` again once
+    /// it does): a readiness probe then takes the replica out of rotation during a database
+    /// outage. The store's pool is also watched for the pool metrics.
+    pub fn store_health(&mut self, health: crate::database::StoreHealth) -> &mut Self {
+        self.store_check = Some(health);
         self
     }
 
@@ -212,15 +212,17 @@ pub async fn serve(
     }
 
     let (signal_seen_tx, signal_seen_rx) = watch::channel(false);
-    if let Some((db, every)) = services.store_check {
-        crate::metrics::watch_pool(db.clone());
-        tokio::spawn(crate::readiness::follow_store(
-            db,
-            every,
-            reporter.clone(),
-            services.names.clone(),
-            signal_seen_rx.clone(),
-        ));
+    if let Some(health) = services.store_check {
+        crate::metrics::watch_pool(health.store.clone());
+        if let Some(every) = health.every {
+            tokio::spawn(crate::readiness::follow_store(
+                health.probe,
+                every,
+                reporter.clone(),
+                services.names.clone(),
+                signal_seen_rx.clone(),
+            ));
+        }
     }
     let names = services.names.clone();
     let signal = async move {
