@@ -10,6 +10,11 @@ pub fn country_name(code: &str) -> Option<&'static str> {
         .map(|i| COUNTRIES[i].1)
 }
 
+/// Every ISO 3166-1 country as `(alpha-2 code, short name)`, sorted by code.
+pub fn countries() -> impl Iterator<Item = (&'static str, &'static str)> {
+    COUNTRIES.iter().copied()
+}
+
 pub fn is_country(code: &str) -> bool {
     country_name(code).is_some()
 }

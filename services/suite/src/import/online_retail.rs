@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::path::Path;
 
+use super::country_names::{self, Country};
 use super::error::ImportError;
 use super::price;
 use super::rejects::{Action, RejectLine};
@@ -141,6 +142,15 @@ pub struct CustomerInfo {
     pub country: String,
 }
 
+/// A country name of the file that no ISO code was set for.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UncodedCountry {
+    /// Known, deliberately without a code (`European Community`); otherwise unknown.
+    pub known: bool,
+    /// Imported invoices that name it.
+    pub invoices: u64,
+}
+
 /// The parsed file.
 #[derive(Debug, Default)]
 pub struct Dataset {
@@ -156,6 +166,8 @@ pub struct Dataset {
     pub skipped: BTreeMap<SkipReason, u64>,
     pub rows_imported: u64,
     pub prices_rounded: u64,
+    /// Country names imported without a country code, by name.
+    pub uncoded_countries: BTreeMap<String, UncodedCountry>,
 }
 
 impl Dataset {
@@ -305,6 +317,7 @@ struct Aggregator {
     skipped: BTreeMap<SkipReason, u64>,
     rows_imported: u64,
     prices_rounded: u64,
+    uncoded_countries: BTreeMap<String, UncodedCountry>,
 }
 
 impl Aggregator {
@@ -527,6 +540,7 @@ impl Aggregator {
                     occur_utc: row.occur_utc,
                     lines: Vec::new(),
                 });
+                self.note_country(line, row);
                 let per_country = self
                     .customer_countries
                     .entry(row.customer.to_owned())
@@ -557,6 +571,33 @@ impl Aggregator {
                 reason: format!(
                     "UnitPrice has more decimals than GBP pence; rounded half-even to {} pence",
                     row.price.amount
+                ),
+            });
+        }
+    }
+
+    /// Counts a new invoice's country if no code is set for it; an unknown name is also a
+    /// reject line, so it is never dropped silently.
+    fn note_country(&mut self, line: u64, row: &Row<'_>) {
+        let known = match country_names::lookup(row.country) {
+            Country::Code(_) => return,
+            Country::NoCode => true,
+            Country::Unknown => false,
+        };
+        let uncoded = self
+            .uncoded_countries
+            .entry(row.country.to_owned())
+            .or_insert_with(|| UncodedCountry { known, invoices: 0 });
+        uncoded.invoices += 1;
+        if !known {
+            self.rejects.push(RejectLine {
+                line,
+                key: row.invoice.to_owned(),
+                detail: row.stock_code.to_owned(),
+                action: Action::WithoutCountry,
+                reason: format!(
+                    "unknown country {:?}: the invoice is imported without a country",
+                    row.country
                 ),
             });
         }
@@ -627,6 +668,7 @@ impl Aggregator {
             skipped: self.skipped,
             rows_imported: self.rows_imported,
             prices_rounded: self.prices_rounded,
+            uncoded_countries: self.uncoded_countries,
         }
     }
 }

@@ -18,6 +18,8 @@ use super::error::ImportError;
 pub enum Action {
     Skipped,
     Rounded,
+    /// Imported, but its country name is unknown, so no country is set.
+    WithoutCountry,
 }
 
 impl Action {
@@ -25,6 +27,7 @@ impl Action {
         match self {
             Self::Skipped => "skipped",
             Self::Rounded => "rounded",
+            Self::WithoutCountry => "without_country",
         }
     }
 }

@@ -12,7 +12,7 @@ use super::client::{self, Created};
 use super::error::ImportError;
 use super::events;
 use super::input;
-use super::online_retail::{self, Dataset, FileTotals, SkipReason};
+use super::online_retail::{self, Dataset, FileTotals, SkipReason, UncodedCountry};
 use super::progress::Progress;
 use super::rejects::{Action, RejectLine, RejectWriter};
 
@@ -28,6 +28,7 @@ pub struct RetailSummary {
     rows_imported: u64,
     skipped: BTreeMap<SkipReason, u64>,
     prices_rounded: u64,
+    uncoded_countries: BTreeMap<String, UncodedCountry>,
     orders: usize,
     cancellations: usize,
     products: usize,
@@ -102,6 +103,7 @@ pub async fn run(args: &OnlineRetailArgs) -> Result<RetailSummary, ImportError> 
         rows_imported: data.rows_imported - by_server,
         skipped,
         prices_rounded: data.prices_rounded,
+        uncoded_countries: data.uncoded_countries.clone(),
         orders: data.orders(),
         cancellations: data.cancellations(),
         products: data.products.len(),
@@ -274,6 +276,20 @@ impl fmt::Display for RetailSummary {
             line(&format!("skipped ({})", reason.as_str()), count.to_string())?;
         }
         line("prices rounded", self.prices_rounded.to_string())?;
+        for (known, label) in [
+            (false, "unknown countries (no country set)"),
+            (true, "countries without an ISO code"),
+        ] {
+            let names: Vec<String> = self
+                .uncoded_countries
+                .iter()
+                .filter(|(_, c)| c.known == known)
+                .map(|(name, c)| format!("{name} ({} invoices)", c.invoices))
+                .collect();
+            if !names.is_empty() {
+                line(label, names.join(", "))?;
+            }
+        }
         line("orders", self.orders.to_string())?;
         line("cancellations", self.cancellations.to_string())?;
         line("events accepted", c.events_accepted.to_string())?;

@@ -231,3 +231,42 @@ fn the_real_file_matches_the_known_totals() {
         "sum of Quantity over the rows with a CustomerID"
     );
 }
+
+#[test]
+fn countries_without_a_code_are_counted_and_unknown_ones_reported() {
+    let data = parse_text(
+        "540001,22633,HAND WARMER,6,2011-01-04 10:00:00,1.85,12700,Korea\n\
+         540002,22633,HAND WARMER,6,2011-01-04 10:00:00,1.85,12701,West Indies\n\
+         540003,22633,HAND WARMER,6,2011-01-04 10:00:00,1.85,12702,Atlantis\n\
+         540003,71053,LANTERN,2,2011-01-04 10:00:00,3.39,12702,Atlantis\n\
+         540004,22633,HAND WARMER,1,2011-01-05 10:00:00,1.85,12702,Atlantis\n",
+    );
+    assert_eq!(data.rows_imported, 5, "nothing is dropped");
+    assert_eq!(
+        data.uncoded_countries,
+        BTreeMap::from([
+            (
+                "Atlantis".to_owned(),
+                UncodedCountry {
+                    known: false,
+                    invoices: 2
+                }
+            ),
+            (
+                "West Indies".to_owned(),
+                UncodedCountry {
+                    known: true,
+                    invoices: 1
+                }
+            ),
+        ])
+    );
+    let without: Vec<_> = data
+        .rejects
+        .iter()
+        .filter(|r| r.action == Action::WithoutCountry)
+        .map(|r| (r.line, r.key.as_str()))
+        .collect();
+    assert_eq!(without, vec![(4, "540003"), (6, "540004")]);
+    assert!(reasons(&data)[0].1.contains("\"Atlantis\""));
+}
