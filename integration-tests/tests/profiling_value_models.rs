@@ -716,3 +716,74 @@ async fn bad_requests_and_failed_fits() -> Result<()> {
     ensure!(status.code() == Code::FailedPrecondition, "{status:?}");
     Ok(())
 }
+
+/// A process killed during a fit (kill -9, OOM) cannot mark its model FAILED. Once the fit
+/// budget (default 10 minutes, plus a minute to store) has passed, reads settle it: FAILED,
+/// saying why. A model still within its budget stays FITTING. Both are simulated by putting
+/// finished models back to FITTING with the start times such a process would have left.
+#[tokio::test(flavor = "multi_thread")]
+async fn fits_left_fitting_by_a_dead_process_fail_after_the_budget() -> Result<()> {
+    let Some(mut env) = start().await? else {
+        return Ok(());
+    };
+    let mut names = Vec::new();
+    for id in ["killed-long-ago", "still-running"] {
+        let model = env
+            .client
+            .fit_value_model(fit_request(id, pb::FrequencyModelKind::BgNbd, false))
+            .await?
+            .into_inner();
+        wait_until_done(&mut env.client, &model.name).await?;
+        names.push(model.name);
+    }
+    let db = caravan_store::connect(&env.ingestion.db.url, 1).await?;
+    for (id, minutes_ago) in [("killed-long-ago", 12), ("still-running", 2)] {
+        db.execute_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "UPDATE value_models SET state = 'FITTING', error_message = NULL, \
+                 fit_time = NULL, created_at = UTC_TIMESTAMP(6) - INTERVAL {minutes_ago} MINUTE \
+                 WHERE merchant_id = 'acme' AND id = '{id}'"
+            ),
+        ))
+        .await?;
+    }
+    let killed = env
+        .client
+        .get_value_model(pb::GetValueModelRequest {
+            name: names[0].clone(),
+        })
+        .await?
+        .into_inner();
+    ensure!(
+        killed.state == pb::ValueModelState::Failed as i32,
+        "{killed:?}"
+    );
+    ensure!(
+        killed.error_message.contains("abandoned")
+            && killed.error_message.contains("value_model_fit_budget_ms"),
+        "{}",
+        killed.error_message
+    );
+    let listed = env
+        .client
+        .list_value_models(pb::ListValueModelsRequest {
+            parent: M.to_owned(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    let state_of = |name: &str| {
+        listed
+            .value_models
+            .iter()
+            .find(|m| m.name == name)
+            .map(|m| m.state)
+    };
+    ensure!(
+        state_of(&names[1]) == Some(pb::ValueModelState::Fitting as i32),
+        "a fit within its budget is not taken as abandoned: {listed:?}"
+    );
+    ensure!(state_of(&names[0]) == Some(pb::ValueModelState::Failed as i32));
+    Ok(())
+}

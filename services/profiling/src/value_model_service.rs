@@ -97,6 +97,77 @@ pub async fn settle_fits(limit: std::time::Duration) {
     }
 }
 
+/// How long after its start a model still FITTING is taken as abandoned: its whole fit
+/// (loading and optimising) gives up after `budget`, and storing the outcome is one
+/// statement; a tenth of the budget more (1 s to 1 min) covers a slow store.
+pub fn abandoned_after(budget: std::time::Duration) -> std::time::Duration {
+    budget.saturating_add((budget / 10).clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(60),
+    ))
+}
+
+/// The FAILED message of a model whose fitting process died without saying so.
+fn abandoned_message(budget: std::time::Duration) -> String {
+    format!(
+        "fit abandoned: still FITTING {} s after it started, past the fit budget \
+         (profiling.value_model_fit_budget_ms = {} ms); the process fitting it stopped \
+         without finishing (killed or lost); fit again",
+        abandoned_after(budget).as_secs(),
+        budget.as_millis()
+    )
+}
+
+/// Marks the merchant's abandoned fits FAILED (see [`abandoned_after`]) before they are read,
+/// so a replica killed mid-fit does not leave a model FITTING for good.
+async fn settle_abandoned(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    budget: std::time::Duration,
+) -> Result<(), ProfilingError> {
+    let Ok(age) = chrono::Duration::from_std(abandoned_after(budget)) else {
+        return Ok(());
+    };
+    let failed = store::fail_abandoned(
+        db,
+        merchant_id,
+        Utc::now() - age,
+        &abandoned_message(budget),
+    )
+    .await?;
+    if failed > 0 {
+        tracing::warn!(
+            merchant_id,
+            failed,
+            "abandoned value-model fits marked FAILED"
+        );
+    }
+    Ok(())
+}
+
+/// The model, after settling the merchant's abandoned fits; NOT_FOUND when it does not exist.
+pub async fn get(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    id: &str,
+    budget: std::time::Duration,
+) -> Result<ValueModelRecord, ProfilingError> {
+    settle_abandoned(db, merchant_id, budget).await?;
+    store::get(db, merchant_id, id).await
+}
+
+/// One page of the merchant's models (see [`store::list`]), after settling abandoned fits.
+pub async fn list(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    after: Option<(DateTime<Utc>, String)>,
+    limit: u64,
+    budget: std::time::Duration,
+) -> Result<Vec<ValueModelRecord>, ProfilingError> {
+    settle_abandoned(db, merchant_id, budget).await?;
+    store::list(db, merchant_id, after, limit).await
+}
+
 /// The background part of a fit: never returns an error, the model ends READY or FAILED.
 async fn run_fit(db: DatabaseConnection, record: ValueModelRecord, settings: FitSettings) {
     let _running = Running::start();
@@ -136,11 +207,22 @@ async fn fit_and_store(
     settings: FitSettings,
 ) -> Result<u64, String> {
     let store_failed = |e: ProfilingError| format!("internal error: {e}");
-    // Loading a large merchant's orders takes a while; a stop does not wait for it.
+    // The budget covers loading and optimising, so a model is FITTING for at most the budget
+    // plus one write (see `abandoned_after`). Loading a large merchant's orders takes a
+    // while; neither a stop nor the budget waits for it.
+    let started = std::time::Instant::now();
+    let budget = settings.budget;
     let orders = tokio::select! {
         orders = store::merchant_orders(db, &record.merchant_id) => orders.map_err(store_failed)?,
         () = stopping() => return Err(STOPPED.to_owned()),
+        () = tokio::time::sleep(budget) => return Err(format!(
+            "the time budget (profiling.value_model_fit_budget_ms = {} ms) ran out while \
+             loading the merchant's orders; raise it",
+            budget.as_millis()
+        )),
     };
+    let mut settings = settings;
+    settings.budget = budget.saturating_sub(started.elapsed());
     let histories: Vec<OrderHistory> = orders.values().cloned().collect();
     let make_current = settings.make_current;
     let amount_scale = minor_per_major(&record.params.currency);
@@ -315,5 +397,18 @@ mod tests {
             ("b".to_owned(), vec![(t(300), 1)]),
         ]);
         assert_eq!(as_of(&orders), t(500));
+    }
+
+    #[test]
+    fn a_fit_is_abandoned_a_tenth_of_its_budget_after_the_budget() {
+        let secs = std::time::Duration::from_secs;
+        assert_eq!(abandoned_after(secs(600)), secs(660));
+        assert_eq!(
+            abandoned_after(secs(3_600)),
+            secs(3_660),
+            "at most a minute more"
+        );
+        assert_eq!(abandoned_after(secs(2)), secs(3), "at least a second more");
+        assert!(abandoned_message(secs(600)).contains("660 s"));
     }
 }

@@ -203,7 +203,7 @@ pub async fn finish_ready(
             .exec(&txn)
             .await?;
     }
-    value_models::Entity::update_many()
+    let updated = value_models::Entity::update_many()
         .col_expr(C::State, Expr::value(ModelState::Ready.code()))
         .col_expr(C::IsCurrent, Expr::value(make_current))
         .col_expr(C::Params, Expr::value(params))
@@ -211,13 +211,44 @@ pub async fn finish_ready(
         .col_expr(C::FitTime, Expr::value(UtcDateTime::now()))
         .filter(C::MerchantId.eq(merchant_id.as_str()))
         .filter(C::Id.eq(id.as_str()))
+        .filter(C::State.eq(ModelState::Fitting.code()))
         .exec(&txn)
         .await?;
+    if updated.rows_affected == 0 {
+        // Dropping the transaction rolls back the switch of the current model too.
+        return Err(ProfilingError::FailedPrecondition(format!(
+            "{} is no longer FITTING (taken as abandoned after the fit budget); its result \
+             is not stored",
+            value_model_name(&merchant_id, &id)
+        )));
+    }
     txn.commit().await?;
     Ok(())
 }
 
-/// Marks the model FAILED with the reason.
+/// Marks the merchant's models still FITTING that were started before `started_before`
+/// FAILED with `error_message`: their fit ran out of budget long ago, so the process
+/// fitting them died (kill -9, OOM, a lost node) before it could say so. Returns how many.
+pub async fn fail_abandoned(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    started_before: DateTime<Utc>,
+    error_message: &str,
+) -> Result<u64, ProfilingError> {
+    use value_models::Column as C;
+    let result = value_models::Entity::update_many()
+        .col_expr(C::State, Expr::value(ModelState::Failed.code()))
+        .col_expr(C::ErrorMessage, Expr::value(error_message.to_owned()))
+        .col_expr(C::FitTime, Expr::value(UtcDateTime::now()))
+        .filter(C::MerchantId.eq(merchant_id))
+        .filter(C::State.eq(ModelState::Fitting.code()))
+        .filter(C::CreatedAt.lt(UtcDateTime::new(started_before)))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected)
+}
+
+/// Marks the model FAILED with the reason (unless it is no longer FITTING).
 pub async fn finish_failed(
     db: &DatabaseConnection,
     merchant_id: &str,
@@ -231,6 +262,7 @@ pub async fn finish_failed(
         .col_expr(C::FitTime, Expr::value(UtcDateTime::now()))
         .filter(C::MerchantId.eq(merchant_id))
         .filter(C::Id.eq(id))
+        .filter(C::State.eq(ModelState::Fitting.code()))
         .exec(db)
         .await?;
     Ok(())

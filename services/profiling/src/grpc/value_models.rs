@@ -15,7 +15,6 @@ use crate::fitted_value_model::{
     DEFAULT_HORIZON_DAYS, FitSettings, FrequencyModelKind, ModelTimeUnit, check_value_model_id,
 };
 use crate::value_model_service::{self, PredictionQuery};
-use crate::value_model_store;
 
 /// Default annual CLV discount rate (proto: "default 0.10").
 const DEFAULT_DISCOUNT_RATE: f64 = 0.10;
@@ -178,7 +177,7 @@ pub async fn get(
     request: pb::GetValueModelRequest,
 ) -> RpcResult<pb::ValueModel> {
     let (merchant_id, id) = model_ids(&request.name, "name")?;
-    let record = value_model_store::get(&api.db, &merchant_id, &id).await?;
+    let record = value_model_service::get(&api.db, &merchant_id, &id, api.fit_budget).await?;
     Ok(Response::new(record.to_proto()))
 }
 
@@ -213,7 +212,8 @@ pub async fn list(
         Some(key) => Some(parse_page_key(&key).ok_or_else(bad_token)?),
         None => None,
     };
-    let mut rows = value_model_store::list(&api.db, &merchant_id, after, size + 1).await?;
+    let mut rows =
+        value_model_service::list(&api.db, &merchant_id, after, size + 1, api.fit_budget).await?;
     let next_page_token = if rows.len() as u64 > size {
         rows.truncate(usize::try_from(size).unwrap_or(usize::MAX));
         rows.last()
