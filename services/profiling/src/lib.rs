@@ -1,6 +1,7 @@
 //! The profiling service: turns stored customer data into portraits (six B2C dimensions,
 //! five B2B), tags that thicken with evidence, segments, predicted value and analytics.
 
+mod background_cpu;
 pub mod codes;
 pub mod error;
 pub mod filter;

@@ -10,7 +10,7 @@ use caravan_store::sea_orm::DatabaseConnection;
 use crate::error::ProfilingError;
 use crate::fitted_value_model::DEFAULT_HORIZON_DAYS;
 use crate::merchant_refresh::refresh_rfm;
-use crate::profile_builder::{BuildContext, build};
+use crate::profile_builder::{BuildContext, BuiltProfile, CustomerData, build};
 use crate::profile_store::{delete_derived, existing, load_customers, merchant_context, save_many};
 use crate::value_model_store;
 
@@ -70,7 +70,8 @@ async fn rebuild_with(
             delete_derived(db, merchant_id, gone).await?;
             outcome.removed += 1;
         }
-        let built: Vec<_> = data.iter().map(|d| (&d.customer, build(d, ctx))).collect();
+        let (data, profiles) = build_in_background(data, ctx.clone()).await;
+        let built: Vec<_> = data.iter().map(|d| &d.customer).zip(profiles).collect();
         save_many(db, merchant_id, &built).await?;
         outcome.rebuilt += built.len() as u64;
         if let Some(model) = &model {
@@ -91,6 +92,19 @@ async fn rebuild_with(
         progress(done);
     }
     Ok(outcome)
+}
+
+/// Builds the portraits on the low-priority thread ([`crate::background_cpu`]), handing the
+/// data back for saving.
+async fn build_in_background(
+    data: Vec<CustomerData>,
+    ctx: BuildContext,
+) -> (Vec<CustomerData>, Vec<BuiltProfile>) {
+    crate::background_cpu::run(move || {
+        let profiles = data.iter().map(|d| build(d, &ctx)).collect();
+        (data, profiles)
+    })
+    .await
 }
 
 /// A customer erased after its data was loaded would otherwise get back the profile the

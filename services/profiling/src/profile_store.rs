@@ -182,28 +182,15 @@ async fn load_chunk(
         pii::open_contact(&mut c).map_err(caravan_store::sea_orm::DbErr::from)?;
         contacts.entry(c.customer_id.clone()).or_default().push(c);
     }
-    let mut stored: HashMap<String, Vec<StoredEvent>> = HashMap::new();
-    for e in events::Entity::find()
+    let event_rows = events::Entity::find()
         .filter(events::Column::MerchantId.eq(merchant_id))
         .filter(events::Column::CustomerId.is_in(live.iter().cloned()))
         .order_by_asc(events::Column::OccurTime)
         .order_by_asc(events::Column::Id)
         .all(db)
-        .await?
-    {
-        let opened = pii::open_event_payload(merchant_id, &e.payload)
-            .map_err(caravan_store::sea_orm::DbErr::from)?;
-        let Some(payload) = decode_payload(&opened) else {
-            tracing::warn!(event_id = %e.event_id, "skipping an event with an unreadable payload");
-            continue;
-        };
-        stored.entry(e.customer_id).or_default().push(StoredEvent {
-            event_id: e.event_id,
-            occur_time: e.occur_time.get(),
-            session_id: e.session_id,
-            payload,
-        });
-    }
+        .await?;
+    let merchant = merchant_id.to_owned();
+    let mut stored = crate::background_cpu::run(move || open_events(&merchant, event_rows)).await?;
     let orders = load_orders(db, merchant_id, &live).await?;
     // Shared by every customer of the chunk rather than copied into each.
     let products = Arc::new(load_products(db, merchant_id, &stored, &orders).await?);
@@ -223,6 +210,29 @@ async fn load_chunk(
             }
         })
         .collect())
+}
+
+/// The events' payloads opened and decoded, by customer (CPU work: run off the runtime).
+fn open_events(
+    merchant_id: &str,
+    rows: Vec<events::Model>,
+) -> Result<HashMap<String, Vec<StoredEvent>>, ProfilingError> {
+    let mut stored: HashMap<String, Vec<StoredEvent>> = HashMap::new();
+    for e in rows {
+        let opened = pii::open_event_payload(merchant_id, &e.payload)
+            .map_err(caravan_store::sea_orm::DbErr::from)?;
+        let Some(payload) = decode_payload(&opened) else {
+            tracing::warn!(event_id = %e.event_id, "skipping an event with an unreadable payload");
+            continue;
+        };
+        stored.entry(e.customer_id).or_default().push(StoredEvent {
+            event_id: e.event_id,
+            occur_time: e.occur_time.get(),
+            session_id: e.session_id,
+            payload,
+        });
+    }
+    Ok(stored)
 }
 
 async fn load_orders(
