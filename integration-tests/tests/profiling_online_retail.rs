@@ -14,6 +14,8 @@ use caravan_integration_tests::online_retail;
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::profiling::v1 as pb;
 use caravan_proto::caravan::profiling::v1::profiling_service_client::ProfilingServiceClient;
+use caravan_proto::caravan::recommendation::v1 as rec;
+use caravan_proto::caravan::recommendation::v1::recommendation_service_client::RecommendationServiceClient;
 use sea_orm::{ConnectionTrait, DatabaseConnection, Statement};
 
 const MERCHANT: &str = "uci-retail";
@@ -230,8 +232,8 @@ async fn every_imported_customer_gets_rfm_and_clv_and_country_counts_add_up() ->
     );
 
     // A long fit (Pareto/NBD on daily periods ran for more than 27 minutes in a debug build)
-    // does not hold the process: SIGTERM ends it within the grace period, and the model
-    // says it was cut short instead of staying FITTING.
+    // and a long training do not hold the process: SIGTERM ends it within the grace period,
+    // and the model and the job say they were cut short instead of staying FITTING/RUNNING.
     let long = client
         .fit_value_model(pb::FitValueModelRequest {
             parent: format!("merchants/{MERCHANT}"),
@@ -247,7 +249,39 @@ async fn every_imported_customer_gets_rfm_and_clv_and_country_counts_add_up() ->
         })
         .await?
         .into_inner();
+    // An EASE training over the whole catalogue runs on a blocking thread for minutes in a
+    // debug build, with no check of its own: the stop must neither wait for it nor leave the
+    // job RUNNING.
+    let mut recommendation = RecommendationServiceClient::new(server.channel().await?);
+    let training = recommendation
+        .start_training(rec::StartTrainingRequest {
+            parent: format!("merchants/{MERCHANT}"),
+            config: Some(rec::TrainingConfig {
+                kind: rec::ModelKind::Ease as i32,
+                training_window_start_time: Some(prost_types::Timestamp {
+                    seconds: 1_291_161_600, // 2010-12-01
+                    nanos: 0,
+                }),
+                training_window_end_time: Some(prost_types::Timestamp {
+                    seconds: 1_323_475_200, // 2011-12-10
+                    nanos: 0,
+                }),
+                ..Default::default()
+            }),
+        })
+        .await?
+        .into_inner();
     tokio::time::sleep(Duration::from_secs(3)).await;
+    let job = recommendation
+        .get_training_job(rec::GetTrainingJobRequest {
+            name: training.name.clone(),
+        })
+        .await?
+        .into_inner();
+    ensure!(
+        job.state == rec::TrainingJobState::Running as i32,
+        "still training after 3 s: {job:?}"
+    );
     let state = client
         .get_value_model(pb::GetValueModelRequest {
             name: long.name.clone(),
@@ -280,6 +314,20 @@ async fn every_imported_customer_gets_rfm_and_clv_and_country_counts_add_up() ->
     ensure!(
         state == "FAILED" && message.as_deref().is_some_and(|m| m.contains("stopping")),
         "{state} {message:?}"
+    );
+    let (state, message): (String, Option<String>) = {
+        let row = store
+            .query_one_raw(Statement::from_string(
+                store.get_database_backend(),
+                "SELECT state, error FROM training_jobs WHERE merchant_id = 'uci-retail'",
+            ))
+            .await?
+            .context("the training job row")?;
+        (row.try_get_by_index(0)?, row.try_get_by_index(1)?)
+    };
+    ensure!(
+        state == "FAILED" && message.as_deref().is_some_and(|m| m.contains("cancelled")),
+        "training job: {state} {message:?}"
     );
     store.close().await?;
     Ok(())

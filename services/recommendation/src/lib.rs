@@ -10,6 +10,7 @@ mod merchant_locks;
 mod model_store;
 mod profile_source;
 mod registry;
+pub mod running_jobs;
 pub mod signals;
 
 pub use grpc::RecommendationApi;

@@ -20,6 +20,9 @@ async fn main() -> ExitCode {
         let mut services = ServiceSet::new();
         services.store_health(caravan_platform::database::store_health(&settings, &db).await?);
         AccessControl::guard(&settings, &db, &mut services).await?;
+        services.after_stop(caravan_recommendation::running_jobs::cancel_on_stop(
+            db.clone(),
+        ));
         services.add(
             RecommendationApi::with_settings(db, profiling, &settings.recommendation)
                 .into_server(settings.server.max_message_bytes),

@@ -387,6 +387,28 @@ pub async fn update_job(
     Ok(())
 }
 
+/// Marks a QUEUED or RUNNING job FAILED with `error`; false when it had finished already.
+pub async fn fail_unfinished_job(
+    db: &DatabaseConnection,
+    merchant: &str,
+    id: &str,
+    error: &str,
+) -> Result<bool, StoreError> {
+    use training_jobs::Column as C;
+    let now = caravan_store::now();
+    let result = training_jobs::Entity::update_many()
+        .col_expr(C::State, Expr::value("FAILED"))
+        .col_expr(C::Error, Expr::value(error.to_owned()))
+        .col_expr(C::UpdatedAt, Expr::value(now))
+        .col_expr(C::FinishedAt, Expr::value(now))
+        .filter(C::MerchantId.eq(merchant))
+        .filter(C::Id.eq(id))
+        .filter(C::State.is_in(["QUEUED", "RUNNING"]))
+        .exec(db)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
 pub async fn get_job(
     db: &DatabaseConnection,
     merchant: &str,

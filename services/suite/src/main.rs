@@ -96,13 +96,14 @@ async fn main() -> ExitCode {
         Command::Keys { command } => keys::run(settings, command).await,
         Command::Privacy { command } => privacy::run(settings, command).await,
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
+    let code = match result {
+        Ok(()) => 0,
         Err(err) => {
             tracing::error!(error = format!("{err:#}"), "{NAME} failed");
-            ExitCode::FAILURE
+            1
         }
-    }
+    };
+    caravan_platform::binary::exit_now(code, _telemetry)
 }
 
 async fn serve(mut settings: Settings) -> anyhow::Result<()> {
@@ -139,6 +140,9 @@ async fn serve(mut settings: Settings) -> anyhow::Result<()> {
     if let Some(consumer) = consumer {
         services.after_stop(consumer.stop());
     }
+    services.after_stop(caravan_recommendation::running_jobs::cancel_on_stop(
+        db.clone(),
+    ));
     services.after_stop(caravan_profiling::value_model_service::settle_fits(
         std::time::Duration::from_secs(5),
     ));

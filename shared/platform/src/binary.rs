@@ -58,17 +58,33 @@ where
             return ExitCode::from(2);
         }
     };
-    match serve_until_signal(settings, spec.default_metrics_port, build).await {
-        Ok(()) => ExitCode::SUCCESS,
+    let code = match serve_until_signal(settings, spec.default_metrics_port, build).await {
+        Ok(()) => 0,
         Err(err) => {
             tracing::error!(
                 error = format!("{err:#}"),
                 "{} stopped with an error",
                 spec.name
             );
-            ExitCode::FAILURE
+            1
         }
-    }
+    };
+    exit_now(code, _telemetry)
+}
+
+/// Ends the process with `code` once telemetry is flushed, without waiting for work left on
+/// blocking threads. A recommendation training or evaluation on a blocking thread does not
+/// stop by itself, and dropping the async runtime would wait for it (minutes for EASE on a
+/// large catalogue; Kubernetes kills the pod first), although the server had stopped and its
+/// after-stop work (jobs marked cancelled, fits settled, the consumer's lease released) was
+/// done.
+pub fn exit_now(code: u8, telemetry: telemetry::TelemetryGuard) -> ! {
+    drop(telemetry);
+    // `exit` runs no destructors: flush what was printed without a newline.
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    std::process::exit(i32::from(code))
 }
 
 async fn serve_until_signal<F, Fut>(

@@ -94,7 +94,9 @@ pub async fn start(
     .await?;
     let job_api = api.clone();
     let (job_merchant, job_id) = (merchant.clone(), id.clone());
+    let running = crate::running_jobs::register(&merchant, &id);
     tokio::spawn(async move {
+        let _running = running;
         let outcome = run(
             &job_api,
             &job_merchant,
