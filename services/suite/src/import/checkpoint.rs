@@ -53,6 +53,10 @@ pub struct Counts {
     pub customers_updated: i64,
     pub contacts_created: i64,
     pub customers_rejected: i64,
+    /// IngestEvents calls sent again after the server asked to retry later; events a failed
+    /// attempt had stored count as duplicates.
+    #[serde(default)]
+    pub event_calls_retried: i64,
 }
 
 /// Progress of one import.

@@ -1,5 +1,7 @@
 //! The gRPC calls of an import, against a running ingestion service.
 
+use std::time::Duration;
+
 use caravan_platform::Secret;
 use caravan_platform::client::CallerInterceptor;
 use caravan_proto::caravan::ingestion::v1::ingestion_service_client::IngestionServiceClient;
@@ -150,7 +152,7 @@ pub async fn ingest_segment(
     merchant: &str,
     events: Vec<Event>,
     batch_size: usize,
-) -> Result<IngestEventsResponse, ImportError> {
+) -> Result<(IngestEventsResponse, u32), ImportError> {
     let parent = format!("merchants/{merchant}");
     let mut messages = Vec::new();
     let mut events = events.into_iter().peekable();
@@ -161,9 +163,67 @@ pub async fn ingest_segment(
             validate_only: false,
         });
     }
-    client
-        .ingest_events(tokio_stream::iter(messages))
-        .await
-        .map(tonic::Response::into_inner)
-        .map_err(|s| ImportError::rpc("IngestEvents", s))
+    let mut retries = 0;
+    loop {
+        match client
+            .ingest_events(tokio_stream::iter(messages.clone()))
+            .await
+        {
+            Ok(response) => return Ok((response.into_inner(), retries)),
+            Err(status) if says_retry(&status) && retries + 1 < INGEST_ATTEMPTS => {
+                let wait = retry_wait(&status, retries);
+                tracing::warn!(
+                    code = ?status.code(),
+                    message = status.message(),
+                    wait_ms = wait.as_millis() as u64,
+                    "IngestEvents asked to retry later; sending the same events again"
+                );
+                tokio::time::sleep(wait).await;
+                retries += 1;
+            }
+            Err(status) => return Err(ImportError::rpc("IngestEvents", status)),
+        }
+    }
+}
+
+/// Attempts of one IngestEvents call while the server says "retry later".
+const INGEST_ATTEMPTS: u32 = 6;
+/// The longest wait between two attempts.
+const MAX_RETRY_WAIT: Duration = Duration::from_secs(10);
+
+/// Whether a failed call may be sent again as is: the store was briefly unavailable or the
+/// server shed load. Sending again is safe, as event ids are idempotency keys: what the
+/// failed attempt stored comes back as duplicates.
+fn says_retry(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        Code::Unavailable | Code::ResourceExhausted | Code::Aborted
+    )
+}
+
+/// The server's `RetryInfo` delay, else 0.5 s doubling per retry; at most [`MAX_RETRY_WAIT`].
+fn retry_wait(status: &Status, retries: u32) -> Duration {
+    caravan_platform::status::retry_delay_of(status)
+        .unwrap_or_else(|| Duration::from_millis(500).saturating_mul(1 << retries.min(10)))
+        .min(MAX_RETRY_WAIT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_later_is_honoured_with_the_servers_delay_or_a_doubling_wait() {
+        let store_down =
+            caravan_platform::status::unavailable("down", Duration::from_millis(1_500));
+        assert!(says_retry(&store_down));
+        assert_eq!(retry_wait(&store_down, 3), Duration::from_millis(1_500));
+        let bare = Status::resource_exhausted("busy");
+        assert!(says_retry(&bare));
+        assert_eq!(retry_wait(&bare, 0), Duration::from_millis(500));
+        assert_eq!(retry_wait(&bare, 2), Duration::from_secs(2));
+        assert_eq!(retry_wait(&bare, 9), MAX_RETRY_WAIT);
+        assert!(!says_retry(&Status::invalid_argument("bad")));
+        assert!(!says_retry(&Status::internal("bug")));
+    }
 }

@@ -209,8 +209,9 @@ impl EventUpload<'_> {
             let to = (from + self.per_call).min(total);
             let invoices = &data.invoices[from..to];
             let batch = invoices.iter().map(events::order_event).collect();
-            let answer =
+            let (answer, retries) =
                 client::ingest_segment(client, self.merchant, batch, self.batch_size).await?;
+            checkpoint.counts.event_calls_retried += i64::from(retries);
             checkpoint.counts.events_accepted += answer.accepted_count;
             checkpoint.counts.events_duplicate += answer.duplicate_count;
             checkpoint.counts.events_rejected += answer.rejected_count;
@@ -295,6 +296,15 @@ impl fmt::Display for RetailSummary {
         line("events accepted", c.events_accepted.to_string())?;
         line("events duplicate", c.events_duplicate.to_string())?;
         line("events rejected", c.events_rejected.to_string())?;
+        if c.event_calls_retried > 0 {
+            line(
+                "event calls retried",
+                format!(
+                    "{} (the server asked to retry later; events a failed attempt had stored are counted as duplicates)",
+                    c.event_calls_retried
+                ),
+            )?;
+        }
         line(
             "products",
             format!(
