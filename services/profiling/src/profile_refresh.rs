@@ -15,9 +15,9 @@ use crate::profile_store::{delete_derived, existing, load_customers, merchant_co
 use crate::value_model_store;
 
 /// Customers rebuilt per load (one round of batched queries). A chunk's events are in
-/// memory at once, decoded (about 300 per customer after a while of streaming): 200
-/// customers swung the process's RSS by ±8 MiB every few seconds under a steady stream;
-/// 50 keep the swing small at a few more queries per poll.
+/// memory at once, decoded (about 300 per customer after a while of streaming): with 50
+/// instead of 200 the process's RSS under a steady stream was about 15 MiB lower
+/// (BENCHMARKS.md, mixed load, second round), for a few more queries per poll.
 pub const CHUNK: usize = 50;
 
 /// What a refresh did.
