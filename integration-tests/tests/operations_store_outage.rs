@@ -81,6 +81,21 @@ fn list_call(binary: &str, channel: Channel) -> Call {
     }
 }
 
+/// The merchant every call of these tests names ([`MERCHANT`]).
+async fn create_acme(ingestion: &mut IngestionServiceClient<Channel>) -> Result<()> {
+    ingestion
+        .create_merchant(ing::CreateMerchantRequest {
+            merchant_id: "acme".to_owned(),
+            merchant: Some(ing::Merchant {
+                display_name: "ACME".to_owned(),
+                base_currency_code: "EUR".to_owned(),
+                ..Default::default()
+            }),
+        })
+        .await?;
+    Ok(())
+}
+
 async fn health(server: &ServerProcess, service: &str) -> Result<ServingStatus> {
     let channel = tonic::transport::Endpoint::from_shared(server.endpoint())?
         .connect()
@@ -143,16 +158,7 @@ async fn without_their_database_services_report_not_serving_and_answer_unavailab
         servers.push((binary, service, server));
     }
     let mut ingestion = IngestionServiceClient::new(servers[0].2.channel().await?);
-    ingestion
-        .create_merchant(ing::CreateMerchantRequest {
-            merchant_id: "acme".to_owned(),
-            merchant: Some(ing::Merchant {
-                display_name: "ACME".to_owned(),
-                base_currency_code: "EUR".to_owned(),
-                ..Default::default()
-            }),
-        })
-        .await?;
+    create_acme(&mut ingestion).await?;
     wait_for_health(&servers, ServingStatus::Serving, Duration::from_secs(5)).await?;
     for (binary, _, server) in &servers {
         list_call(binary, server.channel().await?)
@@ -219,17 +225,7 @@ async fn a_pool_busy_with_calls_stays_serving() -> Result<()> {
         ("CARAVAN__DATABASE__HEALTH_CHECK_INTERVAL_MS", "200"),
     ];
     let server = ServerProcess::start("caravan-ingestion", &[], &env, workdir.path())?;
-    let mut ingestion = IngestionServiceClient::new(server.channel().await?);
-    ingestion
-        .create_merchant(ing::CreateMerchantRequest {
-            merchant_id: "acme".to_owned(),
-            merchant: Some(ing::Merchant {
-                display_name: "ACME".to_owned(),
-                base_currency_code: "EUR".to_owned(),
-                ..Default::default()
-            }),
-        })
-        .await?;
+    create_acme(&mut IngestionServiceClient::new(server.channel().await?)).await?;
     ensure!(health(&server, SERVICES[0]).await? == ServingStatus::Serving);
 
     // One session holds a write lock on `customers`; every list call then holds a pooled
