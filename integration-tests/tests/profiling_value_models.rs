@@ -219,6 +219,19 @@ async fn wait_until_done(
     }
 }
 
+/// The first page of the merchant's models, at the default page size.
+async fn list_all(
+    client: &mut ProfilingServiceClient<Channel>,
+) -> Result<pb::ListValueModelsResponse> {
+    Ok(client
+        .list_value_models(pb::ListValueModelsRequest {
+            parent: M.to_owned(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner())
+}
+
 fn fit_request(
     id: &str,
     kind: pb::FrequencyModelKind,
@@ -538,14 +551,7 @@ async fn fit_get_list_and_predict_on_ingested_orders() -> Result<()> {
         .into_inner();
     let switched = wait_until_done(&mut env.client, &switched.name).await?;
     ensure!(switched.current, "{switched:?}");
-    let all = env
-        .client
-        .list_value_models(pb::ListValueModelsRequest {
-            parent: M.to_owned(),
-            ..Default::default()
-        })
-        .await?
-        .into_inner();
+    let all = list_all(&mut env.client).await?;
     let current: Vec<&str> = all
         .value_models
         .iter()
@@ -765,14 +771,7 @@ async fn fits_left_fitting_by_a_dead_process_fail_after_the_budget() -> Result<(
         "{}",
         killed.error_message
     );
-    let listed = env
-        .client
-        .list_value_models(pb::ListValueModelsRequest {
-            parent: M.to_owned(),
-            ..Default::default()
-        })
-        .await?
-        .into_inner();
+    let listed = list_all(&mut env.client).await?;
     let state_of = |name: &str| {
         listed
             .value_models
