@@ -1,7 +1,8 @@
 //! Two real `caravan-profiling` replicas on one MariaDB database: one holds the outbox
 //! consumer lease and keeps profiles fresh while the other stands by. When the holder is
 //! killed, the other takes over once the lease expires; when it is stopped (SIGTERM), it
-//! releases the lease and the other takes over at once.
+//! releases the lease and the other takes over at once. The holder also deletes applied
+//! outbox rows past their retention.
 
 use std::time::{Duration, Instant};
 
@@ -21,16 +22,22 @@ fn replica(
     workdir: &std::path::Path,
     lease_seconds: &str,
 ) -> Result<ServerProcess> {
-    ServerProcess::start(
-        "caravan-profiling",
-        &[],
-        &[
-            ("CARAVAN__DATABASE__URL", env.db.url.as_str()),
-            ("CARAVAN__PROFILING__CONSUMER_POLL_MS", "100"),
-            ("CARAVAN__PROFILING__CONSUMER_LEASE_SECONDS", lease_seconds),
-        ],
-        workdir,
-    )
+    replica_with(env, workdir, lease_seconds, &[])
+}
+
+fn replica_with(
+    env: &IngestionEnv,
+    workdir: &std::path::Path,
+    lease_seconds: &str,
+    more: &[(&str, &str)],
+) -> Result<ServerProcess> {
+    let mut settings = vec![
+        ("CARAVAN__DATABASE__URL", env.db.url.as_str()),
+        ("CARAVAN__PROFILING__CONSUMER_POLL_MS", "100"),
+        ("CARAVAN__PROFILING__CONSUMER_LEASE_SECONDS", lease_seconds),
+    ];
+    settings.extend_from_slice(more);
+    ServerProcess::start("caravan-profiling", &[], &settings, workdir)
 }
 
 async fn ingest_view(env: &mut IngestionEnv, event_id: &str, who: &str) -> Result<()> {
@@ -202,6 +209,65 @@ async fn a_stopped_holder_hands_the_lease_over_at_once() -> Result<()> {
     let took = survivor_takes_over(&mut env, &db, &standby).await?;
     // Far less than the 60 s lease: it was released, not left to expire.
     ensure!(took < Duration::from_secs(15), "the takeover took {took:?}");
+    db.close().await?;
+    Ok(())
+}
+
+async fn outbox_seqs(db: &DatabaseConnection) -> Result<Vec<i64>> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT seq FROM outbox ORDER BY seq",
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| Ok(r.try_get_by_index::<i64>(0)?))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn applied_rows_leave_the_outbox_after_the_retention_and_later_events_still_arrive()
+-> Result<()> {
+    let Some(mut env) = ingestion_env::start(&[]).await? else {
+        return Ok(());
+    };
+    let db = caravan_store::connect(&env.db.url, 2).await?;
+    let workdir = tempfile::tempdir()?;
+    // Retention 0: rows go as soon as they are applied (checked every second).
+    let holder = replica_with(
+        &env,
+        workdir.path(),
+        "5",
+        &[("CARAVAN__PROFILING__OUTBOX_RETENTION_SECONDS", "0")],
+    )?;
+    let mut client = ProfilingServiceClient::new(holder.channel().await?);
+    for n in 1..=5 {
+        ingest_view(&mut env, &format!("e-{n}"), &format!("c-{n}")).await?;
+    }
+    wait_for_profile(&mut client, "c-5").await?;
+    let written = outbox_seqs(&db).await?;
+    ensure!(
+        written.len() >= 5,
+        "one row per batch at least: {written:?}"
+    );
+    let newest = *written.last().context("outbox rows")?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while outbox_seqs(&db).await? != [newest] {
+        ensure!(
+            Instant::now() < deadline,
+            "applied rows still there after 20 s: {:?}",
+            outbox_seqs(&db).await?
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The sequence goes on after the newest row, which stayed: a later event is applied.
+    ingest_view(&mut env, "e-6", "c-6").await?;
+    wait_for_profile(&mut client, "c-6").await?;
+    let after = outbox_seqs(&db).await?;
+    ensure!(
+        after.iter().all(|seq| *seq >= newest),
+        "rows after the deletion: {after:?}"
+    );
     db.close().await?;
     Ok(())
 }

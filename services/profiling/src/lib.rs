@@ -13,6 +13,7 @@ pub mod order_netting_store;
 pub mod outbox_consumer;
 pub mod outbox_cursor;
 pub mod outbox_lag;
+pub mod outbox_retention;
 pub mod profile_builder;
 pub mod profile_fields;
 pub mod profile_refresh;

@@ -23,6 +23,7 @@ use tracing::Instrument;
 
 use crate::error::ProfilingError;
 use crate::outbox_cursor::{SeenEntry, advance};
+use crate::outbox_retention::RetentionSchedule;
 use crate::profile_refresh::refresh_merchant;
 use crate::profile_store::delete_derived;
 
@@ -36,6 +37,8 @@ pub struct ConsumerConfig {
     pub batch: u64,
     pub gap_grace: Duration,
     pub lease: ConsumerLease,
+    /// How long applied outbox rows are kept (`outbox_retention`).
+    pub retention: Duration,
 }
 
 /// What one poll did.
@@ -233,9 +236,13 @@ pub async fn run(db: DatabaseConnection, cfg: ConsumerConfig) {
     );
     // Logged at the first poll and at every change.
     let mut leading: Option<bool> = None;
+    let mut retention = RetentionSchedule::new(cfg.retention);
     loop {
         let idle = match poll_once(&db, &cfg).await {
             Ok(o) => {
+                if o.leader {
+                    retention.run_if_due(&db).await;
+                }
                 if leading != Some(o.leader) {
                     leading = Some(o.leader);
                     caravan_platform::metrics::global()
@@ -324,6 +331,7 @@ pub fn spawn(
         batch: settings.consumer_batch,
         gap_grace: Duration::from_secs(settings.outbox_gap_grace_seconds),
         lease: lease.clone(),
+        retention: Duration::from_secs(settings.outbox_retention_seconds),
     };
     crate::outbox_lag::report_at_scrape(db.clone(), lease.clone());
     Some(RunningConsumer {

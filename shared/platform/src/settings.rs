@@ -284,6 +284,9 @@ pub struct ProfilingSettings {
     /// after the consuming replica dies before another takes over. Renewed at every poll
     /// and every third of it during a poll; at least 3 poll intervals.
     pub consumer_lease_seconds: u64,
+    /// Seconds an outbox row is kept after it was written, once every consumer has applied
+    /// it (`outbox_retention`); the consuming replica deletes older applied rows.
+    pub outbox_retention_seconds: u64,
     /// Milliseconds a value-model fit may run before it gives up (FAILED, saying so).
     pub value_model_fit_budget_ms: u64,
 }
@@ -296,6 +299,7 @@ impl Default for ProfilingSettings {
             consumer_batch: 100_000,
             outbox_gap_grace_seconds: 60,
             consumer_lease_seconds: 30,
+            outbox_retention_seconds: 86_400,
             value_model_fit_budget_ms: 600_000,
         }
     }

@@ -75,6 +75,7 @@ pub struct Metrics {
     pub outbox_pending_entries: Gauge,
     pub outbox_oldest_pending_age: FloatGauge,
     pub outbox_consumer_leader: Gauge,
+    pub outbox_rows_deleted: Counter,
     pub db_pool_connections: Family<PoolLabel, Gauge>,
     pub store_up: Family<ServiceLabel, Gauge>,
     pub model_version: Family<ModelLabels, Gauge>,
@@ -138,6 +139,12 @@ impl Metrics {
             "1 while this replica holds the profile outbox consumer lease, else 0",
             outbox_consumer_leader.clone(),
         );
+        let outbox_rows_deleted = Counter::default();
+        registry.register(
+            "outbox_rows_deleted",
+            "Outbox rows deleted after every consumer applied them and their retention passed",
+            outbox_rows_deleted.clone(),
+        );
         let db_pool_connections = Family::<PoolLabel, Gauge>::default();
         registry.register(
             "db_pool_connections",
@@ -171,6 +178,7 @@ impl Metrics {
             outbox_pending_entries,
             outbox_oldest_pending_age,
             outbox_consumer_leader,
+            outbox_rows_deleted,
             db_pool_connections,
             store_up,
             model_version,
