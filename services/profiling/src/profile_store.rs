@@ -27,7 +27,7 @@ use crate::error::ProfilingError;
 use crate::order_netting::{self, OrderLines, Reversal};
 use crate::order_netting_store;
 use crate::profile_builder::{
-    BuildContext, BuiltProfile, CustomerData, OrderFacts, ProductInfo, StoredEvent,
+    BuildContext, BuiltProfile, CustomerData, EventSummary, OrderFacts, ProductInfo, StoredEvent,
 };
 use crate::tag_store;
 
@@ -190,11 +190,20 @@ async fn load_chunk(
         .all(db)
         .await?;
     let merchant = merchant_id.to_owned();
-    let mut stored = crate::background_cpu::run(move || open_events(&merchant, event_rows)).await?;
+    let stored = crate::background_cpu::run(move || open_events(&merchant, event_rows)).await?;
     let orders = load_orders(db, merchant_id, &live).await?;
     // Shared by every customer of the chunk rather than copied into each.
     let products = Arc::new(load_products(db, merchant_id, &stored, &orders).await?);
     let converted = Arc::new(converted_referrals(db, merchant_id, &stored).await?);
+    let catalogue = Arc::clone(&products);
+    // The events are folded into each customer's summary and dropped.
+    let mut summaries = crate::background_cpu::run(move || {
+        stored
+            .into_iter()
+            .map(|(customer, events)| (customer, EventSummary::of(&events, &catalogue)))
+            .collect::<HashMap<_, _>>()
+    })
+    .await;
     let mut orders = orders;
     Ok(rows
         .into_iter()
@@ -202,7 +211,7 @@ async fn load_chunk(
             let id = customer.id.clone();
             CustomerData {
                 contacts: contacts.remove(&id).unwrap_or_default(),
-                events: stored.remove(&id).unwrap_or_default(),
+                events: summaries.remove(&id).unwrap_or_default(),
                 orders: orders.remove(&id).unwrap_or_default(),
                 products: Arc::clone(&products),
                 converted_referrals: Arc::clone(&converted),

@@ -9,7 +9,9 @@ use caravan_proto::caravan::ingestion::v1::event::Payload;
 use caravan_proto::caravan::profiling::v1 as pb;
 use caravan_store::entity::customers;
 
-use super::{CustomerData, share, top_counts};
+use serde::{Deserialize, Serialize};
+
+use super::{CustomerData, StoredEvent, share, top_counts};
 
 /// The enum value stored as `code` (the proto name without `prefix`), 0 when unknown.
 pub(crate) fn enum_value(code: Option<&str>, prefix: &str, parse: fn(&str) -> Option<i32>) -> i32 {
@@ -47,7 +49,39 @@ fn most_frequent<'a>(values: impl Iterator<Item = &'a str>) -> Option<String> {
     for v in values.filter(|v| !v.is_empty()) {
         *counts.entry(v.to_owned()).or_default() += 1;
     }
-    top_counts(&counts, 1).into_iter().next().map(|(k, _)| k)
+    top(&counts)
+}
+
+fn top(counts: &HashMap<String, i64>) -> Option<String> {
+    top_counts(counts, 1).into_iter().next().map(|(k, _)| k)
+}
+
+fn count(counts: &mut HashMap<String, i64>, value: &str) {
+    if !value.is_empty() {
+        *counts.entry(value.to_owned()).or_default() += 1;
+    }
+}
+
+/// What basic information keeps of a customer's events: where and in which language their
+/// sessions and reviews come from, for when the record does not say.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BasicTally {
+    session_countries: HashMap<String, i64>,
+    session_languages: HashMap<String, i64>,
+    review_languages: HashMap<String, i64>,
+}
+
+impl BasicTally {
+    pub(crate) fn apply(&mut self, e: &StoredEvent) {
+        match &e.payload {
+            Payload::SessionStart(s) => {
+                count(&mut self.session_countries, &s.ip_country_code);
+                count(&mut self.session_languages, &s.language_code);
+            }
+            Payload::Review(r) => count(&mut self.review_languages, &r.language_code),
+            _ => {}
+        }
+    }
 }
 
 fn consented_channels(row: &customers::Model) -> Vec<i32> {
@@ -85,12 +119,9 @@ fn known(flags: &[bool]) -> f64 {
 
 pub fn person(data: &CustomerData) -> pb::BasicPersonDimension {
     let row = &data.customer;
-    let sessions = data.events.iter().filter_map(|e| match &e.payload {
-        Payload::SessionStart(s) => Some(s),
-        _ => None,
-    });
+    let tally = &data.events.basic;
     let country = row.country.clone().or_else(|| {
-        most_frequent(sessions.clone().map(|s| s.ip_country_code.as_str())).or_else(|| {
+        top(&tally.session_countries).or_else(|| {
             most_frequent(
                 data.orders
                     .iter()
@@ -98,14 +129,10 @@ pub fn person(data: &CustomerData) -> pb::BasicPersonDimension {
             )
         })
     });
-    let review_languages = data.events.iter().filter_map(|e| match &e.payload {
-        Payload::Review(r) => Some(r.language_code.as_str()),
-        _ => None,
-    });
-    let language = row.language.clone().or_else(|| {
-        most_frequent(sessions.map(|s| s.language_code.as_str()))
-            .or_else(|| most_frequent(review_languages))
-    });
+    let language = row
+        .language
+        .clone()
+        .or_else(|| top(&tally.session_languages).or_else(|| top(&tally.review_languages)));
     let currency = row
         .preferred_currency
         .clone()

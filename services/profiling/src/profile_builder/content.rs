@@ -8,7 +8,9 @@ use caravan_proto::caravan::ingestion::v1::event::Payload;
 use caravan_proto::caravan::profiling::v1 as pb;
 use chrono::{DateTime, Utc};
 
-use super::{BuildContext, CustomerData, days_between, saturation};
+use serde::{Deserialize, Serialize};
+
+use super::{BuildContext, CustomerData, ProductInfo, StoredEvent, days_between, saturation};
 
 /// Evidence loses half its weight every this many days.
 pub const AFFINITY_HALF_LIFE_DAYS: f64 = 90.0;
@@ -26,7 +28,11 @@ pub mod weights {
     pub const PURCHASE: f64 = 5.0;
 }
 
-#[derive(Default)]
+/// Decayed evidence per key. A weight is stored as `w * 2^((t - reference) / half-life)`,
+/// with the tally's first event as the reference, so that evidence can be added one event at
+/// a time and decayed to any `as_of` later by one factor (`2^((reference - as_of) /
+/// half-life)`), instead of keeping every event to decay it at build time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Scores {
     score: HashMap<String, (f64, i64)>,
 }
@@ -42,14 +48,24 @@ impl Scores {
         e.1 += 1;
     }
 
-    /// Strongest first, normalised so the strongest is 1.
-    fn into_affinities(self) -> Vec<pb::Affinity> {
-        let max = self.score.values().map(|v| v.0).fold(0.0, f64::max);
-        let mut v: Vec<pb::Affinity> = self
+    /// Strongest first, normalised so the strongest is 1; stored weights are scaled by
+    /// `factor` (to `as_of`) and `extra` (purchases, already decayed) added.
+    fn affinities(&self, factor: f64, extra: &Scores) -> Vec<pb::Affinity> {
+        let mut merged: HashMap<&str, (f64, i64)> = self
             .score
+            .iter()
+            .map(|(k, (s, n))| (k.as_str(), (s * factor, *n)))
+            .collect();
+        for (k, (s, n)) in &extra.score {
+            let e = merged.entry(k.as_str()).or_default();
+            e.0 += s;
+            e.1 += n;
+        }
+        let max = merged.values().map(|v| v.0).fold(0.0, f64::max);
+        let mut v: Vec<pb::Affinity> = merged
             .into_iter()
             .map(|(key, (s, n))| pb::Affinity {
-                key,
+                key: key.to_owned(),
                 score: if max > 0.0 { s / max } else { 0.0 },
                 evidence_count: n,
             })
@@ -70,50 +86,64 @@ fn decay(at: DateTime<Utc>, as_of: DateTime<Utc>) -> f64 {
     0.5f64.powf(age / AFFINITY_HALF_LIFE_DAYS)
 }
 
-pub fn build(data: &CustomerData, ctx: &BuildContext) -> pb::ContentPreferenceDimension {
-    let mut categories = Scores::default();
-    let mut brands = Scores::default();
-    let mut topics = Scores::default();
-    let mut content_types = HashMap::new();
-    let mut favourites = BTreeSet::new();
-    let mut follows = BTreeSet::new();
-    let mut evidence = 0usize;
-    let product = |name: &str, w: f64, c: &mut Scores, b: &mut Scores| {
-        if let Some(p) = data.products.get(name) {
-            c.add(&p.category_path, w);
-            if let Some(brand) = &p.brand {
-                b.add(brand, w);
+/// `2^((to - from) / half-life)`: moves a stored weight from `from` to `to`.
+fn growth(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    (days_between(from, to) / AFFINITY_HALF_LIFE_DAYS).exp2()
+}
+
+/// What content preference keeps of a customer's events, one event at a time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ContentTally {
+    /// The time stored weights are relative to (the first event applied).
+    reference: Option<DateTime<Utc>>,
+    categories: Scores,
+    brands: Scores,
+    topics: Scores,
+    content_types: HashMap<i32, i64>,
+    favourites: BTreeSet<String>,
+    follows: BTreeSet<(i32, String)>,
+    evidence: u64,
+}
+
+impl ContentTally {
+    /// Adds `e`; `products` gives the category and brand of the products it names.
+    pub(crate) fn apply(&mut self, e: &StoredEvent, products: &HashMap<String, ProductInfo>) {
+        let reference = *self.reference.get_or_insert(e.occur_time);
+        let d = growth(reference, e.occur_time);
+        let Self {
+            categories,
+            brands,
+            topics,
+            favourites,
+            follows,
+            content_types,
+            ..
+        } = self;
+        let product = |name: &str, w: f64, c: &mut Scores, b: &mut Scores| {
+            if let Some(p) = products.get(name) {
+                c.add(&p.category_path, w);
+                if let Some(brand) = &p.brand {
+                    b.add(brand, w);
+                }
             }
-        }
-    };
-    for e in &data.events {
-        let d = decay(e.occur_time, ctx.as_of);
+        };
         match &e.payload {
-            Payload::ProductView(v) => {
-                product(&v.product, weights::VIEW * d, &mut categories, &mut brands);
-            }
-            Payload::CartAdd(c) => {
-                product(&c.product, weights::CART * d, &mut categories, &mut brands);
-            }
+            Payload::ProductView(v) => product(&v.product, weights::VIEW * d, categories, brands),
+            Payload::CartAdd(c) => product(&c.product, weights::CART * d, categories, brands),
             Payload::Search(s) => categories.add(&s.category_path, weights::SEARCH * d),
             Payload::Favourite(f) => {
                 if f.removed {
                     favourites.remove(&f.product);
                 } else {
+                    product(&f.product, weights::FAVOURITE * d, categories, brands);
                     favourites.insert(f.product.clone());
-                    product(
-                        &f.product,
-                        weights::FAVOURITE * d,
-                        &mut categories,
-                        &mut brands,
-                    );
                 }
             }
             Payload::Follow(f) => {
                 let key = (f.target_kind, f.target.clone());
                 if f.removed {
                     follows.remove(&key);
-                    continue;
+                    return;
                 }
                 follows.insert(key);
                 match FollowTargetKind::try_from(f.target_kind) {
@@ -129,49 +159,54 @@ pub fn build(data: &CustomerData, ctx: &BuildContext) -> pb::ContentPreferenceDi
                 brands.add(&c.brand, weights::CONTENT * d);
                 topics.add(&c.topic, weights::CONTENT * d);
                 if c.content_type != 0 {
-                    *content_types.entry(c.content_type).or_insert(0i64) += 1;
+                    *content_types.entry(c.content_type).or_insert(0) += 1;
                 }
             }
             Payload::Inquiry(i) => {
                 categories.add(&i.category_path, weights::INQUIRY * d);
-                product(
-                    &i.product,
-                    weights::INQUIRY * d,
-                    &mut categories,
-                    &mut brands,
-                );
+                product(&i.product, weights::INQUIRY * d, categories, brands);
             }
             Payload::Rfq(r) => {
                 categories.add(&r.category_path, weights::INQUIRY * d);
-                product(
-                    &r.product,
-                    weights::INQUIRY * d,
-                    &mut categories,
-                    &mut brands,
-                );
+                product(&r.product, weights::INQUIRY * d, categories, brands);
             }
-            _ => continue,
+            _ => return,
         }
-        evidence += 1;
+        self.evidence += 1;
     }
+}
+
+pub fn build(data: &CustomerData, ctx: &BuildContext) -> pb::ContentPreferenceDimension {
+    let t = &data.events.content;
+    // Purchases, decayed to `as_of` directly.
+    let mut bought_categories = Scores::default();
+    let mut bought_brands = Scores::default();
+    let mut evidence = t.evidence;
     for o in &data.orders {
         if o.order.status == "CANCELLED" {
             continue;
         }
         let d = decay(o.order.placed_at.get(), ctx.as_of);
         for p in &o.products {
-            product(p, weights::PURCHASE * d, &mut categories, &mut brands);
+            if let Some(info) = data.products.get(p) {
+                bought_categories.add(&info.category_path, weights::PURCHASE * d);
+                if let Some(brand) = &info.brand {
+                    bought_brands.add(brand, weights::PURCHASE * d);
+                }
+            }
         }
         evidence += 1;
     }
-    let total_content: i64 = content_types.values().sum();
-    let mut content_type_mix: Vec<pb::ContentTypeShare> = content_types
-        .into_iter()
+    let factor = t.reference.map_or(1.0, |r| growth(ctx.as_of, r));
+    let total_content: i64 = t.content_types.values().sum();
+    let mut content_type_mix: Vec<pb::ContentTypeShare> = t
+        .content_types
+        .iter()
         .map(|(content_type, n)| {
             #[allow(clippy::cast_precision_loss)]
-            let share = n as f64 / total_content as f64;
+            let share = *n as f64 / total_content as f64;
             pb::ContentTypeShare {
-                content_type,
+                content_type: *content_type,
                 share,
             }
         })
@@ -185,11 +220,11 @@ pub fn build(data: &CustomerData, ctx: &BuildContext) -> pb::ContentPreferenceDi
     let completeness = saturation(evidence as f64, 10.0);
     pb::ContentPreferenceDimension {
         completeness,
-        category_affinities: categories.into_affinities(),
-        brand_affinities: brands.into_affinities(),
-        topic_affinities: topics.into_affinities(),
+        category_affinities: t.categories.affinities(factor, &bought_categories),
+        brand_affinities: t.brands.affinities(factor, &bought_brands),
+        topic_affinities: t.topics.affinities(factor, &Scores::default()),
         content_type_mix,
-        favourite_count: i64::try_from(favourites.len()).unwrap_or(i64::MAX),
-        follow_count: i64::try_from(follows.len()).unwrap_or(i64::MAX),
+        favourite_count: i64::try_from(t.favourites.len()).unwrap_or(i64::MAX),
+        follow_count: i64::try_from(t.follows.len()).unwrap_or(i64::MAX),
     }
 }

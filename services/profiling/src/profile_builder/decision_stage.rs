@@ -16,6 +16,8 @@ use caravan_proto::caravan::ingestion::v1::event::Payload;
 use caravan_proto::caravan::profiling::v1 as pb;
 use chrono::{DateTime, Duration, Utc};
 
+use serde::{Deserialize, Serialize};
+
 use super::{BuildContext, CustomerData, StoredEvent, days_between};
 
 pub const HALF_LIFE_DAYS: f64 = 7.0;
@@ -133,35 +135,69 @@ fn status_word(status: i32) -> String {
         .replace("unspecified", "placed")
 }
 
+/// One event's evidence for a stage, as kept between builds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Observed {
+    stage: i32,
+    base: f64,
+    description: String,
+    event_id: String,
+    at: DateTime<Utc>,
+}
+
+/// What the decision stage keeps of a customer's events: the evidence of each event and the
+/// product views, from which a build takes those within [`WINDOW_DAYS`] of its `as_of`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageTally {
+    observed: Vec<Observed>,
+    /// View times per product.
+    product_views: HashMap<String, Vec<DateTime<Utc>>>,
+}
+
+impl StageTally {
+    pub(crate) fn apply(&mut self, e: &StoredEvent) {
+        if let Payload::ProductView(v) = &e.payload {
+            self.product_views
+                .entry(v.product.clone())
+                .or_default()
+                .push(e.occur_time);
+        }
+        if let Some((stage, base, description)) = classify(e) {
+            self.observed.push(Observed {
+                stage: stage as i32,
+                base,
+                description,
+                event_id: e.event_id.clone(),
+                at: e.occur_time,
+            });
+        }
+    }
+}
+
 fn stage_evidence(data: &CustomerData, ctx: &BuildContext) -> Vec<Evidence> {
     let since = ctx.as_of - Duration::days(WINDOW_DAYS);
+    let in_window = |t: &DateTime<Utc>| *t >= since && *t <= ctx.as_of;
     let merchant = &data.customer.merchant_id;
+    let tally = &data.events.stage;
     let mut evidence = Vec::new();
-    let mut product_views: HashMap<&str, Vec<&StoredEvent>> = HashMap::new();
-    for e in data
-        .events
-        .iter()
-        .filter(|e| e.occur_time >= since && e.occur_time <= ctx.as_of)
-    {
-        if let Payload::ProductView(v) = &e.payload {
-            product_views.entry(&v.product).or_default().push(e);
-        }
-        let Some((stage, base, description)) = classify(e) else {
-            continue;
-        };
-        let decay = 0.5f64.powf(days_between(e.occur_time, ctx.as_of).max(0.0) / HALF_LIFE_DAYS);
+    for o in tally.observed.iter().filter(|o| in_window(&o.at)) {
+        let decay = 0.5f64.powf(days_between(o.at, ctx.as_of).max(0.0) / HALF_LIFE_DAYS);
         evidence.push(Evidence {
-            stage,
-            weight: base * decay,
-            description,
-            event: format!("merchants/{merchant}/events/{}", e.event_id),
-            at: e.occur_time,
+            stage: DecisionStage::try_from(o.stage).unwrap_or(DecisionStage::NeedRecognition),
+            weight: o.base * decay,
+            description: o.description.clone(),
+            event: format!("merchants/{merchant}/events/{}", o.event_id),
+            at: o.at,
         });
     }
     // Coming back to the same product is comparison, not browsing.
-    for (product, views) in product_views.into_iter().filter(|(_, v)| v.len() >= 2) {
-        let first = views[0].occur_time;
-        let last = views[views.len() - 1].occur_time;
+    for (product, all) in &tally.product_views {
+        let views: Vec<DateTime<Utc>> = all.iter().copied().filter(in_window).collect();
+        if views.len() < 2 {
+            continue;
+        }
+        let first = views[0];
+        let last = views[views.len() - 1];
         let days = days_between(first, last).ceil().max(1.0);
         let decay = 0.5f64.powf(days_between(last, ctx.as_of).max(0.0) / HALF_LIFE_DAYS);
         evidence.push(Evidence {
@@ -198,7 +234,7 @@ fn stage_evidence(data: &CustomerData, ctx: &BuildContext) -> Vec<Evidence> {
 }
 
 fn last_activity(data: &CustomerData) -> Option<DateTime<Utc>> {
-    let last_event = data.events.last().map(|e| e.occur_time);
+    let last_event = data.events.last_event_time;
     let last_order = data.orders.iter().map(|o| o.order.placed_at.get()).max();
     last_event.max(last_order)
 }

@@ -6,16 +6,32 @@ use caravan_proto::caravan::ingestion::v1::event::Payload;
 use caravan_proto::caravan::ingestion::v1::{ReturnReason, TicketTopic};
 use caravan_proto::caravan::profiling::v1 as pb;
 
-use super::{CustomerData, saturation, share, top_counts};
+use serde::{Deserialize, Serialize};
+
+use super::{CustomerData, StoredEvent, saturation, share, top_counts};
 use crate::sentiment;
 
-fn mean(v: &[f64]) -> f64 {
-    if v.is_empty() {
-        0.0
-    } else {
-        #[allow(clippy::cast_precision_loss)]
-        let n = v.len() as f64;
-        v.iter().sum::<f64>() / n
+/// A running mean.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+struct Mean {
+    sum: f64,
+    count: u64,
+}
+
+impl Mean {
+    fn add(&mut self, v: f64) {
+        self.sum += v;
+        self.count += 1;
+    }
+
+    fn get(self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            #[allow(clippy::cast_precision_loss)]
+            let n = self.count as f64;
+            self.sum / n
+        }
     }
 }
 
@@ -47,47 +63,69 @@ fn text_sentiment(text: &str, language: Option<&str>) -> Option<f64> {
     (!text.is_empty()).then(|| f64::from(sentiment::analyze(text, language).score))
 }
 
-pub fn build(data: &CustomerData) -> pb::EvaluationFeedbackDimension {
-    let mut ratings = Vec::new();
-    let mut sentiments = Vec::new();
-    let mut satisfaction = Vec::new();
-    let mut resolution = Vec::new();
-    let mut complaints: HashMap<String, i64> = HashMap::new();
-    let mut tickets = 0usize;
-    let mut returned_units = 0i64;
-    for e in &data.events {
+/// What evaluation feedback keeps of a customer's events, one event at a time. Review
+/// texts are scored once, when their event is applied.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackTally {
+    ratings: Mean,
+    sentiments: Mean,
+    satisfaction: Mean,
+    resolution: Mean,
+    complaints: HashMap<String, i64>,
+    reviews: u64,
+    tickets: u64,
+    return_events: u64,
+    returned_units: i64,
+}
+
+impl FeedbackTally {
+    pub(crate) fn apply(&mut self, e: &StoredEvent) {
         match &e.payload {
             Payload::Review(r) => {
+                self.reviews += 1;
                 if (1..=5).contains(&r.rating) {
-                    ratings.push(f64::from(r.rating));
+                    self.ratings.add(f64::from(r.rating));
                 }
                 let text = format!("{} {}", r.title, r.text);
                 let lang = (!r.language_code.is_empty()).then_some(r.language_code.as_str());
-                sentiments.extend(text_sentiment(&text, lang));
+                if let Some(s) = text_sentiment(&text, lang) {
+                    self.sentiments.add(s);
+                }
             }
             Payload::AfterSalesTicket(t) => {
-                tickets += 1;
-                satisfaction.extend(
-                    t.satisfaction
-                        .filter(|s| (1..=5).contains(s))
-                        .map(f64::from),
-                );
-                resolution.extend(t.resolution_hours.filter(|h| h.is_finite() && *h >= 0.0));
-                sentiments.extend(text_sentiment(&t.text, None));
+                self.tickets += 1;
+                if let Some(s) = t.satisfaction.filter(|s| (1..=5).contains(s)) {
+                    self.satisfaction.add(f64::from(s));
+                }
+                if let Some(h) = t.resolution_hours.filter(|h| h.is_finite() && *h >= 0.0) {
+                    self.resolution.add(h);
+                }
+                if let Some(s) = text_sentiment(&t.text, None) {
+                    self.sentiments.add(s);
+                }
                 if let Some(term) = topic_term(t.topic) {
-                    *complaints.entry(term).or_default() += 1;
+                    *self.complaints.entry(term).or_default() += 1;
                 }
             }
             Payload::ReturnGoods(r) => {
-                returned_units += r.quantity.max(0);
+                self.return_events += 1;
+                self.returned_units = self.returned_units.saturating_add(r.quantity.max(0));
                 if let Some(term) = reason_term(r.reason) {
-                    *complaints.entry(term).or_default() += 1;
+                    *self.complaints.entry(term).or_default() += 1;
                 }
             }
-            Payload::SocialAction(s) => sentiments.extend(text_sentiment(&s.comment_text, None)),
+            Payload::SocialAction(s) => {
+                if let Some(v) = text_sentiment(&s.comment_text, None) {
+                    self.sentiments.add(v);
+                }
+            }
             _ => {}
         }
     }
+}
+
+pub fn build(data: &CustomerData) -> pb::EvaluationFeedbackDimension {
+    let t = &data.events.feedback;
     // Orders returned as a whole count all their units when no return event says more.
     let ordered_units: i64 = data
         .orders
@@ -101,33 +139,23 @@ pub fn build(data: &CustomerData) -> pb::EvaluationFeedbackDimension {
         .filter(|o| o.order.status == "RETURNED")
         .map(|o| o.units)
         .sum();
-    let returned = returned_units.max(whole_returns).min(ordered_units);
-    let reviews = ratings.len().max(
-        data.events
-            .iter()
-            .filter(|e| matches!(e.payload, Payload::Review(_)))
-            .count(),
-    );
-    let return_events = data
-        .events
-        .iter()
-        .filter(|e| matches!(e.payload, Payload::ReturnGoods(_)))
-        .count();
+    let returned = t.returned_units.max(whole_returns).min(ordered_units);
+    let reviews = usize::try_from(t.reviews).unwrap_or(usize::MAX);
     #[allow(clippy::cast_precision_loss)]
-    let evidence = (reviews + tickets + return_events) as f64;
+    let evidence = (t.reviews + t.tickets + t.return_events) as f64;
     pb::EvaluationFeedbackDimension {
         completeness: saturation(evidence, 3.0),
-        average_rating: mean(&ratings),
+        average_rating: t.ratings.get(),
         review_count: i64::try_from(reviews).unwrap_or(i64::MAX),
-        sentiment_mean: mean(&sentiments),
+        sentiment_mean: t.sentiments.get(),
         return_rate: share(
             usize::try_from(returned).unwrap_or(0),
             usize::try_from(ordered_units).unwrap_or(0),
         ),
-        ticket_count: i64::try_from(tickets).unwrap_or(i64::MAX),
-        average_ticket_satisfaction: mean(&satisfaction),
-        average_resolution_hours: mean(&resolution),
-        top_complaints: top_counts(&complaints, 10)
+        ticket_count: i64::try_from(t.tickets).unwrap_or(i64::MAX),
+        average_ticket_satisfaction: t.satisfaction.get(),
+        average_resolution_hours: t.resolution.get(),
+        top_complaints: top_counts(&t.complaints, 10)
             .into_iter()
             .map(|(term, count)| pb::TermCount { term, count })
             .collect(),

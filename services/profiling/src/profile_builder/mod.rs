@@ -14,6 +14,7 @@ mod feedback;
 mod opportunity;
 pub mod rule_tags;
 mod social;
+mod summary;
 mod transactions;
 
 #[cfg(test)]
@@ -31,6 +32,7 @@ use chrono::{DateTime, Utc};
 
 pub use basic::import_tags;
 pub use rule_tags::RuleTag;
+pub use summary::EventSummary;
 
 /// A stored event, decoded.
 #[derive(Debug, Clone)]
@@ -63,8 +65,8 @@ pub struct ProductInfo {
 pub struct CustomerData {
     pub customer: customers::Model,
     pub contacts: Vec<customer_contacts::Model>,
-    /// Sorted by occurrence time.
-    pub events: Vec<StoredEvent>,
+    /// What the portrait keeps of the customer's events.
+    pub events: EventSummary,
     pub orders: Vec<OrderFacts>,
     /// By product resource name; shared by the customers loaded together.
     pub products: Arc<HashMap<String, ProductInfo>>,
@@ -131,8 +133,8 @@ pub fn build(data: &CustomerData, ctx: &BuildContext) -> BuiltProfile {
         } else {
             common::CustomerKind::Person as i32
         },
-        event_count: i64::try_from(data.events.len()).unwrap_or(i64::MAX),
-        last_event_time: data.events.last().map(|e| to_timestamp(e.occur_time)),
+        event_count: data.events.event_count,
+        last_event_time: data.events.last_event_time.map(to_timestamp),
         update_time: Some(to_timestamp(Utc::now())),
         ..Default::default()
     };

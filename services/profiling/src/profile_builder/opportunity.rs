@@ -1,14 +1,18 @@
 //! B2B: enterprise contacts (dimension 2) and purchasing potential (inquiries, RFQs,
 //! samples and a scored potential with its components).
 
+use std::collections::HashMap;
+
 use caravan_platform::proto_time::to_timestamp;
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::ingestion::v1::event::Payload;
 use caravan_proto::caravan::profiling::v1 as pb;
 use chrono::{DateTime, Utc};
 
+use serde::{Deserialize, Serialize};
+
 use super::basic::enum_value;
-use super::{BuildContext, CustomerData, days_between, saturation, share};
+use super::{BuildContext, CustomerData, StoredEvent, days_between, saturation, share};
 
 const MAX_CONTACTS: usize = 20;
 
@@ -38,15 +42,10 @@ pub fn contacts(data: &CustomerData) -> pb::ContactsDimension {
         .map(|c| {
             let mut count = 0i64;
             let mut last: Option<DateTime<Utc>> = None;
-            for e in &data.events {
-                let reference = match &e.payload {
-                    Payload::Inquiry(i) => &i.contact,
-                    Payload::Rfq(r) => &r.contact,
-                    _ => continue,
-                };
+            for (reference, (n, at)) in &data.events.opportunity.contact_mentions {
                 if mentions(reference, &c.id) {
-                    count += 1;
-                    last = Some(e.occur_time);
+                    count += n;
+                    last = last.max(Some(*at));
                 }
             }
             pb::ContactSummary {
@@ -101,32 +100,68 @@ fn component(name: &str, value: f64, weight: f64) -> pb::ScoreComponent {
     }
 }
 
-pub fn potential(data: &CustomerData, ctx: &BuildContext) -> pb::PurchasingPotentialDimension {
-    let mut inquiries = 0i64;
-    let mut rfqs = 0i64;
-    let mut samples = 0usize;
-    let mut paid_samples = 0usize;
-    let mut rfq_value_minor = 0i64;
-    let mut last: Option<DateTime<Utc>> = None;
-    for e in &data.events {
-        match &e.payload {
-            Payload::Inquiry(_) => inquiries += 1,
+/// What the B2B dimensions keep of a customer's events, one event at a time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpportunityTally {
+    /// Contact reference of inquiries and RFQs -> how many, and the latest.
+    contact_mentions: HashMap<String, (i64, DateTime<Utc>)>,
+    inquiries: i64,
+    rfqs: i64,
+    samples: u64,
+    paid_samples: u64,
+    /// RFQ target prices: (currency, unit price in minor units, units asked for).
+    rfq_prices: Vec<(String, i64, i64)>,
+    last: Option<DateTime<Utc>>,
+}
+
+impl OpportunityTally {
+    pub(crate) fn apply(&mut self, e: &StoredEvent) {
+        let contact = match &e.payload {
+            Payload::Inquiry(i) => {
+                self.inquiries += 1;
+                &i.contact
+            }
             Payload::Rfq(r) => {
-                rfqs += 1;
-                if let Some(price) = &r.target_unit_price
-                    && let Some(unit) = ctx.to_base(&price.currency_code, price.amount_minor)
-                {
-                    rfq_value_minor =
-                        rfq_value_minor.saturating_add(unit.saturating_mul(r.quantity.max(0)));
+                self.rfqs += 1;
+                if let Some(price) = &r.target_unit_price {
+                    self.rfq_prices.push((
+                        price.currency_code.clone(),
+                        price.amount_minor,
+                        r.quantity.max(0),
+                    ));
                 }
+                &r.contact
             }
             Payload::SampleOrder(s) => {
-                samples += 1;
-                paid_samples += usize::from(s.paid);
+                self.samples += 1;
+                self.paid_samples += u64::from(s.paid);
+                self.last = self.last.max(Some(e.occur_time));
+                return;
             }
-            _ => continue,
+            _ => return,
+        };
+        self.last = self.last.max(Some(e.occur_time));
+        if !contact.is_empty() {
+            let m = self
+                .contact_mentions
+                .entry(contact.clone())
+                .or_insert((0, e.occur_time));
+            m.0 += 1;
+            m.1 = m.1.max(e.occur_time);
         }
-        last = Some(e.occur_time);
+    }
+}
+
+pub fn potential(data: &CustomerData, ctx: &BuildContext) -> pb::PurchasingPotentialDimension {
+    let t = &data.events.opportunity;
+    let (inquiries, rfqs, last) = (t.inquiries, t.rfqs, t.last);
+    let samples = usize::try_from(t.samples).unwrap_or(usize::MAX);
+    let paid_samples = usize::try_from(t.paid_samples).unwrap_or(usize::MAX);
+    let mut rfq_value_minor = 0i64;
+    for (currency, unit_minor, quantity) in &t.rfq_prices {
+        if let Some(unit) = ctx.to_base(currency, *unit_minor) {
+            rfq_value_minor = rfq_value_minor.saturating_add(unit.saturating_mul(*quantity));
+        }
     }
     let size = enum_value(
         data.customer.size_band.as_deref(),

@@ -1,13 +1,15 @@
 //! Social sharing (B2C): shares per platform, interactions, referrals and their
 //! conversions, and the raw influence that is ranked among the merchant's customers.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use caravan_proto::caravan::ingestion::v1::SocialActionKind;
 use caravan_proto::caravan::ingestion::v1::event::Payload;
 use caravan_proto::caravan::profiling::v1 as pb;
 
-use super::{CustomerData, saturation, top_counts};
+use serde::{Deserialize, Serialize};
+
+use super::{CustomerData, StoredEvent, saturation, top_counts};
 
 /// Influence weights: a converted referral is worth most, then a referral, then a share
 /// (scaled by the log of its audience), then an interaction.
@@ -18,53 +20,74 @@ pub mod weights {
     pub const CONVERTED_REFERRAL: f64 = 5.0;
 }
 
-/// The dimension and the raw influence (before ranking among the merchant's customers).
-pub fn build(data: &CustomerData) -> (pb::SocialSharingDimension, f64) {
-    let mut shares: HashMap<i32, i64> = HashMap::new();
-    let mut share_count = 0i64;
-    let mut interactions = 0i64;
-    let mut referred: HashSet<&str> = HashSet::new();
-    let mut referrals = 0i64;
-    let mut raw = 0.0;
-    for e in &data.events {
+/// What social sharing keeps of a customer's events, one event at a time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SocialTally {
+    shares: HashMap<i32, i64>,
+    share_count: i64,
+    interactions: i64,
+    referrals: i64,
+    /// Influence from shares, interactions and referrals (converted referrals are added
+    /// at build time, when it is known which referred customers have ordered).
+    raw: f64,
+    /// Resource names of the customers referred.
+    referred: BTreeSet<String>,
+}
+
+impl SocialTally {
+    pub(crate) fn apply(&mut self, e: &StoredEvent) {
         let Payload::SocialAction(s) = &e.payload else {
-            continue;
+            return;
         };
         match SocialActionKind::try_from(s.action) {
             Ok(SocialActionKind::Share) => {
-                share_count += 1;
-                *shares.entry(s.platform).or_default() += 1;
+                self.share_count += 1;
+                *self.shares.entry(s.platform).or_default() += 1;
                 #[allow(clippy::cast_precision_loss)]
                 let reach = (1.0 + s.audience_size.max(0) as f64).ln().max(1.0);
-                raw += weights::SHARE * reach;
+                self.raw += weights::SHARE * reach;
             }
             Ok(SocialActionKind::Like | SocialActionKind::Comment | SocialActionKind::Follow) => {
-                interactions += 1;
-                raw += weights::INTERACTION;
+                self.interactions += 1;
+                self.raw += weights::INTERACTION;
             }
             Ok(SocialActionKind::Referral) => {
-                referrals += 1;
-                raw += weights::REFERRAL;
+                self.referrals += 1;
+                self.raw += weights::REFERRAL;
                 if !s.referred_customer.is_empty() {
-                    referred.insert(&s.referred_customer);
+                    self.referred.insert(s.referred_customer.clone());
                 }
             }
             _ => {}
         }
     }
-    let converted = referred
+
+    /// Resource names of the customers referred.
+    pub fn referred(&self) -> impl Iterator<Item = &str> {
+        self.referred.iter().map(String::as_str)
+    }
+}
+
+/// The dimension and the raw influence (before ranking among the merchant's customers).
+pub fn build(data: &CustomerData) -> (pb::SocialSharingDimension, f64) {
+    let t = &data.events.social;
+    let converted = t
+        .referred
         .iter()
-        .filter(|c| data.converted_referrals.contains(**c))
+        .filter(|c| data.converted_referrals.contains(*c))
         .count();
+    let mut raw = t.raw;
     #[allow(clippy::cast_precision_loss)]
     {
         raw += weights::CONVERTED_REFERRAL * converted as f64;
     }
+    let (share_count, interactions, referrals) = (t.share_count, t.interactions, t.referrals);
+    let shares = &t.shares;
     #[allow(clippy::cast_precision_loss)]
     let evidence = (share_count + interactions + referrals) as f64;
     let dim = pb::SocialSharingDimension {
         completeness: saturation(evidence, 5.0),
-        shares_by_platform: top_counts(&shares, usize::MAX)
+        shares_by_platform: top_counts(shares, usize::MAX)
             .into_iter()
             .map(|(platform, count)| pb::PlatformCount { platform, count })
             .collect(),

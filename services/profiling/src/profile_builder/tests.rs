@@ -120,36 +120,41 @@ fn facts(order: orders::Model, units: i64, skus: &[&str]) -> OrderFacts {
 }
 
 fn data(kind: &str, events: Vec<StoredEvent>, orders: Vec<OrderFacts>) -> CustomerData {
+    let products = catalogue();
     CustomerData {
         customer: customer(kind),
         contacts: Vec::new(),
-        events,
+        events: EventSummary::of(&events, &products),
         orders,
-        products: Arc::new(HashMap::from([
-            (
-                product("mug"),
-                ProductInfo {
-                    category_path: "Home > Kitchen".to_owned(),
-                    brand: Some("Acme".to_owned()),
-                },
-            ),
-            (
-                product("lamp"),
-                ProductInfo {
-                    category_path: "Home > Lighting".to_owned(),
-                    brand: None,
-                },
-            ),
-            (
-                product("lipstick"),
-                ProductInfo {
-                    category_path: "Beauty > Lips".to_owned(),
-                    brand: Some("Rouge".to_owned()),
-                },
-            ),
-        ])),
+        products,
         converted_referrals: Arc::new(HashSet::new()),
     }
+}
+
+fn catalogue() -> Arc<HashMap<String, ProductInfo>> {
+    Arc::new(HashMap::from([
+        (
+            product("mug"),
+            ProductInfo {
+                category_path: "Home > Kitchen".to_owned(),
+                brand: Some("Acme".to_owned()),
+            },
+        ),
+        (
+            product("lamp"),
+            ProductInfo {
+                category_path: "Home > Lighting".to_owned(),
+                brand: None,
+            },
+        ),
+        (
+            product("lipstick"),
+            ProductInfo {
+                category_path: "Beauty > Lips".to_owned(),
+                brand: Some("Rouge".to_owned()),
+            },
+        ),
+    ]))
 }
 
 fn session(device: common::DeviceType, source: common::TrafficSource) -> Payload {

@@ -1,7 +1,7 @@
 //! Transactions: orders, revenue in base currency, payment behaviour and logistics
 //! sensitivity (report section 4: delays, shipping cost, tracking, after-sales).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use caravan_core::money;
 use caravan_platform::proto_time::to_timestamp;
@@ -11,8 +11,13 @@ use caravan_proto::caravan::ingestion::v1::event::Payload;
 use caravan_proto::caravan::profiling::v1 as pb;
 use chrono::{DateTime, Duration, Utc};
 
+use serde::{Deserialize, Serialize};
+
 use super::basic::enum_value;
-use super::{BuildContext, CustomerData, OrderFacts, days_between, saturation, share, top_counts};
+use super::{
+    BuildContext, CustomerData, OrderFacts, StoredEvent, days_between, saturation, share,
+    top_counts,
+};
 
 /// A late order counts as repurchased when another order follows within this many days
 /// of its delivery.
@@ -40,12 +45,12 @@ pub(crate) fn net_revenue(data: &CustomerData, ctx: &BuildContext) -> HashMap<St
         .filter(|o| counts(o) && o.order.status != "RETURNED")
         .filter_map(|o| Some((o.order.order_id.clone(), base_total(o, ctx)?)))
         .collect();
-    for e in &data.events {
-        let Payload::ReturnGoods(r) = &e.payload else {
-            continue;
-        };
-        let Some(refund) = &r.refund else { continue };
-        let Some(order) = data.orders.iter().find(|o| o.order.order_id == r.order_id) else {
+    for refund in &data.events.transactions.refunds {
+        let Some(order) = data
+            .orders
+            .iter()
+            .find(|o| o.order.order_id == refund.order_id)
+        else {
             continue;
         };
         let refund_base =
@@ -66,69 +71,116 @@ pub(crate) fn net_revenue(data: &CustomerData, ctx: &BuildContext) -> HashMap<St
     revenue
 }
 
-struct PaymentAttempt {
-    method: i32,
-    succeeded: bool,
+/// A refund of a return, as kept between builds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Refund {
+    order_id: String,
+    currency_code: String,
+    amount_minor: i64,
 }
 
-fn payment_attempts(data: &CustomerData) -> Vec<PaymentAttempt> {
-    let from_events: Vec<PaymentAttempt> = data
-        .events
-        .iter()
-        .filter_map(|e| match &e.payload {
-            Payload::Order(o) => o.payment.as_ref(),
-            _ => None,
-        })
-        .filter_map(|p| match PaymentOutcome::try_from(p.outcome) {
-            Ok(PaymentOutcome::Succeeded) => Some(PaymentAttempt {
-                method: p.method,
-                succeeded: true,
-            }),
-            Ok(PaymentOutcome::Failed) => Some(PaymentAttempt {
-                method: p.method,
-                succeeded: false,
-            }),
-            _ => None,
-        })
-        .collect();
-    if !from_events.is_empty() {
-        return from_events;
+/// What the transactions dimension keeps of a customer's events, one event at a time
+/// (orders themselves come from the `orders` projection at build time).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct TransactionTally {
+    /// Refunds of returns, in the order they happened.
+    refunds: Vec<Refund>,
+    /// Payment attempts reported on order events, by method: all and succeeded.
+    payment_attempts: HashMap<i32, i64>,
+    payment_successes: HashMap<i32, i64>,
+    attempts: u64,
+    failed_attempts: u64,
+    /// Orders with an after-sales ticket, a 1–2 star review, or a return.
+    ticketed_orders: HashSet<String>,
+    badly_reviewed_orders: HashSet<String>,
+    returned_orders: HashSet<String>,
+    /// Checkout steps about shipping.
+    shipping_steps: Vec<DateTime<Utc>>,
+}
+
+impl TransactionTally {
+    pub(crate) fn apply(&mut self, e: &StoredEvent) {
+        match &e.payload {
+            Payload::ReturnGoods(r) => {
+                if let Some(refund) = &r.refund {
+                    self.refunds.push(Refund {
+                        order_id: r.order_id.clone(),
+                        currency_code: refund.currency_code.clone(),
+                        amount_minor: refund.amount_minor,
+                    });
+                }
+                self.returned_orders.insert(r.order_id.clone());
+            }
+            Payload::Order(o) => {
+                let Some(p) = &o.payment else { return };
+                let succeeded = match PaymentOutcome::try_from(p.outcome) {
+                    Ok(PaymentOutcome::Succeeded) => true,
+                    Ok(PaymentOutcome::Failed) => false,
+                    _ => return,
+                };
+                self.attempts += 1;
+                *self.payment_attempts.entry(p.method).or_default() += 1;
+                if succeeded {
+                    *self.payment_successes.entry(p.method).or_default() += 1;
+                } else {
+                    self.failed_attempts += 1;
+                }
+            }
+            Payload::AfterSalesTicket(t) => {
+                self.ticketed_orders.insert(t.order_id.clone());
+            }
+            Payload::Review(r) if (1..=2).contains(&r.rating) => {
+                self.badly_reviewed_orders.insert(r.order_id.clone());
+            }
+            Payload::CheckoutStep(s) if s.step_name.to_lowercase().contains("shipping") => {
+                self.shipping_steps.push(e.occur_time);
+            }
+            _ => {}
+        }
     }
-    // Orders whose events carried no outcome: the projected method counts as a success.
-    data.orders
-        .iter()
-        .filter_map(|o| {
-            let method = enum_value(o.order.payment_method.as_deref(), "PAYMENT_METHOD_", |n| {
-                common::PaymentMethod::from_str_name(n).map(|e| e as i32)
-            });
-            (method != 0).then(|| PaymentAttempt {
-                method,
-                succeeded: o.order.payment_outcome.as_deref() != Some("FAILED"),
-            })
-        })
-        .collect()
 }
 
 fn payments(data: &CustomerData, d: &mut pb::TransactionsDimension) {
-    let attempts = payment_attempts(data);
-    let mut all: HashMap<i32, i64> = HashMap::new();
-    let mut ok: HashMap<i32, i64> = HashMap::new();
-    for a in &attempts {
-        *all.entry(a.method).or_default() += 1;
-        if a.succeeded {
-            *ok.entry(a.method).or_default() += 1;
+    let t = &data.events.transactions;
+    let (all, ok, attempts, failed) = if t.attempts > 0 {
+        (
+            t.payment_attempts.clone(),
+            t.payment_successes.clone(),
+            t.attempts,
+            t.failed_attempts,
+        )
+    } else {
+        // Orders whose events carried no outcome: the projected method counts as a success.
+        let mut all: HashMap<i32, i64> = HashMap::new();
+        let mut ok: HashMap<i32, i64> = HashMap::new();
+        let (mut attempts, mut failed) = (0, 0);
+        for o in &data.orders {
+            let method = enum_value(o.order.payment_method.as_deref(), "PAYMENT_METHOD_", |n| {
+                common::PaymentMethod::from_str_name(n).map(|e| e as i32)
+            });
+            if method == 0 {
+                continue;
+            }
+            attempts += 1;
+            *all.entry(method).or_default() += 1;
+            if o.order.payment_outcome.as_deref() == Some("FAILED") {
+                failed += 1;
+            } else {
+                *ok.entry(method).or_default() += 1;
+            }
         }
-    }
+        (all, ok, attempts, failed)
+    };
+    let attempts = usize::try_from(attempts).unwrap_or(usize::MAX);
     d.preferred_payment_method = top_counts(&ok, 1).first().map_or(0, |(m, _)| *m);
     d.payment_method_mix = top_counts(&all, usize::MAX)
         .into_iter()
         .map(|(payment_method, n)| pb::PaymentMethodShare {
             payment_method,
-            share: share(usize::try_from(n).unwrap_or(0), attempts.len()),
+            share: share(usize::try_from(n).unwrap_or(0), attempts),
         })
         .collect();
-    let failed = attempts.iter().filter(|a| !a.succeeded).count();
-    d.payment_failure_rate = share(failed, attempts.len());
+    d.payment_failure_rate = share(usize::try_from(failed).unwrap_or(usize::MAX), attempts);
 }
 
 fn delivery_time(o: &OrderFacts) -> Option<DateTime<Utc>> {
@@ -152,19 +204,10 @@ fn post_delay(data: &CustomerData, late: &[&OrderFacts]) -> pb::PostDelayBehavio
                 repurchased += 1;
             }
         }
-        let mut has_ticket = false;
-        let mut has_negative = false;
-        let mut has_return = o.order.status == "RETURNED";
-        for e in &data.events {
-            match &e.payload {
-                Payload::AfterSalesTicket(t) if &t.order_id == id => has_ticket = true,
-                Payload::Review(r) if &r.order_id == id && (1..=2).contains(&r.rating) => {
-                    has_negative = true;
-                }
-                Payload::ReturnGoods(r) if &r.order_id == id => has_return = true,
-                _ => {}
-            }
-        }
+        let t = &data.events.transactions;
+        let has_ticket = t.ticketed_orders.contains(id);
+        let has_negative = t.badly_reviewed_orders.contains(id);
+        let has_return = o.order.status == "RETURNED" || t.returned_orders.contains(id);
         ticketed += usize::from(has_ticket);
         negative += usize::from(has_negative);
         returned += usize::from(has_return);
@@ -180,18 +223,9 @@ fn post_delay(data: &CustomerData, late: &[&OrderFacts]) -> pb::PostDelayBehavio
 
 /// Share of checkout steps about shipping that were not followed by an order in 24 hours.
 fn shipping_step_abandonment(data: &CustomerData) -> Option<f64> {
-    let orders = super::behaviour::order_times(&data.events);
-    let steps: Vec<DateTime<Utc>> = data
-        .events
-        .iter()
-        .filter_map(|e| match &e.payload {
-            Payload::CheckoutStep(s) if s.step_name.to_lowercase().contains("shipping") => {
-                Some(e.occur_time)
-            }
-            _ => None,
-        })
-        .collect();
-    (!steps.is_empty()).then(|| super::behaviour::abandonment(&steps, &orders))
+    let steps = &data.events.transactions.shipping_steps;
+    (!steps.is_empty())
+        .then(|| super::behaviour::abandonment(steps, &data.events.funnel.order_times()))
 }
 
 fn logistics(
