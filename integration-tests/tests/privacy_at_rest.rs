@@ -15,6 +15,7 @@ use caravan_proto::caravan::ingestion::v1 as ing;
 use caravan_proto::caravan::ingestion::v1::event::Payload;
 use caravan_proto::caravan::ingestion::v1::ingestion_service_client::IngestionServiceClient;
 use caravan_proto::caravan::profiling::v1 as prof;
+use caravan_proto::caravan::profiling::v1::profiling_service_client::ProfilingServiceClient;
 
 const GIVEN: &str = "Wilhelmina";
 const FAMILY: &str = "Quackenbush";
@@ -327,6 +328,30 @@ async fn keys_rotate_with_reseal_and_the_old_key_can_go() -> Result<()> {
             .await?
             .into_inner();
         ensure!(rejected.rejected_count == 1, "{rejected:?}");
+        // A valid one: its profile and event summary are sealed under k1 too.
+        let accepted = client
+            .batch_ingest_events(ing::BatchIngestEventsRequest {
+                parent: "merchants/acme".into(),
+                events: vec![ing::Event {
+                    event_id: "e-search".into(),
+                    customer: "p-1".into(),
+                    occur_time: ts(chrono::Utc::now().timestamp() - 60),
+                    payload: Some(Payload::Search(ing::SearchEvent {
+                        query: SEARCH.into(),
+                        ..Default::default()
+                    })),
+                    ..Default::default()
+                }],
+                validate_only: false,
+            })
+            .await?
+            .into_inner();
+        ensure!(accepted.accepted_count == 1, "{accepted:?}");
+        let mut profiles = ProfilingServiceClient::new(server.channel().await?);
+        wait_for_profile(&mut profiles, &customer_name("acme", "p-1"), "built", |p| {
+            p.event_count == 1
+        })
+        .await?;
     }
     // The new key alone cannot open what the old one sealed...
     {
@@ -355,13 +380,16 @@ async fn keys_rotate_with_reseal_and_the_old_key_can_go() -> Result<()> {
         String::from_utf8_lossy(&output.stderr)
     );
     ensure!(
-        stdout.contains("customers 1") && stdout.contains("failed events 1"),
+        stdout.contains("customers 1")
+            && stdout.contains("failed events 1")
+            && stdout.contains("profiles 1, event summaries 1"),
         "{stdout}"
     );
     let again = command.output()?;
     ensure!(
-        String::from_utf8_lossy(&again.stdout)
-            .contains("customers 0, contacts 0, events 0, failed events 0, profiles 0"),
+        String::from_utf8_lossy(&again.stdout).contains(
+            "customers 0, contacts 0, events 0, failed events 0, profiles 0, event summaries 0"
+        ),
         "a second run has nothing to do"
     );
     // Now k1 can be removed.

@@ -771,3 +771,165 @@ async fn list_filter_segments_tags_analytics_rebuild_and_merge() -> Result<()> {
     ensure!(violation_fields(&bad) == ["customers[0]"]);
     Ok(())
 }
+
+/// Jane's stored summary: when it was last built from all events, and how far into the
+/// outbox it has come.
+async fn summary_state(db: &sea_orm::DatabaseConnection) -> Result<(String, i64)> {
+    use caravan_store::entity::profile_event_summaries as s;
+    let row = s::Entity::find()
+        .filter(s::Column::MerchantId.eq("acme"))
+        .filter(s::Column::CustomerId.eq("jane"))
+        .one(db)
+        .await?
+        .context("no stored summary for jane")?;
+    Ok((row.rebuilt_at.get().to_rfc3339(), row.applied_through))
+}
+
+/// The profile without what differs between two builds of the same data.
+fn comparable(mut p: pb::Profile) -> pb::Profile {
+    p.update_time = None;
+    p
+}
+
+async fn ingest(env: &mut IngestionEnv, events: Vec<ing::Event>) -> Result<()> {
+    let response = env
+        .client
+        .batch_ingest_events(ing::BatchIngestEventsRequest {
+            parent: M.to_owned(),
+            events,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    ensure!(response.accepted_count >= 1, "not accepted: {response:?}");
+    Ok(())
+}
+
+async fn rebuild_all_in_full(client: &mut Client) -> Result<()> {
+    let job = client
+        .rebuild_profiles(pb::RebuildProfilesRequest {
+            parent: M.to_owned(),
+            customers: vec![customer("jane")],
+            full: true,
+        })
+        .await?
+        .into_inner();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let j = client
+            .get_rebuild_job(pb::GetRebuildJobRequest {
+                name: job.name.clone(),
+            })
+            .await?
+            .into_inner();
+        if j.state == pb::JobState::Succeeded as i32 {
+            return Ok(());
+        }
+        ensure!(
+            j.state != pb::JobState::Failed as i32,
+            "{}",
+            j.error_message
+        );
+        ensure!(Instant::now() < deadline, "rebuild did not finish: {j:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Events of most kinds for jane, one batch (one outbox row) each, in time order after the
+/// seed; `n` numbers them.
+fn later_event(n: i64, at: i64) -> ing::Event {
+    let id = format!("later-{n}");
+    let payload = match n % 8 {
+        0 => Payload::ProductView(ing::ProductViewEvent {
+            product: product("mug"),
+            dwell_seconds: 12,
+        }),
+        1 => Payload::CartAdd(ing::CartChangeEvent {
+            product: product("mug"),
+            quantity: 1,
+            unit_price: eur(900),
+        }),
+        2 => Payload::Favourite(ing::FavouriteEvent {
+            product: product("mug"),
+            removed: n >= 8,
+        }),
+        3 => Payload::Search(ing::SearchEvent {
+            query: "blue mug".to_owned(),
+            results_count: 0,
+            ..Default::default()
+        }),
+        4 => order(&format!("o-later-{n}"), "mug", 1, 900, ""),
+        5 => Payload::AfterSalesTicket(ing::AfterSalesTicketEvent {
+            ticket_id: format!("t-{n}"),
+            order_id: "o-j1".to_owned(),
+            topic: ing::TicketTopic::LateDelivery as i32,
+            satisfaction: Some(2),
+            text: "The parcel was late".to_owned(),
+            ..Default::default()
+        }),
+        6 => Payload::Review(ing::ReviewEvent {
+            product: product("mug"),
+            order_id: "o-j2".to_owned(),
+            rating: 2,
+            text: "Broken on arrival".to_owned(),
+            language_code: "en".to_owned(),
+            ..Default::default()
+        }),
+        _ => Payload::SocialAction(ing::SocialActionEvent {
+            action: ing::SocialActionKind::Share as i32,
+            platform: common::SocialPlatform::Tiktok as i32,
+            audience_size: 300,
+            ..Default::default()
+        }),
+    };
+    event(&id, "jane", at, payload)
+}
+
+#[tokio::test]
+async fn new_events_are_applied_to_the_stored_summary_and_build_what_a_full_rebuild_builds()
+-> Result<()> {
+    let Some((mut env, _profiling, mut client)) = start().await? else {
+        return Ok(());
+    };
+    let db = caravan_store::connect(&env.db.url, 2).await?;
+    let seeded = wait_for(&mut client, "jane", |p| p.event_count == 6).await?;
+    let (first_build, _) = summary_state(&db).await?;
+
+    // Sixteen more events, one call each: each poll applies a few to the stored summary.
+    let t = now() - DAY / 4;
+    for n in 0..16 {
+        ingest(&mut env, vec![later_event(n, t + n * 60)]).await?;
+    }
+    let incremental = wait_for(&mut client, "jane", |p| p.event_count == 22).await?;
+    let (still_first, applied) = summary_state(&db).await?;
+    ensure!(
+        still_first == first_build,
+        "the summary was rebuilt from all events ({first_build} -> {still_first}) instead of applying the new ones"
+    );
+    ensure!(applied > 0, "applied_through {applied}");
+    ensure!(incremental.event_count > seeded.event_count);
+
+    // Built from all events by a rebuild job: the same portrait.
+    rebuild_all_in_full(&mut client).await?;
+    let full = wait_for(&mut client, "jane", |p| p.event_count == 22).await?;
+    ensure!(
+        comparable(incremental.clone()) == comparable(full),
+        "incremental and full builds differ:\n{incremental:#?}"
+    );
+
+    // An event older than the latest applied one: the summary is built again from all
+    // events, and the portrait counts it.
+    let (before_late, _) = summary_state(&db).await?;
+    ingest(&mut env, vec![later_event(99, t - 3_600)]).await?;
+    let with_late = wait_for(&mut client, "jane", |p| p.event_count == 23).await?;
+    let (after_late, _) = summary_state(&db).await?;
+    ensure!(
+        after_late != before_late,
+        "a late event did not rebuild the summary"
+    );
+    rebuild_all_in_full(&mut client).await?;
+    let full = wait_for(&mut client, "jane", |p| p.event_count == 23).await?;
+    ensure!(comparable(with_late) == comparable(full));
+    db.close().await?;
+    Ok(())
+}

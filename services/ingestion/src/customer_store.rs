@@ -372,7 +372,7 @@ async fn add_identifiers<C: ConnectionTrait>(
 
 /// The outbox kind of a change to a customer's own record (details, consents, identifiers,
 /// contacts): profiling rebuilds that customer's portrait, as for an event.
-pub const CUSTOMER_CHANGED_KIND: &str = "customer_changed";
+pub const CUSTOMER_CHANGED_KIND: &str = caravan_store::outbox_entries::CUSTOMER_CHANGED_KIND;
 
 /// Tells profiling, in the transaction of the change, that `customer_id`'s record changed.
 async fn record_change<C: ConnectionTrait>(

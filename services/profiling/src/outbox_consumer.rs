@@ -8,7 +8,7 @@
 //! (`caravan_store::consumer_lease`); the others check at every poll interval and take
 //! over when the holder stops renewing it.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use caravan_store::UtcDateTime;
@@ -24,7 +24,8 @@ use tracing::Instrument;
 use crate::error::ProfilingError;
 use crate::outbox_cursor::{SeenEntry, advance};
 use crate::outbox_retention::RetentionSchedule;
-use crate::profile_refresh::refresh_merchant;
+use crate::portrait_input::Position;
+use crate::profile_refresh::{Changes, refresh_merchant};
 use crate::profile_store::delete_derived;
 
 /// The consumer's name in `consumer_offsets`.
@@ -160,7 +161,7 @@ async fn apply(
     from: i64,
     rows: Vec<outbox::Model>,
 ) -> Result<PollOutcome, ProfilingError> {
-    let mut by_merchant: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    let mut by_merchant: BTreeMap<String, Changes> = BTreeMap::new();
     let now = Utc::now();
     let mut seen = Vec::with_capacity(rows.len());
     let mut entries = 0;
@@ -170,44 +171,66 @@ async fn apply(
             age: (now - row.created_at.get()).to_std().unwrap_or_default(),
         });
         entries += usize::try_from(row.entry_count.max(1)).unwrap_or(1);
+        let changes = by_merchant.entry(row.merchant_id.clone()).or_default();
         match row.kind.as_str() {
-            "customer_erased" => delete_derived(db, &row.merchant_id, &row.customer_id).await?,
+            "customer_erased" => {
+                delete_derived(db, &row.merchant_id, &row.customer_id).await?;
+            }
             "customer_merged" => {
                 if let Some(source) = merge_source(db, &row.event_id).await? {
                     delete_derived(db, &row.merchant_id, &source).await?;
                 }
+                // The source's events are the target's now.
+                changes.rebuild.insert(row.customer_id.clone());
             }
-            _ => {}
-        }
-        if row.kind == "customer_erased" {
-            continue;
-        }
-        let touched = by_merchant.entry(row.merchant_id.clone()).or_default();
-        match &row.entries {
-            Some(bytes) => match outbox_entries::decode(bytes) {
-                Some(listed) => touched.extend(listed.into_iter().map(|e| e.customer_id)),
-                // Never written by ingestion; skipping it beats stalling every profile.
-                None => {
-                    tracing::error!(seq = row.seq, "outbox row with unreadable entries skipped")
-                }
+            outbox_entries::CUSTOMER_CHANGED_KIND => {
+                changes.changed.insert(row.customer_id.clone());
+            }
+            _ => match &row.entries {
+                Some(bytes) => match outbox_entries::decode(bytes) {
+                    Some(listed) => {
+                        for e in listed {
+                            changes
+                                .events
+                                .entry(e.customer_id)
+                                .or_default()
+                                .push((row.seq, e.event_id));
+                        }
+                    }
+                    // Never written by ingestion; skipping it beats stalling every profile.
+                    None => {
+                        tracing::error!(
+                            seq = row.seq,
+                            "outbox row with unreadable entries skipped"
+                        );
+                    }
+                },
+                // One event per row (written before rows listed batches).
+                None => changes
+                    .events
+                    .entry(row.customer_id.clone())
+                    .or_default()
+                    .push((row.seq, row.event_id.clone())),
             },
-            None => {
-                touched.insert(row.customer_id.clone());
-            }
         }
     }
+    // Rows after a young gap are applied now too; their customers' summaries record them
+    // (`applied_beyond`) so that reading them again after the gap closes changes nothing.
+    let next = advance(from, &seen, cfg.gap_grace);
+    let position = Position {
+        through: next,
+        grace: cfg.gap_grace,
+    };
     let mut customers = 0;
-    for (merchant, ids) in by_merchant {
-        let ids: Vec<String> = ids.into_iter().collect();
-        customers += ids.len();
-        match refresh_merchant(db, &merchant, &ids).await {
+    for (merchant, changes) in by_merchant {
+        customers += changes.customers().len();
+        match refresh_merchant(db, &merchant, &changes, position).await {
             Ok(_) => {}
             // A merchant deleted since: nothing to derive.
             Err(ProfilingError::NotFound(_)) => {}
             Err(e) => return Err(e),
         }
     }
-    let next = advance(from, &seen, cfg.gap_grace);
     let advanced = next != from && cfg.lease.commit(db, next, UtcDateTime::now()).await?;
     if next != from && !advanced {
         tracing::warn!(

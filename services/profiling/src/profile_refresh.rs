@@ -1,24 +1,36 @@
-//! Recomputing profiles: load the customers' data, build, save, then refresh the
-//! merchant-wide RFM scores. Shared by the outbox consumer and rebuild jobs. Recomputing
-//! a customer from all their events makes every update idempotent, so at-least-once
-//! delivery from the outbox is safe.
+//! Recomputing profiles: bring the customers' event summaries up to date, build, save
+//! portraits and summaries together, then refresh the merchant-wide RFM scores. Shared by
+//! the outbox consumer and rebuild jobs.
+//!
+//! The consumer applies only each customer's new events to their stored summary
+//! (`portrait_input`); a summary records which outbox entries it holds, so at-least-once
+//! delivery from the outbox is safe: an entry read again is skipped. Rebuild jobs build
+//! summaries from all events.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::time::Duration;
 
 use caravan_store::sea_orm::DatabaseConnection;
+use chrono::{DateTime, Utc};
 
 use crate::error::ProfilingError;
-use crate::fitted_value_model::DEFAULT_HORIZON_DAYS;
+use crate::fitted_value_model::{DEFAULT_HORIZON_DAYS, FittedValueModel};
 use crate::merchant_refresh::refresh_rfm;
+use crate::portrait_input::{self, Position, Refreshed, Start};
 use crate::profile_builder::{BuildContext, BuiltProfile, CustomerData, build};
-use crate::profile_store::{delete_derived, existing, load_customers, merchant_context, save_many};
-use crate::value_model_store;
+use crate::profile_store::{delete_derived, existing, merchant_context, save_many};
+use crate::{summary_store, value_model_store};
 
-/// Customers rebuilt per load (one round of batched queries). A chunk's events are in
-/// memory at once, decoded (about 300 per customer after a while of streaming): with 50
-/// instead of 200 the process's RSS under a steady stream was about 15 MiB lower
-/// (BENCHMARKS.md, mixed load, second round), for a few more queries per poll.
+/// Customers rebuilt per load (one round of batched queries). A chunk's decoded events are
+/// in memory at once while they are folded into summaries; with 50 instead of 200 the
+/// process's RSS under a steady stream was about 15 MiB lower (BENCHMARKS.md, mixed load,
+/// second round), for a few more queries per poll.
 pub const CHUNK: usize = 50;
+
+/// How far back a rebuild job records the events it read as recent (their outbox rows may
+/// still be ahead of the consumer): a job does not know the consumer's gap grace, so it
+/// takes a generous one.
+const REBUILD_GRACE: Duration = Duration::from_secs(600);
 
 /// What a refresh did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -28,16 +40,65 @@ pub struct RefreshOutcome {
     pub removed: u64,
 }
 
-/// Rebuilds `ids` of a merchant, calling `progress` after each chunk with the number of
-/// customers done. Does not refresh RFM; see [`refresh_merchant`].
+/// What a batch of outbox entries asks of one merchant's customers.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Changes {
+    /// New events per customer: `(outbox seq, event id)`.
+    pub events: BTreeMap<String, Vec<(i64, String)>>,
+    /// Customers to build from all of their events (a merge moved events to them).
+    pub rebuild: BTreeSet<String>,
+    /// Customers whose own record changed, without new events.
+    pub changed: BTreeSet<String>,
+}
+
+impl Changes {
+    /// Every customer named, once, in order.
+    pub fn customers(&self) -> Vec<String> {
+        let mut all: BTreeSet<&String> = self.events.keys().collect();
+        all.extend(&self.rebuild);
+        all.extend(&self.changed);
+        all.into_iter().cloned().collect()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.rebuild.is_empty() && self.changed.is_empty()
+    }
+}
+
+/// Rebuilds `ids` of a merchant from all of their events, calling `progress` after each
+/// chunk with the number of customers done. Does not refresh RFM; see [`refresh_merchant`].
 pub async fn rebuild_customers(
     db: &DatabaseConnection,
     merchant_id: &str,
     ids: &[String],
-    progress: impl FnMut(u64),
+    mut progress: impl FnMut(u64),
 ) -> Result<RefreshOutcome, ProfilingError> {
     let ctx = context_of(db, merchant_id).await?;
-    rebuild_with(db, merchant_id, ids, &ctx, progress).await
+    let position = Position {
+        through: caravan_store::consumer_lease::committed_offset(
+            db,
+            crate::outbox_consumer::CONSUMER,
+        )
+        .await?,
+        grace: REBUILD_GRACE,
+    };
+    let predictor = predictor(db, merchant_id, &ctx).await?;
+    let target = Target {
+        ctx: &ctx,
+        position,
+        predictor: predictor.as_ref(),
+    };
+    let mut outcome = RefreshOutcome::default();
+    let mut done = 0u64;
+    for chunk in ids.chunks(CHUNK) {
+        let plans = chunk.iter().map(|id| (id.clone(), Start::Full)).collect();
+        let o = refresh_chunk(db, merchant_id, chunk, plans, &target).await?;
+        outcome.rebuilt += o.rebuilt;
+        outcome.removed += o.removed;
+        done += chunk.len() as u64;
+        progress(done);
+    }
+    Ok(outcome)
 }
 
 async fn context_of(
@@ -49,63 +110,160 @@ async fn context_of(
         .ok_or_else(|| ProfilingError::NotFound(format!("merchants/{merchant_id}")))
 }
 
-async fn rebuild_with(
+/// Applies a batch's `changes` to a merchant's portraits, then refreshes its RFM scores.
+/// `position` says how far the batch brings the outbox.
+pub async fn refresh_merchant(
     db: &DatabaseConnection,
     merchant_id: &str,
-    ids: &[String],
-    ctx: &BuildContext,
-    mut progress: impl FnMut(u64),
+    changes: &Changes,
+    position: Position,
 ) -> Result<RefreshOutcome, ProfilingError> {
-    // Profiles carry the current value model's predictions from the moment they are built.
-    let model = value_model_store::load_current(db, merchant_id).await?;
-    let predict_as_of = match &model {
-        Some(_) => value_model_store::observation_end(db, merchant_id).await?,
-        None => None,
+    if changes.is_empty() {
+        return Ok(RefreshOutcome::default());
     }
-    .unwrap_or(ctx.as_of);
+    // One read of the merchant's context serves the rebuild and the RFM refresh.
+    let ctx = context_of(db, merchant_id).await?;
+    let predictor = predictor(db, merchant_id, &ctx).await?;
+    let target = Target {
+        ctx: &ctx,
+        position,
+        predictor: predictor.as_ref(),
+    };
     let mut outcome = RefreshOutcome::default();
-    let mut done = 0u64;
-    for chunk in ids.chunks(CHUNK) {
-        let erasure_mark = caravan_store::erasure::last_erasure(db).await?;
-        let data = load_customers(db, merchant_id, chunk).await?;
-        let live: HashSet<&str> = data.iter().map(|d| d.customer.id.as_str()).collect();
-        for gone in chunk.iter().filter(|id| !live.contains(id.as_str())) {
-            delete_derived(db, merchant_id, gone).await?;
-            outcome.removed += 1;
-        }
-        let (data, profiles) = build_in_background(data, ctx.clone()).await;
-        let built: Vec<_> = data.iter().map(|d| &d.customer).zip(profiles).collect();
-        save_many(db, merchant_id, &built).await?;
-        outcome.rebuilt += built.len() as u64;
-        if let Some(model) = &model {
-            let live: Vec<String> = data.iter().map(|d| d.customer.id.clone()).collect();
-            let orders = value_model_store::customer_orders(db, merchant_id, &live).await?;
-            let predictions: Vec<_> = live
-                .into_iter()
-                .map(|id| {
-                    let history = orders.get(&id).map_or(&[][..], Vec::as_slice);
-                    let p = model.predict(history, predict_as_of, DEFAULT_HORIZON_DAYS);
-                    (id, p)
-                })
-                .collect();
-            value_model_store::write_profile_predictions(db, merchant_id, &predictions).await?;
-        }
-        outcome.removed += remove_erased_meanwhile(db, merchant_id, &data, erasure_mark).await?;
-        done += chunk.len() as u64;
-        progress(done);
+    for chunk in changes.customers().chunks(CHUNK) {
+        let kept = summary_store::load(db, merchant_id, chunk).await?;
+        let plans = plans_for(chunk, changes, kept);
+        let o = refresh_chunk(db, merchant_id, chunk, plans, &target).await?;
+        outcome.rebuilt += o.rebuilt;
+        outcome.removed += o.removed;
     }
+    refresh_rfm(db, merchant_id, ctx.as_of).await?;
     Ok(outcome)
+}
+
+/// How each customer of `chunk` is brought up to date: from their stored summary and new
+/// events, unless they have none or a merge moved events to them.
+fn plans_for(
+    chunk: &[String],
+    changes: &Changes,
+    mut kept: std::collections::HashMap<String, summary_store::KeptSummary>,
+) -> Vec<(String, Start)> {
+    chunk
+        .iter()
+        .map(|id| {
+            let plan = match kept.remove(id) {
+                Some(k) if !changes.rebuild.contains(id) => Start::Kept(
+                    Box::new(k),
+                    changes.events.get(id).cloned().unwrap_or_default(),
+                ),
+                _ => Start::Full,
+            };
+            (id.clone(), plan)
+        })
+        .collect()
+}
+
+/// What every chunk of a refresh shares.
+struct Target<'a> {
+    ctx: &'a BuildContext,
+    position: Position,
+    predictor: Option<&'a Predictor>,
+}
+
+/// Loads, builds and saves one chunk of customers; customers that no longer exist lose
+/// what was derived from them.
+async fn refresh_chunk(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    chunk: &[String],
+    plans: Vec<(String, Start)>,
+    target: &Target<'_>,
+) -> Result<RefreshOutcome, ProfilingError> {
+    let (position, ctx) = (target.position, target.ctx);
+    let mut outcome = RefreshOutcome::default();
+    let erasure_mark = caravan_store::erasure::last_erasure(db).await?;
+    let loaded = portrait_input::load(db, merchant_id, plans, position).await?;
+    let live: HashSet<&str> = loaded.iter().map(|r| r.data.customer.id.as_str()).collect();
+    for gone in chunk.iter().filter(|id| !live.contains(id.as_str())) {
+        delete_derived(db, merchant_id, gone).await?;
+        outcome.removed += 1;
+    }
+    let (loaded, profiles) = build_in_background(loaded, ctx.clone()).await;
+    let built: Vec<_> = loaded
+        .iter()
+        .map(|r| &r.data.customer)
+        .zip(profiles)
+        .collect();
+    let summaries: Vec<_> = loaded
+        .iter()
+        .map(|r| (r.data.customer.id.as_str(), &r.kept))
+        .collect();
+    save_many(db, merchant_id, &built, &summaries).await?;
+    outcome.rebuilt += built.len() as u64;
+    let data: Vec<&CustomerData> = loaded.iter().map(|r| &r.data).collect();
+    write_predictions(db, merchant_id, target.predictor, &data).await?;
+    outcome.removed += remove_erased_meanwhile(db, merchant_id, &data, erasure_mark).await?;
+    Ok(outcome)
+}
+
+/// The merchant's current value model and the time it predicts from, read once per refresh.
+struct Predictor {
+    model: FittedValueModel,
+    as_of: DateTime<Utc>,
+}
+
+async fn predictor(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    ctx: &BuildContext,
+) -> Result<Option<Predictor>, ProfilingError> {
+    let Some(model) = value_model_store::load_current(db, merchant_id).await? else {
+        return Ok(None);
+    };
+    let as_of = value_model_store::observation_end(db, merchant_id)
+        .await?
+        .unwrap_or(ctx.as_of);
+    Ok(Some(Predictor { model, as_of }))
+}
+
+/// Profiles carry the current value model's predictions from the moment they are built.
+async fn write_predictions(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    predictor: Option<&Predictor>,
+    data: &[&CustomerData],
+) -> Result<(), ProfilingError> {
+    let Some(Predictor {
+        model,
+        as_of: predict_as_of,
+    }) = predictor
+    else {
+        return Ok(());
+    };
+    let predict_as_of = *predict_as_of;
+    let live: Vec<String> = data.iter().map(|d| d.customer.id.clone()).collect();
+    let orders = value_model_store::customer_orders(db, merchant_id, &live).await?;
+    let predictions: Vec<_> = live
+        .into_iter()
+        .map(|id| {
+            let history = orders.get(&id).map_or(&[][..], Vec::as_slice);
+            let p = model.predict(history, predict_as_of, DEFAULT_HORIZON_DAYS);
+            (id, p)
+        })
+        .collect();
+    value_model_store::write_profile_predictions(db, merchant_id, &predictions).await?;
+    Ok(())
 }
 
 /// Builds the portraits on the low-priority thread ([`crate::background_cpu`]), handing the
 /// data back for saving.
 async fn build_in_background(
-    data: Vec<CustomerData>,
+    loaded: Vec<Refreshed>,
     ctx: BuildContext,
-) -> (Vec<CustomerData>, Vec<BuiltProfile>) {
+) -> (Vec<Refreshed>, Vec<BuiltProfile>) {
     crate::background_cpu::run(move || {
-        let profiles = data.iter().map(|d| build(d, &ctx)).collect();
-        (data, profiles)
+        let profiles = loaded.iter().map(|r| build(&r.data, &ctx)).collect();
+        (loaded, profiles)
     })
     .await
 }
@@ -116,7 +274,7 @@ async fn build_in_background(
 async fn remove_erased_meanwhile(
     db: &DatabaseConnection,
     merchant_id: &str,
-    data: &[crate::profile_builder::CustomerData],
+    data: &[&CustomerData],
     mark: i64,
 ) -> Result<u64, ProfilingError> {
     if !caravan_store::erasure::erased_since(db, merchant_id, mark).await? {
@@ -130,17 +288,4 @@ async fn remove_erased_meanwhile(
         removed += 1;
     }
     Ok(removed)
-}
-
-/// Rebuilds `ids` and then the merchant's RFM scores.
-pub async fn refresh_merchant(
-    db: &DatabaseConnection,
-    merchant_id: &str,
-    ids: &[String],
-) -> Result<RefreshOutcome, ProfilingError> {
-    // One read of the merchant's context serves the rebuild and the RFM refresh.
-    let ctx = context_of(db, merchant_id).await?;
-    let outcome = rebuild_with(db, merchant_id, ids, &ctx, |_| {}).await?;
-    refresh_rfm(db, merchant_id, ctx.as_of).await?;
-    Ok(outcome)
 }

@@ -1,8 +1,8 @@
-//! `caravan privacy reseal`, profiling's part: re-encrypts stored profiles, tag notes and
-//! tag-history reasons under the active key (and seals those written before sealing).
+//! `caravan privacy reseal`, profiling's part: re-encrypts stored profiles, event summaries,
+//! tag notes and tag-history reasons under the active key (and seals those written before sealing).
 //! Page by page, one statement per row, safe to run beside the service and to repeat.
 
-use caravan_store::entity::{customer_tags, profiles, tag_history};
+use caravan_store::entity::{customer_tags, profile_event_summaries, profiles, tag_history};
 use caravan_store::sea_orm::sea_query::{Expr, ExprTrait as _};
 use caravan_store::sea_orm::{
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
@@ -11,6 +11,7 @@ use caravan_store::sealing;
 
 use crate::error::ProfilingError;
 use crate::profile_store::{decode_profile, encode_profile, profile_needs_reseal};
+use crate::summary_store;
 use crate::tag_store::{HISTORY_REASONS, NOTES};
 
 const PAGE: u64 = 500;
@@ -19,6 +20,7 @@ const PAGE: u64 = 500;
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Resealed {
     pub profiles: u64,
+    pub event_summaries: u64,
     pub tags: u64,
     pub tag_history: u64,
 }
@@ -26,6 +28,7 @@ pub struct Resealed {
 pub async fn reseal(db: &DatabaseConnection) -> Result<Resealed, ProfilingError> {
     Ok(Resealed {
         profiles: profiles_(db).await?,
+        event_summaries: summaries_(db).await?,
         tags: tags_(db).await?,
         tag_history: history_(db).await?,
     })
@@ -80,6 +83,46 @@ async fn profiles_(db: &DatabaseConnection) -> Result<u64, ProfilingError> {
                 .filter(profiles::Column::MerchantId.eq(row.merchant_id))
                 .filter(profiles::Column::CustomerId.eq(row.customer_id))
                 .filter(profiles::Column::UpdatedAt.eq(row.updated_at))
+                .exec(db)
+                .await?
+                .rows_affected;
+        }
+    }
+    Ok(changed)
+}
+
+async fn summaries_(db: &DatabaseConnection) -> Result<u64, ProfilingError> {
+    use profile_event_summaries::{Column, Entity};
+    let mut after: Option<(String, String)> = None;
+    let mut changed = 0;
+    loop {
+        let mut query = Entity::find()
+            .order_by_asc(Column::MerchantId)
+            .order_by_asc(Column::CustomerId)
+            .limit(PAGE);
+        if let Some((m, c)) = &after {
+            query = query.filter(
+                Column::MerchantId.gt(m.as_str()).or(Column::MerchantId
+                    .eq(m.as_str())
+                    .and(Column::CustomerId.gt(c.as_str()))),
+            );
+        }
+        let page = query.all(db).await?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after = Some((last.merchant_id.clone(), last.customer_id.clone()));
+        for row in page
+            .into_iter()
+            .filter(|r| !sealing::is_current(&r.summary))
+        {
+            let summary = summary_store::resealed(&row.merchant_id, &row.summary)?;
+            // Only if the summary was not updated since it was read.
+            changed += Entity::update_many()
+                .col_expr(Column::Summary, Expr::value(summary))
+                .filter(Column::MerchantId.eq(row.merchant_id))
+                .filter(Column::CustomerId.eq(row.customer_id))
+                .filter(Column::UpdatedAt.eq(row.updated_at))
                 .exec(db)
                 .await?
                 .rows_affected;

@@ -17,12 +17,13 @@ pub async fn run(settings: Settings, command: PrivacyCommand) -> anyhow::Result<
             let store = caravan_store::reseal::reseal(&db).await?;
             let profiling = caravan_profiling::reseal::reseal(&db).await?;
             println!(
-                "resealed: customers {}, contacts {}, events {}, failed events {}, profiles {}, tags {}, tag history {}",
+                "resealed: customers {}, contacts {}, events {}, failed events {}, profiles {}, event summaries {}, tags {}, tag history {}",
                 store.customers,
                 store.contacts,
                 store.events,
                 store.failed_events,
                 profiling.profiles,
+                profiling.event_summaries,
                 profiling.tags,
                 profiling.tag_history
             );

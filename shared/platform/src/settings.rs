@@ -271,11 +271,8 @@ pub struct ProfilingSettings {
     pub consumer_enabled: bool,
     /// Milliseconds between outbox polls when the last poll found nothing.
     pub consumer_poll_ms: u64,
-    /// Most outbox entries read per poll. A poll's work is the customers it touches (each
-    /// rebuilt once from all their data), not its entries: under a steady stream a poll of
-    /// 5,000 entries rebuilt most of a merchant's customers for 5 s of events and fell
-    /// behind for good, while a larger poll rebuilds each of them once for all the events
-    /// that arrived during the previous poll.
+    /// Most outbox entries read per poll. A poll updates each customer it touches once,
+    /// applying their new events to their stored event summary.
     pub consumer_batch: u64,
     /// Seconds after which a gap in the outbox sequence is taken as a rolled-back
     /// transaction and passed (see `outbox_cursor`).

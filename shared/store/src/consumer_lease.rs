@@ -21,6 +21,14 @@ use sea_orm::{ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, Query
 use crate::UtcDateTime;
 use crate::entity::consumer_offsets::{self, Column};
 
+/// The last outbox `seq` `consumer` has committed (0 before its first commit).
+pub async fn committed_offset<C: ConnectionTrait>(db: &C, consumer: &str) -> Result<i64, DbErr> {
+    Ok(consumer_offsets::Entity::find_by_id(consumer.to_owned())
+        .one(db)
+        .await?
+        .map_or(0, |r| r.last_seq))
+}
+
 /// A replica's claim to consume the outbox as `consumer`.
 #[derive(Debug, Clone)]
 pub struct ConsumerLease {
@@ -123,7 +131,7 @@ impl ConsumerLease {
 
     /// The committed offset: the last outbox `seq` processed (0 before the first commit).
     pub async fn offset<C: ConnectionTrait>(&self, db: &C) -> Result<i64, DbErr> {
-        Ok(self.row(db).await?.map_or(0, |r| r.last_seq))
+        committed_offset(db, &self.consumer).await
     }
 
     /// Commits `seq` as the offset if this replica still holds the lease. Returns false,

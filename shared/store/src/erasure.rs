@@ -17,7 +17,8 @@ use sea_orm::{
 use crate::UtcDateTime;
 use crate::entity::{
     access_log, consumer_offsets, contact_log, customer_tags, erased_customers, identity_merges,
-    outbox, profiles, rebuild_jobs, rec_model_customers, rec_model_purges, rec_models, tag_history,
+    outbox, profile_event_summaries, profiles, rebuild_jobs, rec_model_customers, rec_model_purges,
+    rec_models, tag_history,
 };
 use crate::outbox_entries::{self, BATCH_KIND, OutboxEntry};
 
@@ -38,7 +39,7 @@ pub struct DerivedErasure {
 }
 
 /// Removes every row derived from the customers `ids` of `merchant_id`: identity merges,
-/// profiles (with their value-model predictions), tags and tag history, marketing contacts,
+/// profiles (with their value-model predictions) and event summaries, tags and tag history, marketing contacts,
 /// the access log, mentions in rebuild jobs and in the outbox, and the recommendation model
 /// versions trained on them (a serving one is recorded in `rec_model_purges` for
 /// retraining). Run inside the erasure's transaction.
@@ -62,6 +63,11 @@ pub async fn erase_derived<C: ConnectionTrait>(
         profiles::Entity::delete_many()
             .filter(profiles::Column::MerchantId.eq(merchant_id))
             .filter(profiles::Column::CustomerId.is_in(list()))
+            .exec(txn)
+            .await?;
+        profile_event_summaries::Entity::delete_many()
+            .filter(profile_event_summaries::Column::MerchantId.eq(merchant_id))
+            .filter(profile_event_summaries::Column::CustomerId.is_in(list()))
             .exec(txn)
             .await?;
         customer_tags::Entity::delete_many()

@@ -13,6 +13,10 @@ use prost::Message;
 /// The `kind` of an outbox row that lists a batch of events in `entries`.
 pub const BATCH_KIND: &str = "event_batch";
 
+/// The `kind` of an outbox row for a change to a customer's own record (details, consents,
+/// identifiers, contacts), which carries no event.
+pub const CUSTOMER_CHANGED_KIND: &str = "customer_changed";
+
 /// One stored event as the outbox lists it.
 #[derive(Clone, PartialEq, Eq, prost::Message)]
 pub struct OutboxEntry {

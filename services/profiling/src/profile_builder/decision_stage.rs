@@ -172,6 +172,15 @@ impl StageTally {
             });
         }
     }
+
+    /// Forgets what happened before `from`: no later build's window reaches back there.
+    pub(crate) fn forget_before(&mut self, from: DateTime<Utc>) {
+        self.observed.retain(|o| o.at >= from);
+        self.product_views.retain(|_, times| {
+            times.retain(|t| *t >= from);
+            !times.is_empty()
+        });
+    }
 }
 
 fn stage_evidence(data: &CustomerData, ctx: &BuildContext) -> Vec<Evidence> {

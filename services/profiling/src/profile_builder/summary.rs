@@ -63,4 +63,16 @@ impl EventSummary {
         self.opportunity.apply(e);
         self.transactions.apply(e);
     }
+
+    /// Forgets what no build at or after `now` can use: stage evidence older than the
+    /// window before the earlier of `now` and the latest event, less a day. A build's
+    /// `as_of` (the merchant's latest event, capped at the clock, read a moment before) is
+    /// never earlier than that.
+    pub fn forget_before_window(&mut self, now: DateTime<Utc>) {
+        let Some(last) = self.last_event_time else {
+            return;
+        };
+        let from = last.min(now) - chrono::Duration::days(super::decision_stage::WINDOW_DAYS + 1);
+        self.stage.forget_before(from);
+    }
 }

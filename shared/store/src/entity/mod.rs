@@ -30,6 +30,7 @@ pub mod order_lines;
 pub mod orders;
 pub mod outbox;
 pub mod products;
+pub mod profile_event_summaries;
 pub mod profiles;
 pub mod rebuild_jobs;
 pub mod rec_model_customers;
@@ -66,6 +67,7 @@ pub mod prelude {
     pub use super::orders::Entity as Orders;
     pub use super::outbox::Entity as Outbox;
     pub use super::products::Entity as Products;
+    pub use super::profile_event_summaries::Entity as ProfileEventSummaries;
     pub use super::profiles::Entity as Profiles;
     pub use super::rebuild_jobs::Entity as RebuildJobs;
     pub use super::rec_model_customers::Entity as RecModelCustomers;

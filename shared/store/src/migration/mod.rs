@@ -27,6 +27,7 @@ mod m20261207_000019_sealed_pii;
 mod m20261207_000020_outbox_trace;
 mod m20261207_000021_failed_events;
 mod m20261207_000022_credit_notes;
+mod m20261207_000023_event_summaries;
 mod schema;
 
 /// The Caravan migrator; records applied migrations in `seaql_migrations`.
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000020_outbox_trace::Migration),
             Box::new(m20261207_000021_failed_events::Migration),
             Box::new(m20261207_000022_credit_notes::Migration),
+            Box::new(m20261207_000023_event_summaries::Migration),
         ]
     }
 }
@@ -95,4 +97,5 @@ pub const TABLES: &[&str] = &[
     "rec_model_customers",
     "rec_model_purges",
     "failed_events",
+    "profile_event_summaries",
 ];

@@ -84,6 +84,7 @@ fn all_entities() -> Vec<EntityInfo> {
         rec_model_customers,
         rec_model_purges,
         failed_events,
+        profile_event_summaries,
     )
 }
 

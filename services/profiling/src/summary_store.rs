@@ -1,0 +1,170 @@
+//! Stored event summaries (`profile_event_summaries`): what each portrait keeps of its
+//! customer's events, so that an update applies only the new ones (`profile_refresh`).
+//!
+//! A summary is a cache of a fold over stored events: it can always be built again from
+//! them. So a summary that cannot be read (sealed under a retired key, written by another
+//! format version) is treated as missing, and the customer is rebuilt from all events.
+
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+use caravan_store::UtcDateTime;
+use caravan_store::entity::profile_event_summaries::{self, Column, Entity};
+use caravan_store::sea_orm::sea_query::OnConflict;
+use caravan_store::sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+};
+use caravan_store::sealing;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ProfilingError;
+use crate::profile_builder::EventSummary;
+
+/// Where sealed summaries belong (the associated data of their encryption).
+const SEALED_SUMMARIES: &str = "profile_event_summaries.summary";
+
+/// The stored format; a summary of another version is rebuilt from events.
+const FORMAT: u32 = 1;
+
+/// Rows per `IN (...)` lookup.
+const CHUNK: usize = 500;
+
+/// A customer's summary and how far it has come.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeptSummary {
+    pub summary: EventSummary,
+    /// The outbox `seq` through which the customer's event entries are in the summary.
+    pub applied_through: i64,
+    /// Outbox `seq`s after `applied_through` whose entries are in the summary too: rows
+    /// read past a young gap in the sequence, which the consumer reads again later.
+    pub applied_beyond: BTreeSet<i64>,
+    /// When the summary was last built from all of the customer's stored events.
+    pub rebuilt_at: DateTime<Utc>,
+    /// The outbox gap grace of that build: events ingested before `rebuilt_at` minus this
+    /// were committed, and so read, by then.
+    pub grace_seconds: i64,
+    /// The events of that full build ingested shortly before it (within the outbox gap
+    /// grace), whose outbox rows may come after `applied_through`: they are in the summary
+    /// already and must not be applied again.
+    pub recent_event_ids: HashSet<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    v: u32,
+    summary: EventSummary,
+    applied_beyond: BTreeSet<i64>,
+    grace_seconds: i64,
+    recent_event_ids: HashSet<String>,
+}
+
+fn encode(merchant_id: &str, kept: &KeptSummary) -> Result<Vec<u8>, ProfilingError> {
+    let plain = serde_json::to_vec(&Stored {
+        v: FORMAT,
+        summary: kept.summary.clone(),
+        applied_beyond: kept.applied_beyond.clone(),
+        grace_seconds: kept.grace_seconds,
+        recent_event_ids: kept.recent_event_ids.clone(),
+    })
+    .map_err(|e| ProfilingError::Corrupt(format!("event summary: {e}")))?;
+    Ok(sealing::seal(SEALED_SUMMARIES, merchant_id, &plain))
+}
+
+fn decode(merchant_id: &str, row: profile_event_summaries::Model) -> Option<KeptSummary> {
+    let plain = sealing::open(SEALED_SUMMARIES, merchant_id, &row.summary)
+        .inspect_err(|e| {
+            tracing::debug!(error = %e, customer = %row.customer_id, "a stored event summary does not open; rebuilding from events");
+        })
+        .ok()?;
+    let stored: Stored = serde_json::from_slice(&plain).ok()?;
+    (stored.v == FORMAT).then(|| KeptSummary {
+        summary: stored.summary,
+        applied_through: row.applied_through,
+        applied_beyond: stored.applied_beyond,
+        rebuilt_at: row.rebuilt_at.get(),
+        grace_seconds: stored.grace_seconds,
+        recent_event_ids: stored.recent_event_ids,
+    })
+}
+
+/// `stored` sealed again under the active key (`caravan privacy reseal`).
+pub fn resealed(merchant_id: &str, stored: &[u8]) -> Result<Vec<u8>, ProfilingError> {
+    let plain = sealing::open(SEALED_SUMMARIES, merchant_id, stored)
+        .map_err(|e| ProfilingError::Corrupt(format!("{SEALED_SUMMARIES}: {e}")))?;
+    Ok(sealing::seal(SEALED_SUMMARIES, merchant_id, &plain))
+}
+
+/// The readable summaries of `ids`, by customer id.
+pub async fn load<C: ConnectionTrait>(
+    db: &C,
+    merchant_id: &str,
+    ids: &[String],
+) -> Result<HashMap<String, KeptSummary>, DbErr> {
+    let mut out = HashMap::new();
+    for chunk in ids.chunks(CHUNK) {
+        for row in Entity::find()
+            .filter(Column::MerchantId.eq(merchant_id))
+            .filter(Column::CustomerId.is_in(chunk.iter().cloned()))
+            .all(db)
+            .await?
+        {
+            let customer = row.customer_id.clone();
+            if let Some(kept) = decode(merchant_id, row) {
+                out.insert(customer, kept);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Writes the summaries of `items` (customer id, summary), replacing what was stored.
+pub async fn save<C: ConnectionTrait>(
+    db: &C,
+    merchant_id: &str,
+    items: &[(&str, &KeptSummary)],
+) -> Result<(), ProfilingError> {
+    let now = UtcDateTime::now();
+    for chunk in items.chunks(CHUNK) {
+        let rows = chunk
+            .iter()
+            .map(|(customer, kept)| {
+                Ok(profile_event_summaries::ActiveModel {
+                    merchant_id: Set(merchant_id.to_owned()),
+                    customer_id: Set((*customer).to_owned()),
+                    summary: Set(encode(merchant_id, kept)?),
+                    applied_through: Set(kept.applied_through),
+                    rebuilt_at: Set(UtcDateTime::new(kept.rebuilt_at)),
+                    updated_at: Set(now),
+                })
+            })
+            .collect::<Result<Vec<_>, ProfilingError>>()?;
+        Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::columns([Column::MerchantId, Column::CustomerId])
+                    .update_columns([
+                        Column::Summary,
+                        Column::AppliedThrough,
+                        Column::RebuiltAt,
+                        Column::UpdatedAt,
+                    ])
+                    .to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Forgets a customer's summary (erased, merged away, or to be rebuilt from events).
+pub async fn delete<C: ConnectionTrait>(
+    db: &C,
+    merchant_id: &str,
+    customer_id: &str,
+) -> Result<(), DbErr> {
+    Entity::delete_many()
+        .filter(Column::MerchantId.eq(merchant_id))
+        .filter(Column::CustomerId.eq(customer_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
