@@ -22,8 +22,10 @@ pub mod fault_drill;
 pub mod ingestion_env;
 pub mod mysql;
 pub mod online_retail;
+pub mod proc_stats;
 pub mod raw_codec;
 pub mod store_scan;
+pub mod synthetic_events;
 pub mod tcp_proxy;
 
 /// The repository root (this crate lives in `integration-tests/`).

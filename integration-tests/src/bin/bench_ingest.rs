@@ -36,8 +36,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail, ensure};
 use caravan_integration_tests::ServerProcess;
 use caravan_integration_tests::mysql::TestDatabase;
-use caravan_platform::proto_time::to_timestamp;
-use caravan_proto::caravan::common::v1 as common;
+use caravan_integration_tests::proc_stats::{cpu_seconds, mariadb_pid, peak_rss_kib};
+use caravan_integration_tests::synthetic_events::{Times, generate};
 use caravan_proto::caravan::ingestion::v1 as pb;
 use caravan_proto::caravan::ingestion::v1::ingestion_service_client::IngestionServiceClient;
 use caravan_store::bulk_insert::insert_rows;
@@ -216,7 +216,7 @@ async fn run_round(
             }),
         })
         .await?;
-    let generated = generate(args.events, args.customers);
+    let generated = generate(0..args.events, "bench", args.customers, Times::Scattered);
     let settled = settle_mariadb().await;
     let cpu_before = CpuUse::now(server.pid());
     phase_mark(args.phase_clock, "service-start");
@@ -616,158 +616,6 @@ async fn settle_mariadb() -> Option<Duration> {
         last = now;
     }
     Some(start.elapsed())
-}
-
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-    let rest = stat.rsplit_once(')')?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / 100.0)
-}
-
-/// The local MariaDB (or MySQL) server process, when it runs on this machine.
-fn mariadb_pid() -> Option<u32> {
-    std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .find_map(|entry| {
-            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-            let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
-            matches!(comm.trim(), "mariadbd" | "mysqld").then_some(pid)
-        })
-}
-
-fn peak_rss_kib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-/// A small deterministic generator (SplitMix64), so every run streams the same events.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
-fn gbp(minor: i64) -> Option<common::Money> {
-    Some(common::Money {
-        currency_code: "GBP".to_owned(),
-        amount_minor: minor,
-    })
-}
-
-/// Events of every website, transaction, feedback and social kind, in realistic proportions
-/// (mostly views), spread over `customers` customers and the last 30 days.
-fn generate(count: usize, customers: usize) -> Vec<pb::Event> {
-    let mut rng = Rng(42);
-    let now = chrono::Utc::now();
-    (0..count)
-        .map(|i| {
-            let customer = format!("c-{}", rng.below(customers));
-            let product = format!("SKU-{:05}", rng.below(3_000));
-            let seconds = i64::try_from(rng.below(30 * 86_400)).unwrap_or(0);
-            let occur = now - chrono::Duration::seconds(seconds + 60);
-            use pb::event::Payload;
-            let payload = match rng.below(100) {
-                0..=9 => Payload::SessionStart(pb::SessionStartEvent {
-                    device_type: common::DeviceType::Mobile as i32,
-                    os: "Android".to_owned(),
-                    traffic_source: common::TrafficSource::ShortVideo as i32,
-                    referrer_uri: "https://video.example/watch".to_owned(),
-                    landing_page_uri: "https://shop.example/".to_owned(),
-                    ip_country_code: "DE".to_owned(),
-                    language_code: "de".to_owned(),
-                    campaign: String::new(),
-                }),
-                10..=49 => Payload::ProductView(pb::ProductViewEvent {
-                    product: product.clone(),
-                    dwell_seconds: 30,
-                }),
-                50..=59 => Payload::Search(pb::SearchEvent {
-                    query: "ceramic mug".to_owned(),
-                    results_count: 12,
-                    category_path: "Home > Kitchen".to_owned(),
-                }),
-                60..=79 => Payload::CartAdd(pb::CartChangeEvent {
-                    product: product.clone(),
-                    quantity: 2,
-                    unit_price: gbp(1_250),
-                }),
-                80..=89 => Payload::Order(pb::OrderEvent {
-                    order_id: format!("o-{i}"),
-                    status: pb::OrderStatus::Placed as i32,
-                    lines: vec![
-                        pb::OrderLine {
-                            product: product.clone(),
-                            quantity: 2,
-                            unit_price: gbp(1_250),
-                        },
-                        pb::OrderLine {
-                            product: "SKU-00001".to_owned(),
-                            quantity: 1,
-                            unit_price: gbp(499),
-                        },
-                    ],
-                    total: gbp(2_999),
-                    payment: Some(pb::PaymentInfo {
-                        method: common::PaymentMethod::Paypal as i32,
-                        outcome: pb::PaymentOutcome::Succeeded as i32,
-                        amount: gbp(2_999),
-                        ..Default::default()
-                    }),
-                    logistics: Some(pb::LogisticsInfo {
-                        carrier: "DHL".to_owned(),
-                        promised_delivery_days: Some(5),
-                        shipping_cost: gbp(399),
-                        tracking_offered: true,
-                        destination_country_code: "DE".to_owned(),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-                90..=94 => Payload::Review(pb::ReviewEvent {
-                    product: product.clone(),
-                    rating: 4,
-                    title: "Good".to_owned(),
-                    text: "Arrived quickly, nice quality.".to_owned(),
-                    language_code: "en".to_owned(),
-                    ..Default::default()
-                }),
-                _ => Payload::SocialAction(pb::SocialActionEvent {
-                    action: pb::SocialActionKind::Share as i32,
-                    platform: common::SocialPlatform::Tiktok as i32,
-                    product,
-                    ..Default::default()
-                }),
-            };
-            pb::Event {
-                event_id: format!("bench-{i}"),
-                customer,
-                occur_time: Some(to_timestamp(occur)),
-                session_id: format!("s-{}", i / 20),
-                payload: Some(payload),
-                ..Default::default()
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -36,8 +36,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use caravan_integration_tests::mysql::TestDatabase;
+use caravan_integration_tests::synthetic_events::{Rng, gbp};
 use caravan_integration_tests::{Channel, ServerProcess, binary_path, online_retail};
-use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::ingestion::v1 as ing;
 use caravan_proto::caravan::ingestion::v1::ingestion_service_client::IngestionServiceClient;
 use caravan_proto::caravan::marketing::v1 as mkt;
@@ -402,23 +402,6 @@ fn with_timeout<T>(message: T, timeout: Duration) -> tonic::Request<T> {
     r
 }
 
-/// A small deterministic generator (splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 /// Scheduled send times `1/rate` apart with their sequence number, from a thread that sleeps
 /// to each one (sub-millisecond, unlike tokio's timer). At most `backlog` wait; a time that
 /// finds the queue full is dropped and counted (the load generator cannot keep up).
@@ -496,13 +479,6 @@ async fn caller(
 }
 
 // --- ingestion --------------------------------------------------------------------------
-
-fn gbp(minor: i64) -> Option<common::Money> {
-    Some(common::Money {
-        currency_code: "GBP".to_owned(),
-        amount_minor: minor,
-    })
-}
 
 /// Events of the kinds a shop sends most (views, carts, searches, orders, reviews) for the
 /// imported customers and products, happening now; ids `mixed-<run>-<n>`.
