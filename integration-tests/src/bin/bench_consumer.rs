@@ -87,7 +87,10 @@ async fn main() -> Result<()> {
             &[],
             &[
                 ("CARAVAN__DATABASE__URL", db.url.as_str()),
-                ("CARAVAN__TELEMETRY__LOG_FILTER", quiet),
+                (
+                    "CARAVAN__TELEMETRY__LOG_FILTER",
+                    "warn,caravan_platform=info,caravan_profiling::outbox_consumer=debug",
+                ),
                 ("CARAVAN__PROFILING__CONSUMER_POLL_MS", "100"),
             ],
             workdir.path(),
@@ -108,6 +111,7 @@ async fn main() -> Result<()> {
     let mut replica = profiling()?;
     let first = catch_up(&store, &replica, launched).await?;
     report("first build (from all events)", args.events, &first);
+    split(&replica.logs());
     replica.sigterm()?;
     replica.wait_exit(Duration::from_secs(30))?;
 
@@ -128,8 +132,11 @@ async fn main() -> Result<()> {
         args.events,
         &incremental,
     );
+    split(&replica.logs());
+    let before_steady = replica.logs().len();
 
     steady(&mut client, &store, &args).await?;
+    split(&replica.logs()[before_steady..]);
     println!(
         "profiling peak RSS {} MiB",
         peak_rss_kib(replica.pid()).unwrap_or(0) / 1024
@@ -227,6 +234,48 @@ fn report(what: &str, events: usize, c: &CatchUp) {
         per_event_us(c.profiling_cpu),
         per_event_us(c.mariadb_cpu),
         c.peak_rss_mib
+    );
+}
+
+/// Where the consumer's polls spent their time, from its debug lines: polls, and seconds
+/// loading, building, saving and refreshing RFM.
+fn split(logs: &[String]) {
+    let mut polls = 0;
+    let mut poll_ms = Vec::new();
+    let mut sums = [0u64; 4];
+    for line in logs {
+        let Ok(json) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let fields = &json["fields"];
+        let ms = |key: &str| fields[key].as_u64().unwrap_or(0);
+        match fields["message"].as_str() {
+            Some("merchant's profiles refreshed") => {
+                for (sum, key) in sums
+                    .iter_mut()
+                    .zip(["load_ms", "build_ms", "save_ms", "rfm_ms"])
+                {
+                    *sum += ms(key);
+                }
+            }
+            Some("profiles refreshed") => {
+                polls += 1;
+                poll_ms.push(ms("poll_ms"));
+            }
+            _ => {}
+        }
+    }
+    poll_ms.sort_unstable();
+    #[allow(clippy::cast_precision_loss)]
+    let secs = |ms: u64| ms as f64 / 1000.0;
+    println!(
+        "  {polls} polls (median {} ms, longest {} ms); load {:.1} s, build {:.1} s, save {:.1} s, RFM refresh {:.1} s",
+        poll_ms.get(poll_ms.len() / 2).copied().unwrap_or(0),
+        poll_ms.last().copied().unwrap_or(0),
+        secs(sums[0]),
+        secs(sums[1]),
+        secs(sums[2]),
+        secs(sums[3]),
     );
 }
 

@@ -28,6 +28,11 @@ use crate::portrait_input::Position;
 use crate::profile_refresh::{Changes, refresh_merchant};
 use crate::profile_store::delete_derived;
 
+/// Whole milliseconds, for log fields.
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
 /// The consumer's name in `consumer_offsets`.
 pub const CONSUMER: &str = "profiling";
 
@@ -225,7 +230,16 @@ async fn apply(
     for (merchant, changes) in by_merchant {
         customers += changes.customers().len();
         match refresh_merchant(db, &merchant, &changes, position).await {
-            Ok(_) => {}
+            Ok(o) => tracing::debug!(
+                merchant,
+                rebuilt = o.rebuilt,
+                removed = o.removed,
+                load_ms = millis(o.spent.load),
+                build_ms = millis(o.spent.build),
+                save_ms = millis(o.spent.save),
+                rfm_ms = millis(o.spent.rfm),
+                "merchant's profiles refreshed"
+            ),
             // A merchant deleted since: nothing to derive.
             Err(ProfilingError::NotFound(_)) => {}
             Err(e) => return Err(e),
@@ -261,6 +275,7 @@ pub async fn run(db: DatabaseConnection, cfg: ConsumerConfig) {
     let mut leading: Option<bool> = None;
     let mut retention = RetentionSchedule::new(cfg.retention);
     loop {
+        let started = std::time::Instant::now();
         let idle = match poll_once(&db, &cfg).await {
             Ok(o) => {
                 if o.leader {
@@ -287,6 +302,7 @@ pub async fn run(db: DatabaseConnection, cfg: ConsumerConfig) {
                         entries = o.entries,
                         customers = o.customers,
                         offset = o.offset,
+                        poll_ms = millis(started.elapsed()),
                         "profiles refreshed"
                     );
                 }

@@ -5,10 +5,11 @@
 //! The consumer applies only each customer's new events to their stored summary
 //! (`portrait_input`); a summary records which outbox entries it holds, so at-least-once
 //! delivery from the outbox is safe: an entry read again is skipped. Rebuild jobs build
-//! summaries from all events.
+//! summaries from all events; they delete a customer's stored summary before reading, and
+//! keep one the consumer writes meanwhile (it may hold events the job did not see).
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use caravan_store::sea_orm::DatabaseConnection;
 use chrono::{DateTime, Utc};
@@ -38,6 +39,32 @@ pub struct RefreshOutcome {
     pub rebuilt: u64,
     /// Customers that no longer exist (erased or merged away) whose derived data was removed.
     pub removed: u64,
+    /// Where the time went, for the consumer's debug log.
+    pub spent: Spent,
+}
+
+/// Time spent per phase of a refresh.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Spent {
+    /// Reading stored summaries, customers, events and orders, and folding events.
+    pub load: Duration,
+    /// Building portraits.
+    pub build: Duration,
+    /// Saving portraits, summaries and tags, and value-model predictions.
+    pub save: Duration,
+    /// The merchant-wide RFM refresh.
+    pub rfm: Duration,
+}
+
+impl RefreshOutcome {
+    fn add(&mut self, other: RefreshOutcome) {
+        self.rebuilt += other.rebuilt;
+        self.removed += other.removed;
+        self.spent.load += other.spent.load;
+        self.spent.build += other.spent.build;
+        self.spent.save += other.spent.save;
+        self.spent.rfm += other.spent.rfm;
+    }
 }
 
 /// What a batch of outbox entries asks of one merchant's customers.
@@ -87,14 +114,15 @@ pub async fn rebuild_customers(
         ctx: &ctx,
         position,
         predictor: predictor.as_ref(),
+        write: summary_store::Write::KeepNewer,
     };
     let mut outcome = RefreshOutcome::default();
     let mut done = 0u64;
     for chunk in ids.chunks(CHUNK) {
+        // A summary the consumer writes from here on is at least as new as this one.
+        summary_store::delete(db, merchant_id, chunk).await?;
         let plans = chunk.iter().map(|id| (id.clone(), Start::Full)).collect();
-        let o = refresh_chunk(db, merchant_id, chunk, plans, &target).await?;
-        outcome.rebuilt += o.rebuilt;
-        outcome.removed += o.removed;
+        outcome.add(refresh_chunk(db, merchant_id, chunk, plans, &target).await?);
         done += chunk.len() as u64;
         progress(done);
     }
@@ -128,16 +156,19 @@ pub async fn refresh_merchant(
         ctx: &ctx,
         position,
         predictor: predictor.as_ref(),
+        write: summary_store::Write::Replace,
     };
     let mut outcome = RefreshOutcome::default();
     for chunk in changes.customers().chunks(CHUNK) {
+        let started = Instant::now();
         let kept = summary_store::load(db, merchant_id, chunk).await?;
+        outcome.spent.load += started.elapsed();
         let plans = plans_for(chunk, changes, kept);
-        let o = refresh_chunk(db, merchant_id, chunk, plans, &target).await?;
-        outcome.rebuilt += o.rebuilt;
-        outcome.removed += o.removed;
+        outcome.add(refresh_chunk(db, merchant_id, chunk, plans, &target).await?);
     }
+    let started = Instant::now();
     refresh_rfm(db, merchant_id, ctx.as_of).await?;
+    outcome.spent.rfm += started.elapsed();
     Ok(outcome)
 }
 
@@ -168,6 +199,7 @@ struct Target<'a> {
     ctx: &'a BuildContext,
     position: Position,
     predictor: Option<&'a Predictor>,
+    write: summary_store::Write,
 }
 
 /// Loads, builds and saves one chunk of customers; customers that no longer exist lose
@@ -181,6 +213,7 @@ async fn refresh_chunk(
 ) -> Result<RefreshOutcome, ProfilingError> {
     let (position, ctx) = (target.position, target.ctx);
     let mut outcome = RefreshOutcome::default();
+    let started = Instant::now();
     let erasure_mark = caravan_store::erasure::last_erasure(db).await?;
     let loaded = portrait_input::load(db, merchant_id, plans, position).await?;
     let live: HashSet<&str> = loaded.iter().map(|r| r.data.customer.id.as_str()).collect();
@@ -188,7 +221,11 @@ async fn refresh_chunk(
         delete_derived(db, merchant_id, gone).await?;
         outcome.removed += 1;
     }
+    outcome.spent.load += started.elapsed();
+    let started = Instant::now();
     let (loaded, profiles) = build_in_background(loaded, ctx.clone()).await;
+    outcome.spent.build += started.elapsed();
+    let started = Instant::now();
     let built: Vec<_> = loaded
         .iter()
         .map(|r| &r.data.customer)
@@ -198,11 +235,12 @@ async fn refresh_chunk(
         .iter()
         .map(|r| (r.data.customer.id.as_str(), &r.kept))
         .collect();
-    save_many(db, merchant_id, &built, &summaries).await?;
+    save_many(db, merchant_id, &built, &summaries, target.write).await?;
     outcome.rebuilt += built.len() as u64;
     let data: Vec<&CustomerData> = loaded.iter().map(|r| &r.data).collect();
     write_predictions(db, merchant_id, target.predictor, &data).await?;
     outcome.removed += remove_erased_meanwhile(db, merchant_id, &data, erasure_mark).await?;
+    outcome.spent.save += started.elapsed();
     Ok(outcome)
 }
 

@@ -178,6 +178,7 @@ pub async fn save_many(
     merchant_id: &str,
     items: &[(&customers::Model, BuiltProfile)],
     summaries: &[(&str, &KeptSummary)],
+    write: summary_store::Write,
 ) -> Result<(), ProfilingError> {
     if items.is_empty() && summaries.is_empty() {
         return Ok(());
@@ -217,7 +218,7 @@ pub async fn save_many(
     tag_store::reconcile_derived(&txn, merchant_id, &tags, now).await?;
     // In the same transaction: a summary saved without its profile (or the other way
     // round) would skip or repeat events.
-    summary_store::save(&txn, merchant_id, summaries).await?;
+    summary_store::save(&txn, merchant_id, summaries, write).await?;
     txn.commit().await?;
     Ok(())
 }
@@ -254,7 +255,7 @@ pub async fn delete_derived<C: ConnectionTrait>(
         .filter(profiles::Column::CustomerId.eq(customer_id))
         .exec(db)
         .await?;
-    summary_store::delete(db, merchant_id, customer_id).await?;
+    summary_store::delete(db, merchant_id, &[customer_id.to_owned()]).await?;
     tag_store::delete_all(db, merchant_id, customer_id).await
 }
 

@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use caravan_store::UtcDateTime;
 use caravan_store::entity::profile_event_summaries::{self, Column, Entity};
-use caravan_store::sea_orm::sea_query::OnConflict;
+use caravan_store::sea_orm::sea_query::{Expr, OnConflict};
 use caravan_store::sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
 };
@@ -117,11 +117,24 @@ pub async fn load<C: ConnectionTrait>(
     Ok(out)
 }
 
-/// Writes the summaries of `items` (customer id, summary), replacing what was stored.
+/// How a save treats a summary stored meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Write {
+    /// Replace it: the outbox consumer, the only writer that applies entries (its lease
+    /// makes it the only one), brings summaries forward.
+    Replace,
+    /// Keep it: a rebuild job deletes a customer's summary before it reads their events, so
+    /// a summary found at save time was written by the consumer meanwhile, from events the
+    /// job may not have seen.
+    KeepNewer,
+}
+
+/// Writes the summaries of `items` (customer id, summary).
 pub async fn save<C: ConnectionTrait>(
     db: &C,
     merchant_id: &str,
     items: &[(&str, &KeptSummary)],
+    write: Write,
 ) -> Result<(), ProfilingError> {
     let now = UtcDateTime::now();
     for chunk in items.chunks(CHUNK) {
@@ -138,33 +151,84 @@ pub async fn save<C: ConnectionTrait>(
                 })
             })
             .collect::<Result<Vec<_>, ProfilingError>>()?;
+        let mut conflict = OnConflict::columns([Column::MerchantId, Column::CustomerId]);
+        match write {
+            Write::Replace => conflict.update_columns([
+                Column::Summary,
+                Column::AppliedThrough,
+                Column::RebuiltAt,
+                Column::UpdatedAt,
+            ]),
+            // An update to itself: MySQL has no DO NOTHING.
+            Write::KeepNewer => {
+                conflict.value(Column::UpdatedAt, Expr::col((Entity, Column::UpdatedAt)))
+            }
+        };
         Entity::insert_many(rows)
-            .on_conflict(
-                OnConflict::columns([Column::MerchantId, Column::CustomerId])
-                    .update_columns([
-                        Column::Summary,
-                        Column::AppliedThrough,
-                        Column::RebuiltAt,
-                        Column::UpdatedAt,
-                    ])
-                    .to_owned(),
-            )
+            .on_conflict(conflict)
             .exec_without_returning(db)
             .await?;
     }
     Ok(())
 }
 
-/// Forgets a customer's summary (erased, merged away, or to be rebuilt from events).
+/// Forgets the summaries of `ids` (erased, merged away, or about to be rebuilt from events).
 pub async fn delete<C: ConnectionTrait>(
     db: &C,
     merchant_id: &str,
-    customer_id: &str,
+    ids: &[String],
 ) -> Result<(), DbErr> {
-    Entity::delete_many()
-        .filter(Column::MerchantId.eq(merchant_id))
-        .filter(Column::CustomerId.eq(customer_id))
-        .exec(db)
-        .await?;
+    for chunk in ids.chunks(CHUNK) {
+        Entity::delete_many()
+            .filter(Column::MerchantId.eq(merchant_id))
+            .filter(Column::CustomerId.is_in(chunk.iter().cloned()))
+            .exec(db)
+            .await?;
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept(applied_through: i64) -> KeptSummary {
+        KeptSummary {
+            summary: EventSummary {
+                event_count: applied_through,
+                ..Default::default()
+            },
+            applied_through,
+            applied_beyond: BTreeSet::from([applied_through + 2]),
+            rebuilt_at: DateTime::parse_from_rfc3339("2026-03-01T12:00:00.123456Z")
+                .expect("time")
+                .to_utc(),
+            grace_seconds: 60,
+            recent_event_ids: HashSet::from(["e1".to_owned()]),
+        }
+    }
+
+    #[tokio::test]
+    async fn summaries_round_trip_and_a_rebuild_keeps_one_the_consumer_wrote_meanwhile() {
+        let db = caravan_store::testing::sqlite_memory().await.expect("db");
+        let ids = ["c1".to_owned()];
+        save(&db, "acme", &[("c1", &kept(5))], Write::Replace)
+            .await
+            .expect("save");
+        let loaded = load(&db, "acme", &ids).await.expect("load");
+        assert_eq!(loaded.get("c1"), Some(&kept(5)), "read back as written");
+        // A rebuild job's save finds the consumer's summary: it stays.
+        save(&db, "acme", &[("c1", &kept(3))], Write::KeepNewer)
+            .await
+            .expect("keep");
+        let loaded = load(&db, "acme", &ids).await.expect("load");
+        assert_eq!(loaded["c1"].applied_through, 5);
+        // The consumer replaces.
+        save(&db, "acme", &[("c1", &kept(9))], Write::Replace)
+            .await
+            .expect("replace");
+        assert_eq!(load(&db, "acme", &ids).await.expect("load")["c1"], kept(9));
+        delete(&db, "acme", &ids).await.expect("delete");
+        assert!(load(&db, "acme", &ids).await.expect("load").is_empty());
+    }
 }
