@@ -23,8 +23,13 @@ use crate::profile_builder::EventSummary;
 /// Where sealed summaries belong (the associated data of their encryption).
 const SEALED_SUMMARIES: &str = "profile_event_summaries.summary";
 
-/// The stored format; a summary of another version is rebuilt from events.
-const FORMAT: u32 = 1;
+/// The stored format; a summary of another version is rebuilt from events. Version 2: the
+/// JSON deflated before sealing (a summary is mostly repeated keys and names: about a
+/// fifth of its size).
+const FORMAT: u32 = 2;
+
+/// Deflate level: summaries are written on every update, so speed over the last bytes.
+const COMPRESSION: u32 = 1;
 
 /// Rows per `IN (...)` lookup.
 const CHUNK: usize = 500;
@@ -49,7 +54,17 @@ pub struct KeptSummary {
     pub recent_event_ids: HashSet<String>,
 }
 
-#[derive(Serialize, Deserialize)]
+/// [`Stored`], borrowed for writing.
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    v: u32,
+    summary: &'a EventSummary,
+    applied_beyond: &'a BTreeSet<i64>,
+    grace_seconds: i64,
+    recent_event_ids: &'a HashSet<String>,
+}
+
+#[derive(Deserialize)]
 struct Stored {
     v: u32,
     summary: EventSummary,
@@ -59,14 +74,24 @@ struct Stored {
 }
 
 fn encode(merchant_id: &str, kept: &KeptSummary) -> Result<Vec<u8>, ProfilingError> {
-    let plain = serde_json::to_vec(&Stored {
-        v: FORMAT,
-        summary: kept.summary.clone(),
-        applied_beyond: kept.applied_beyond.clone(),
-        grace_seconds: kept.grace_seconds,
-        recent_event_ids: kept.recent_event_ids.clone(),
-    })
-    .map_err(|e| ProfilingError::Corrupt(format!("event summary: {e}")))?;
+    use std::io::Write as _;
+    let corrupt =
+        |e: &dyn std::fmt::Display| ProfilingError::Corrupt(format!("event summary: {e}"));
+    let mut deflated =
+        flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(COMPRESSION));
+    serde_json::to_writer(
+        &mut deflated,
+        &StoredRef {
+            v: FORMAT,
+            summary: &kept.summary,
+            applied_beyond: &kept.applied_beyond,
+            grace_seconds: kept.grace_seconds,
+            recent_event_ids: &kept.recent_event_ids,
+        },
+    )
+    .map_err(|e| corrupt(&e))?;
+    deflated.flush().map_err(|e| corrupt(&e))?;
+    let plain = deflated.finish().map_err(|e| corrupt(&e))?;
     Ok(sealing::seal(SEALED_SUMMARIES, merchant_id, &plain))
 }
 
@@ -76,7 +101,13 @@ fn decode(merchant_id: &str, row: profile_event_summaries::Model) -> Option<Kept
             tracing::debug!(error = %e, customer = %row.customer_id, "a stored event summary does not open; rebuilding from events");
         })
         .ok()?;
-    let stored: Stored = serde_json::from_slice(&plain).ok()?;
+    let mut json = Vec::with_capacity(plain.len() * 5);
+    std::io::Read::read_to_end(
+        &mut flate2::read::DeflateDecoder::new(plain.as_ref()),
+        &mut json,
+    )
+    .ok()?;
+    let stored: Stored = serde_json::from_slice(&json).ok()?;
     (stored.v == FORMAT).then(|| KeptSummary {
         summary: stored.summary,
         applied_through: row.applied_through,
