@@ -933,3 +933,48 @@ async fn new_events_are_applied_to_the_stored_summary_and_build_what_a_full_rebu
     db.close().await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_new_buyer_among_many_is_scored_against_the_last_ranking() -> Result<()> {
+    let Some((mut env, _profiling, mut client)) = start().await? else {
+        return Ok(());
+    };
+    let rfm = |p: &pb::Profile| p.transactions.as_ref().and_then(|t| t.rfm);
+    // Twelve more buyers, older orders of growing size, in one batch: the consumer ranks
+    // all fourteen.
+    let t = now();
+    let buyers: Vec<ing::Event> = (1..=12)
+        .map(|i| {
+            event(
+                &format!("buyer-{i}"),
+                &format!("buyer-{i}"),
+                t - (20 + i) * DAY,
+                order(&format!("o-buyer-{i}"), "mug", 1, 100 * i, ""),
+            )
+        })
+        .collect();
+    ingest(&mut env, buyers).await?;
+    for i in 1..=12 {
+        wait_for(&mut client, &format!("buyer-{i}"), |p| rfm(p).is_some()).await?;
+    }
+    // One new buyer, the most recent and the biggest: one of fifteen changed, so it is
+    // scored against the ranking instead of ranking everyone again.
+    ingest(
+        &mut env,
+        vec![event(
+            "zoe-1",
+            "zoe",
+            t - 60,
+            order("o-zoe", "mug", 9, 9_000, ""),
+        )],
+    )
+    .await?;
+    let zoe = wait_for(&mut client, "zoe", |p| rfm(p).is_some()).await?;
+    let score = rfm(&zoe).context("zoe's RFM")?;
+    ensure!(
+        score.recency_score == 5 && score.monetary_score == 5,
+        "the newest, biggest order ranks top: {score:?}"
+    );
+    ensure!(score.segment != 0, "{score:?}");
+    Ok(())
+}

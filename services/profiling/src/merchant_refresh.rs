@@ -1,7 +1,8 @@
 //! Merchant-wide facts of profiles: RFM quintile scores and segments. Quintiles rank a
-//! customer among all the merchant's buyers, so they are recomputed for the merchant after
-//! each batch of profile updates (one scan of the merchant's orders, writes only for the
-//! profiles whose scores changed).
+//! customer among all the merchant's buyers. [`refresh_rfm`] ranks them all (one scan of the
+//! merchant's orders, writes only for the profiles whose scores changed) and returns the
+//! ranking as an [`RfmSnapshot`]; [`score_against`] scores a few changed customers against
+//! such a snapshot, which costs what they cost instead of what the merchant costs.
 
 use std::collections::HashMap;
 
@@ -17,7 +18,8 @@ use crate::codes::rfm_segment_code;
 use crate::error::ProfilingError;
 use crate::order_netting::Reversal;
 use crate::order_netting_store;
-use crate::rfm::{self, RfmValues};
+use crate::profile_builder::OrderFacts;
+use crate::rfm::{self, RfmSnapshot, RfmValues};
 
 /// Per-customer RFM inputs from `(customer, status, placed_at, base_total_minor)` rows:
 /// frequency counts orders not cancelled, monetary sums those not cancelled or returned,
@@ -71,12 +73,12 @@ type ScoreRow = (
     Option<String>,
 );
 
-/// Recomputes the merchant's RFM scores; returns how many profiles changed.
+/// Recomputes the merchant's RFM scores; returns how many profiles changed, and the ranking.
 pub async fn refresh_rfm(
     db: &DatabaseConnection,
     merchant_id: &str,
     as_of: DateTime<Utc>,
-) -> Result<usize, ProfilingError> {
+) -> Result<(usize, RfmSnapshot), ProfilingError> {
     type Row = (String, String, String, UtcDateTime, Option<i64>, bool);
     let rows: Vec<Row> = orders::Entity::find()
         .select_only()
@@ -107,21 +109,12 @@ pub async fn refresh_rfm(
         .collect();
     let inputs = rfm_inputs(&rows, as_of);
     let values: Vec<RfmValues> = inputs.iter().map(|(_, v)| *v).collect();
+    let snapshot = RfmSnapshot::of(&values, as_of);
     let scores = rfm::score(&values);
     let mut wanted: HashMap<String, Scores> = inputs
         .iter()
         .zip(scores)
-        .map(|((c, _), s)| {
-            (
-                c.clone(),
-                (
-                    Some(i16::from(s.recency)),
-                    Some(i16::from(s.frequency)),
-                    Some(i16::from(s.monetary)),
-                    Some(rfm_segment_code(s.segment())),
-                ),
-            )
-        })
+        .map(|((c, _), s)| (c.clone(), columns(s)))
         .collect();
     let current: Vec<ScoreRow> = profiles::Entity::find()
         .select_only()
@@ -144,6 +137,27 @@ pub async fn refresh_rfm(
         }
     }
     let changed = changes.values().map(Vec::len).sum();
+    write_scores(db, merchant_id, changes).await?;
+    Ok((changed, snapshot))
+}
+
+/// The stored form of scores.
+fn columns(s: rfm::RfmScores) -> Scores {
+    (
+        Some(i16::from(s.recency)),
+        Some(i16::from(s.frequency)),
+        Some(i16::from(s.monetary)),
+        Some(rfm_segment_code(s.segment())),
+    )
+}
+
+/// Writes scores, one UPDATE per distinct score tuple (at most 5^3 of them) and chunk of
+/// ids, instead of one per profile; in one transaction.
+async fn write_scores(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    changes: HashMap<Scores, Vec<String>>,
+) -> Result<(), ProfilingError> {
     let txn = db.begin().await?;
     for (want, customers) in changes {
         for chunk in customers.chunks(500) {
@@ -159,7 +173,54 @@ pub async fn refresh_rfm(
         }
     }
     txn.commit().await?;
-    Ok(changed)
+    Ok(())
+}
+
+/// One order as RFM counts it: `(status, placed, base total)`.
+pub type OrderRow = (String, DateTime<Utc>, Option<i64>);
+
+/// A customer's id and their [`OrderRow`]s.
+pub type CustomerOrders = (String, Vec<OrderRow>);
+
+/// The RFM rows of one customer's orders as the portrait counts them (credit notes as
+/// cancelled orders; orders they reverse already netted by `portrait_input`).
+pub fn order_rows(orders: &[OrderFacts]) -> Vec<OrderRow> {
+    orders
+        .iter()
+        .map(|o| {
+            let status = if o.order.credit_note {
+                "CANCELLED".to_owned()
+            } else {
+                o.order.status.clone()
+            };
+            (status, o.order.placed_at.get(), o.order.base_total_minor)
+        })
+        .collect()
+}
+
+/// Scores `customers` (id and [`order_rows`]) against `snapshot` and writes their scores;
+/// a customer without orders is left unscored.
+pub async fn score_against(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    snapshot: &RfmSnapshot,
+    customers: &[CustomerOrders],
+) -> Result<(), ProfilingError> {
+    let rows: Vec<(String, String, DateTime<Utc>, Option<i64>)> = customers
+        .iter()
+        .flat_map(|(id, rows)| {
+            rows.iter()
+                .map(move |(status, placed, base)| (id.clone(), status.clone(), *placed, *base))
+        })
+        .collect();
+    let mut changes: HashMap<Scores, Vec<String>> = HashMap::new();
+    for (id, values) in rfm_inputs(&rows, snapshot.as_of) {
+        changes
+            .entry(columns(snapshot.score(values)))
+            .or_default()
+            .push(id);
+    }
+    write_scores(db, merchant_id, changes).await
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ use crate::error::ProfilingError;
 use crate::outbox_cursor::{SeenEntry, advance};
 use crate::outbox_retention::RetentionSchedule;
 use crate::portrait_input::Position;
-use crate::profile_refresh::{Changes, refresh_merchant};
+use crate::profile_refresh::{Changes, RfmPolicy, refresh_merchant};
 use crate::profile_store::delete_derived;
 
 /// Whole milliseconds, for log fields.
@@ -45,6 +45,8 @@ pub struct ConsumerConfig {
     pub lease: ConsumerLease,
     /// How long applied outbox rows are kept (`outbox_retention`).
     pub retention: Duration,
+    /// When merchants' buyers are ranked again for RFM, and this replica's rankings.
+    pub rfm: RfmPolicy,
 }
 
 /// What one poll did.
@@ -229,7 +231,7 @@ async fn apply(
     let mut customers = 0;
     for (merchant, changes) in by_merchant {
         customers += changes.customers().len();
-        match refresh_merchant(db, &merchant, &changes, position).await {
+        match refresh_merchant(db, &merchant, &changes, position, &cfg.rfm).await {
             Ok(o) => tracing::debug!(
                 merchant,
                 rebuilt = o.rebuilt,
@@ -371,6 +373,7 @@ pub fn spawn(
         gap_grace: Duration::from_secs(settings.outbox_gap_grace_seconds),
         lease: lease.clone(),
         retention: Duration::from_secs(settings.outbox_retention_seconds),
+        rfm: RfmPolicy::new(Duration::from_secs(settings.rfm_refresh_seconds)),
     };
     crate::outbox_lag::report_at_scrape(db.clone(), lease.clone());
     Some(RunningConsumer {

@@ -116,17 +116,8 @@ impl RfmScores {
 
 /// Scores every customer. The output is in input order.
 pub fn score(values: &[RfmValues]) -> Vec<RfmScores> {
-    // Recency: fewer days is better, so rank on the negated value.
-    let recency = quintiles(&values.iter().map(|v| -v.recency_days).collect::<Vec<_>>());
-    let frequency = quintiles(
-        &values
-            .iter()
-            .map(|v| f64::from(v.frequency))
-            .collect::<Vec<_>>(),
-    );
-    // i64 -> f64 only loses precision above 2^53 minor units, far beyond any spend.
-    #[allow(clippy::cast_precision_loss)]
-    let monetary = quintiles(&values.iter().map(|v| v.monetary as f64).collect::<Vec<_>>());
+    let (r, f, m) = ranked_axes(values);
+    let (recency, frequency, monetary) = (quintiles(&r), quintiles(&f), quintiles(&m));
     (0..values.len())
         .map(|i| RfmScores {
             recency: recency[i],
@@ -159,15 +150,112 @@ pub fn quintiles(values: &[f64]) -> Vec<u8> {
         // Mean 0-based rank of the tie group, as a fraction of n in [0, 1).
         #[allow(clippy::cast_precision_loss)]
         let position = ((start + end) as f64 / 2.0) / n as f64;
-        // Truncation is the intent: position in [0,1) maps onto buckets 0..=4.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let score = 1 + ((position * 5.0).floor() as u8).min(4);
+        let score = bucket(position);
         for &index in &order[start..=end] {
             scores[index] = score;
         }
         start = end + 1;
     }
     scores
+}
+
+/// The quintile scores of a merchant's buyers at one moment, kept to score a changed
+/// customer against without ranking every buyer again: a value scores what it would have
+/// scored in that ranking. The merchant-wide ranking is redone from time to time
+/// (`merchant_refresh`), which corrects the drift.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RfmSnapshot {
+    /// The instant recency was counted to.
+    pub as_of: chrono::DateTime<chrono::Utc>,
+    recency: SortedValues,
+    frequency: SortedValues,
+    monetary: SortedValues,
+}
+
+impl RfmSnapshot {
+    /// The snapshot of `values`, whose recency was counted to `as_of`.
+    pub fn of(values: &[RfmValues], as_of: chrono::DateTime<chrono::Utc>) -> Self {
+        let (r, f, m) = ranked_axes(values);
+        Self {
+            as_of,
+            recency: SortedValues::of(r),
+            frequency: SortedValues::of(f),
+            monetary: SortedValues::of(m),
+        }
+    }
+
+    /// How many buyers the snapshot ranks.
+    pub fn len(&self) -> usize {
+        self.frequency.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The scores of `v` (recency counted to [`Self::as_of`]) among the snapshot's buyers.
+    pub fn score(&self, v: RfmValues) -> RfmScores {
+        let (r, f, m) = axes(v);
+        RfmScores {
+            recency: self.recency.score(r),
+            frequency: self.frequency.score(f),
+            monetary: self.monetary.score(m),
+        }
+    }
+}
+
+/// One axis of a snapshot, sorted.
+#[derive(Debug, Clone, PartialEq)]
+struct SortedValues(Vec<f64>);
+
+impl SortedValues {
+    fn of(mut values: Vec<f64>) -> Self {
+        values.sort_by(f64::total_cmp);
+        Self(values)
+    }
+
+    /// The quintile [`quintiles`] gives `v` among these values: the mean rank of its tie
+    /// group, or, for a value not among them, its rank had it been one more.
+    fn score(&self, v: f64) -> u8 {
+        let lo = self.0.partition_point(|x| x.total_cmp(&v).is_lt());
+        let hi = self.0.partition_point(|x| x.total_cmp(&v).is_le());
+        #[allow(clippy::cast_precision_loss)]
+        let position = if hi > lo {
+            ((lo + hi - 1) as f64 / 2.0) / self.0.len() as f64
+        } else {
+            lo as f64 / (self.0.len() + 1) as f64
+        };
+        bucket(position)
+    }
+}
+
+/// A position in `[0, 1)` as a quintile score 1..=5.
+fn bucket(position: f64) -> u8 {
+    // Truncation is the intent: position in [0,1) maps onto buckets 0..=4.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let score = 1 + ((position * 5.0).floor() as u8).min(4);
+    score
+}
+
+/// The three values ranked, higher better: recency negated (fewer days is better).
+fn axes(v: RfmValues) -> (f64, f64, f64) {
+    // i64 -> f64 only loses precision above 2^53 minor units, far beyond any spend.
+    #[allow(clippy::cast_precision_loss)]
+    let monetary = v.monetary as f64;
+    (-v.recency_days, f64::from(v.frequency), monetary)
+}
+
+fn ranked_axes(values: &[RfmValues]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let mut r = Vec::with_capacity(values.len());
+    let mut f = Vec::with_capacity(values.len());
+    let mut m = Vec::with_capacity(values.len());
+    for v in values {
+        let (a, b, c) = axes(*v);
+        r.push(a);
+        f.push(b);
+        m.push(c);
+    }
+    (r, f, m)
 }
 
 #[cfg(test)]
@@ -268,5 +356,71 @@ mod tests {
             assert_eq!(RfmSegment::from_slug(segment.slug()), Some(segment));
         }
         assert_eq!(RfmSegment::from_slug("vip"), None);
+    }
+
+    fn values(seed: u64, n: usize) -> Vec<RfmValues> {
+        // SplitMix64: reproducible, with many ties (small ranges).
+        let mut state = seed;
+        let mut next = move |m: u64| {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            (z ^ (z >> 31)) % m
+        };
+        (0..n)
+            .map(|_| RfmValues {
+                recency_days: f64::from(u32::try_from(next(400)).unwrap_or(0)) / 4.0,
+                frequency: u32::try_from(next(12)).unwrap_or(0),
+                monetary: i64::try_from(next(50)).unwrap_or(0) * 1_000,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_snapshot_scores_each_of_its_buyers_as_the_full_ranking_does() {
+        let as_of = chrono::Utc::now();
+        for (seed, n) in [(1, 1), (2, 7), (3, 100), (4, 2_500)] {
+            let all = values(seed, n);
+            let snapshot = RfmSnapshot::of(&all, as_of);
+            assert_eq!(snapshot.len(), n);
+            for (v, full) in all.iter().zip(score(&all)) {
+                assert_eq!(snapshot.score(*v), full, "seed {seed}, {v:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_value_not_in_the_snapshot_scores_where_it_would_rank() {
+        let all: Vec<RfmValues> = (1..=9)
+            .map(|i| RfmValues {
+                recency_days: f64::from(i) * 10.0,
+                frequency: i,
+                monetary: i64::from(i) * 100,
+            })
+            .collect();
+        let snapshot = RfmSnapshot::of(&all, chrono::Utc::now());
+        // Better than everyone on every axis: the top quintile.
+        let best = RfmValues {
+            recency_days: 0.0,
+            frequency: 50,
+            monetary: 1_000_000,
+        };
+        assert_eq!(snapshot.score(best), scores(5, 5, 5));
+        // Worse than everyone: the bottom one.
+        let worst = RfmValues {
+            recency_days: 500.0,
+            frequency: 0,
+            monetary: 0,
+        };
+        assert_eq!(snapshot.score(worst), scores(1, 1, 1));
+        // Between the 5th and 6th of 9: rank 5 of 10, the third quintile.
+        let middle = RfmValues {
+            recency_days: 55.0,
+            frequency: 0,
+            monetary: 550,
+        };
+        assert_eq!(snapshot.score(middle).monetary, 3);
+        assert_eq!(snapshot.score(middle).recency, 3);
     }
 }

@@ -284,6 +284,10 @@ pub struct ProfilingSettings {
     /// Seconds an outbox row is kept after it was written, once every consumer has applied
     /// it (`outbox_retention`); the consuming replica deletes older applied rows.
     pub outbox_retention_seconds: u64,
+    /// Seconds after which the consumer ranks a merchant's buyers again for RFM quintiles;
+    /// in between, the customers a poll changes are scored against the last ranking (a poll
+    /// that changes a quarter of the ranked buyers or more ranks them all again).
+    pub rfm_refresh_seconds: u64,
     /// Milliseconds a value-model fit may run before it gives up (FAILED, saying so).
     pub value_model_fit_budget_ms: u64,
 }
@@ -297,6 +301,7 @@ impl Default for ProfilingSettings {
             outbox_gap_grace_seconds: 60,
             consumer_lease_seconds: 30,
             outbox_retention_seconds: 86_400,
+            rfm_refresh_seconds: 60,
             value_model_fit_budget_ms: 600_000,
         }
     }
