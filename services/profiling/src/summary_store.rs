@@ -77,20 +77,21 @@ fn encode(merchant_id: &str, kept: &KeptSummary) -> Result<Vec<u8>, ProfilingErr
     use std::io::Write as _;
     let corrupt =
         |e: &dyn std::fmt::Display| ProfilingError::Corrupt(format!("event summary: {e}"));
-    let mut deflated =
-        flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::new(COMPRESSION));
-    serde_json::to_writer(
-        &mut deflated,
-        &StoredRef {
-            v: FORMAT,
-            summary: &kept.summary,
-            applied_beyond: &kept.applied_beyond,
-            grace_seconds: kept.grace_seconds,
-            recent_event_ids: &kept.recent_event_ids,
-        },
-    )
+    // Serialised whole, then deflated in one call: fed token by token, the compressor's
+    // per-call cost made saving five times slower.
+    let json = serde_json::to_vec(&StoredRef {
+        v: FORMAT,
+        summary: &kept.summary,
+        applied_beyond: &kept.applied_beyond,
+        grace_seconds: kept.grace_seconds,
+        recent_event_ids: &kept.recent_event_ids,
+    })
     .map_err(|e| corrupt(&e))?;
-    deflated.flush().map_err(|e| corrupt(&e))?;
+    let mut deflated = flate2::write::DeflateEncoder::new(
+        Vec::with_capacity(json.len() / 4),
+        flate2::Compression::new(COMPRESSION),
+    );
+    deflated.write_all(&json).map_err(|e| corrupt(&e))?;
     let plain = deflated.finish().map_err(|e| corrupt(&e))?;
     Ok(sealing::seal(SEALED_SUMMARIES, merchant_id, &plain))
 }
