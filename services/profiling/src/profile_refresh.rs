@@ -24,11 +24,17 @@ use crate::profile_store::{delete_derived, existing, merchant_context, save_many
 use crate::rfm::RfmSnapshot;
 use crate::{summary_store, value_model_store};
 
-/// Customers rebuilt per load (one round of batched queries). A chunk's decoded events are
-/// in memory at once while they are folded into summaries; with 50 instead of 200 the
-/// process's RSS under a steady stream was about 15 MiB lower (BENCHMARKS.md, mixed load,
-/// second round), for a few more queries per poll.
+/// Customers rebuilt per load by a rebuild job (one round of batched queries), each from
+/// all their events: a chunk's decoded events are in memory at once; with 50 instead of
+/// 200 the process's RSS under a steady stream was about 15 MiB lower (BENCHMARKS.md, mixed
+/// load, second round).
 pub const CHUNK: usize = 50;
+
+/// Customers per load of the outbox consumer, which mostly reads a few new events per
+/// customer: its polls wait on the database's round trips far more than on memory or CPU
+/// (77% of the two cores idle under a steady stream of 1,000 events/s), so fewer, larger
+/// rounds.
+const CONSUMER_CHUNK: usize = 200;
 
 /// How far back a rebuild job records the events it read as recent (their outbox rows may
 /// still be ahead of the consumer): a job does not know the consumer's gap grace, so it
@@ -210,7 +216,7 @@ pub async fn refresh_merchant(
     };
     let mut outcome = RefreshOutcome::default();
     let mut orders = Vec::new();
-    for chunk in changes.customers().chunks(CHUNK) {
+    for chunk in changes.customers().chunks(CONSUMER_CHUNK) {
         let started = Instant::now();
         let kept = summary_store::load(db, merchant_id, chunk).await?;
         outcome.spent.load += started.elapsed();

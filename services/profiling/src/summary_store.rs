@@ -25,8 +25,8 @@ const SEALED_SUMMARIES: &str = "profile_event_summaries.summary";
 
 /// The stored format; a summary of another version is rebuilt from events. Version 2: the
 /// JSON deflated before sealing (a summary is mostly repeated keys and names: about a
-/// fifth of its size).
-const FORMAT: u32 = 2;
+/// fifth of its size). Version 3: stage evidence with short keys and nanosecond times.
+const FORMAT: u32 = 3;
 
 /// Deflate level: summaries are written on every update, so speed over the last bytes.
 const COMPRESSION: u32 = 1;

@@ -135,13 +135,20 @@ fn status_word(status: i32) -> String {
         .replace("unspecified", "placed")
 }
 
-/// One event's evidence for a stage, as kept between builds.
+/// One event's evidence for a stage, as kept between builds. Short field names and a
+/// numeric time: a summary holds one of these per event of the last 60 days, most of its
+/// size.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Observed {
+    #[serde(rename = "s")]
     stage: i32,
+    #[serde(rename = "b")]
     base: f64,
+    #[serde(rename = "d")]
     description: String,
+    #[serde(rename = "e")]
     event_id: String,
+    #[serde(rename = "t", with = "chrono::serde::ts_nanoseconds")]
     at: DateTime<Utc>,
 }
 
