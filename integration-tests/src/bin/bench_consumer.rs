@@ -240,9 +240,11 @@ fn report(what: &str, events: usize, c: &CatchUp) {
 /// Where the consumer's polls spent their time, from its debug lines: polls, and seconds
 /// loading, building, saving and refreshing RFM.
 fn split(logs: &[String]) {
-    let mut polls = 0;
     let mut poll_ms = Vec::new();
     let mut sums = [0u64; 4];
+    // The longest polls: (ms, entries, customers, load/build/save/RFM ms of their merchants).
+    let mut polls: Vec<(u64, u64, u64, [u64; 4])> = Vec::new();
+    let mut pending = [0u64; 4];
     for line in logs {
         let Ok(json) = serde_json::from_str::<serde_json::Value>(line) else {
             continue;
@@ -251,16 +253,18 @@ fn split(logs: &[String]) {
         let ms = |key: &str| fields[key].as_u64().unwrap_or(0);
         match fields["message"].as_str() {
             Some("merchant's profiles refreshed") => {
-                for (sum, key) in sums
-                    .iter_mut()
-                    .zip(["load_ms", "build_ms", "save_ms", "rfm_ms"])
+                for (i, key) in ["load_ms", "build_ms", "save_ms", "rfm_ms"]
+                    .iter()
+                    .enumerate()
                 {
-                    *sum += ms(key);
+                    sums[i] += ms(key);
+                    pending[i] += ms(key);
                 }
             }
             Some("profiles refreshed") => {
-                polls += 1;
                 poll_ms.push(ms("poll_ms"));
+                polls.push((ms("poll_ms"), ms("entries"), ms("customers"), pending));
+                pending = [0; 4];
             }
             _ => {}
         }
@@ -269,7 +273,8 @@ fn split(logs: &[String]) {
     #[allow(clippy::cast_precision_loss)]
     let secs = |ms: u64| ms as f64 / 1000.0;
     println!(
-        "  {polls} polls (median {} ms, longest {} ms); load {:.1} s, build {:.1} s, save {:.1} s, RFM refresh {:.1} s",
+        "  {} polls (median {} ms, longest {} ms); load {:.1} s, build {:.1} s, save {:.1} s, RFM refresh {:.1} s",
+        poll_ms.len(),
         poll_ms.get(poll_ms.len() / 2).copied().unwrap_or(0),
         poll_ms.last().copied().unwrap_or(0),
         secs(sums[0]),
@@ -277,6 +282,12 @@ fn split(logs: &[String]) {
         secs(sums[2]),
         secs(sums[3]),
     );
+    polls.sort_by_key(|p| std::cmp::Reverse(p.0));
+    for (ms, entries, customers, [load, build, save, rfm]) in polls.iter().take(3) {
+        println!(
+            "    a {ms} ms poll: {entries} entries, {customers} customers; load {load}, build {build}, save {save}, RFM {rfm} ms"
+        );
+    }
 }
 
 /// Ingests at `--rate` for `--seconds` while sampling the outbox lag; prints its
