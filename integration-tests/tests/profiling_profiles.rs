@@ -174,17 +174,7 @@ async fn seed(env: &mut IngestionEnv) -> Result<()> {
         ),
         event("b1", "bob", t - 40 * DAY, order("o-b1", "mug", 1, 900, "")),
     ];
-    let response = env
-        .client
-        .batch_ingest_events(ing::BatchIngestEventsRequest {
-            parent: M.to_owned(),
-            events,
-            ..Default::default()
-        })
-        .await?
-        .into_inner();
-    ensure!(response.rejected_count == 0, "seed rejected: {response:?}");
-    Ok(())
+    ingest(env, events).await
 }
 
 async fn start() -> Result<Option<(IngestionEnv, ServerProcess, Client)>> {
@@ -801,7 +791,10 @@ async fn ingest(env: &mut IngestionEnv, events: Vec<ing::Event>) -> Result<()> {
         })
         .await?
         .into_inner();
-    ensure!(response.accepted_count >= 1, "not accepted: {response:?}");
+    ensure!(
+        response.rejected_count == 0 && response.accepted_count >= 1,
+        "not accepted: {response:?}"
+    );
     Ok(())
 }
 
