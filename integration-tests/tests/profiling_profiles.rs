@@ -906,8 +906,8 @@ async fn new_events_are_applied_to_the_stored_summary_and_build_what_a_full_rebu
     rebuild_all_in_full(&mut client).await?;
     let full = wait_for(&mut client, "jane", |p| p.event_count == 22).await?;
     ensure!(
-        comparable(incremental.clone()) == comparable(full),
-        "incremental and full builds differ:\n{incremental:#?}"
+        comparable(incremental.clone()) == comparable(full.clone()),
+        "incremental and full builds differ:\n{incremental:#?}\nfull:\n{full:#?}"
     );
 
     // An event older than the latest applied one: the summary is built again from all

@@ -26,7 +26,8 @@ const SEALED_SUMMARIES: &str = "profile_event_summaries.summary";
 /// The stored format; a summary of another version is rebuilt from events. Version 2: the
 /// JSON deflated before sealing (a summary is mostly repeated keys and names: about a
 /// fifth of its size). Version 3: stage evidence with short keys and nanosecond times.
-const FORMAT: u32 = 3;
+/// Version 4: stage weights summed by hour, and only the evidence that can still be shown.
+const FORMAT: u32 = 4;
 
 /// Deflate level: summaries are written on every update, so speed over the last bytes.
 const COMPRESSION: u32 = 1;

@@ -7,8 +7,6 @@
 //! confidence is its share of all weight. Without evidence in [`WINDOW_DAYS`] a customer
 //! with history is dormant.
 
-use std::collections::HashMap;
-
 use caravan_platform::proto_time::to_timestamp;
 use caravan_proto::caravan::common::v1::DecisionStage;
 use caravan_proto::caravan::ingestion::v1::OrderStatus;
@@ -16,8 +14,7 @@ use caravan_proto::caravan::ingestion::v1::event::Payload;
 use caravan_proto::caravan::profiling::v1 as pb;
 use chrono::{DateTime, Duration, Utc};
 
-use serde::{Deserialize, Serialize};
-
+use super::stage_tally::StageWeights;
 use super::{BuildContext, CustomerData, StoredEvent, days_between};
 
 pub const HALF_LIFE_DAYS: f64 = 7.0;
@@ -28,7 +25,8 @@ pub const LOYAL_RECENCY_DAYS: i64 = 120;
 pub const LOYAL_MIN_ORDERS: usize = 3;
 /// Days without activity at which a dormant assessment reaches full confidence.
 pub const DORMANT_FULL_CONFIDENCE_DAYS: f64 = 180.0;
-const MAX_EVIDENCE: usize = 10;
+/// Evidence lines shown with an assessment.
+pub const MAX_EVIDENCE: usize = 10;
 
 struct Evidence {
     stage: DecisionStage,
@@ -38,7 +36,7 @@ struct Evidence {
     at: DateTime<Utc>,
 }
 
-fn classify(e: &StoredEvent) -> Option<(DecisionStage, f64, String)> {
+pub(super) fn classify(e: &StoredEvent) -> Option<(DecisionStage, f64, String)> {
     use DecisionStage as S;
     Some(match &e.payload {
         Payload::Order(o) => match OrderStatus::try_from(o.status) {
@@ -135,80 +133,25 @@ fn status_word(status: i32) -> String {
         .replace("unspecified", "placed")
 }
 
-/// One event's evidence for a stage, as kept between builds. Short field names and a
-/// numeric time: a summary holds one of these per event of the last 60 days, most of its
-/// size.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct Observed {
-    #[serde(rename = "s")]
-    stage: i32,
-    #[serde(rename = "b")]
-    base: f64,
-    #[serde(rename = "d")]
-    description: String,
-    #[serde(rename = "e")]
-    event_id: String,
-    #[serde(rename = "t", with = "chrono::serde::ts_nanoseconds")]
-    at: DateTime<Utc>,
-}
-
-/// What the decision stage keeps of a customer's events: the evidence of each event and the
-/// product views, from which a build takes those within [`WINDOW_DAYS`] of its `as_of`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct StageTally {
-    observed: Vec<Observed>,
-    /// View times per product.
-    product_views: HashMap<String, Vec<DateTime<Utc>>>,
-}
-
-impl StageTally {
-    pub(crate) fn apply(&mut self, e: &StoredEvent) {
-        if let Payload::ProductView(v) = &e.payload {
-            self.product_views
-                .entry(v.product.clone())
-                .or_default()
-                .push(e.occur_time);
-        }
-        if let Some((stage, base, description)) = classify(e) {
-            self.observed.push(Observed {
-                stage: stage as i32,
-                base,
-                description,
-                event_id: e.event_id.clone(),
-                at: e.occur_time,
-            });
-        }
-    }
-
-    /// Forgets what happened before `from`: no later build's window reaches back there.
-    pub(crate) fn forget_before(&mut self, from: DateTime<Utc>) {
-        self.observed.retain(|o| o.at >= from);
-        self.product_views.retain(|_, times| {
-            times.retain(|t| *t >= from);
-            !times.is_empty()
-        });
-    }
-}
-
-fn stage_evidence(data: &CustomerData, ctx: &BuildContext) -> Vec<Evidence> {
+/// The evidence a build may show, and every stage's weight (the evidence it shows included).
+fn stage_evidence(data: &CustomerData, ctx: &BuildContext) -> (Vec<Evidence>, StageWeights) {
     let since = ctx.as_of - Duration::days(WINDOW_DAYS);
-    let in_window = |t: &DateTime<Utc>| *t >= since && *t <= ctx.as_of;
     let merchant = &data.customer.merchant_id;
     let tally = &data.events.stage;
-    let mut evidence = Vec::new();
-    for o in tally.observed.iter().filter(|o| in_window(&o.at)) {
-        let decay = 0.5f64.powf(days_between(o.at, ctx.as_of).max(0.0) / HALF_LIFE_DAYS);
-        evidence.push(Evidence {
+    let mut weights = tally.weights(since, ctx.as_of);
+    let mut evidence: Vec<Evidence> = tally
+        .shown(since, ctx.as_of)
+        .map(|o| Evidence {
             stage: DecisionStage::try_from(o.stage).unwrap_or(DecisionStage::NeedRecognition),
-            weight: o.base * decay,
-            description: o.description.clone(),
+            weight: o.weight,
+            description: o.description.to_owned(),
             event: format!("merchants/{merchant}/events/{}", o.event_id),
             at: o.at,
-        });
-    }
+        })
+        .collect();
+    let mut extra = Vec::new();
     // Coming back to the same product is comparison, not browsing.
-    for (product, all) in &tally.product_views {
-        let views: Vec<DateTime<Utc>> = all.iter().copied().filter(in_window).collect();
+    for (product, views) in tally.product_views(since, ctx.as_of) {
         if views.len() < 2 {
             continue;
         }
@@ -216,7 +159,7 @@ fn stage_evidence(data: &CustomerData, ctx: &BuildContext) -> Vec<Evidence> {
         let last = views[views.len() - 1];
         let days = days_between(first, last).ceil().max(1.0);
         let decay = 0.5f64.powf(days_between(last, ctx.as_of).max(0.0) / HALF_LIFE_DAYS);
-        evidence.push(Evidence {
+        extra.push(Evidence {
             stage: DecisionStage::Evaluation,
             weight: 0.7 * decay,
             description: format!("{} product views of {product} in {days} days", views.len()),
@@ -234,7 +177,7 @@ fn stage_evidence(data: &CustomerData, ctx: &BuildContext) -> Vec<Evidence> {
         && placed.len() >= LOYAL_MIN_ORDERS
         && *last >= ctx.as_of - Duration::days(LOYAL_RECENCY_DAYS)
     {
-        evidence.push(Evidence {
+        extra.push(Evidence {
             stage: DecisionStage::Loyal,
             weight: 0.9,
             description: format!(
@@ -246,7 +189,13 @@ fn stage_evidence(data: &CustomerData, ctx: &BuildContext) -> Vec<Evidence> {
             at: *last,
         });
     }
-    evidence
+    for e in &extra {
+        *weights.by_stage.entry(e.stage as i32).or_default() += e.weight;
+        let first = weights.first.entry(e.stage as i32).or_insert(e.at);
+        *first = (*first).min(e.at);
+    }
+    evidence.extend(extra);
+    (evidence, weights)
 }
 
 fn last_activity(data: &CustomerData) -> Option<DateTime<Utc>> {
@@ -256,8 +205,8 @@ fn last_activity(data: &CustomerData) -> Option<DateTime<Utc>> {
 }
 
 pub fn assess(data: &CustomerData, ctx: &BuildContext) -> pb::DecisionStageAssessment {
-    let mut evidence = stage_evidence(data, ctx);
-    let total: f64 = evidence.iter().map(|e| e.weight).sum();
+    let (mut evidence, weights) = stage_evidence(data, ctx);
+    let total: f64 = weights.by_stage.values().sum();
     if total <= 1e-6 {
         return match last_activity(data) {
             Some(last) => {
@@ -282,18 +231,15 @@ pub fn assess(data: &CustomerData, ctx: &BuildContext) -> pb::DecisionStageAsses
             },
         };
     }
-    let mut by_stage: HashMap<i32, f64> = HashMap::new();
-    for e in &evidence {
-        *by_stage.entry(e.stage as i32).or_default() += e.weight;
-    }
     // Ties go to the later stage of the funnel (higher enum value).
-    let (stage, weight) = by_stage
+    let (stage, weight) = weights
+        .by_stage
         .iter()
         .max_by(|a, b| a.1.total_cmp(b.1).then(a.0.cmp(b.0)))
         .map(|(s, w)| (*s, *w))
         .unwrap_or((DecisionStage::NeedRecognition as i32, 0.0));
     evidence.retain(|e| e.stage as i32 == stage);
-    let since = evidence.iter().map(|e| e.at).min();
+    let since = weights.first.get(&stage).copied();
     evidence.sort_by(|a, b| b.weight.total_cmp(&a.weight).then(b.at.cmp(&a.at)));
     evidence.truncate(MAX_EVIDENCE);
     pb::DecisionStageAssessment {

@@ -14,6 +14,7 @@ mod feedback;
 mod opportunity;
 pub mod rule_tags;
 mod social;
+mod stage_tally;
 mod summary;
 mod transactions;
 

@@ -15,10 +15,10 @@ use serde::{Deserialize, Serialize};
 use super::basic::BasicTally;
 use super::behaviour::{BehaviourTally, CartsAndOrders};
 use super::content::ContentTally;
-use super::decision_stage::StageTally;
 use super::feedback::FeedbackTally;
 use super::opportunity::OpportunityTally;
 use super::social::SocialTally;
+use super::stage_tally::StageTally;
 use super::transactions::TransactionTally;
 use super::{ProductInfo, StoredEvent};
 
