@@ -33,7 +33,8 @@ pub const CHUNK: usize = 50;
 /// Customers per load of the outbox consumer when they have a stored summary (a few new
 /// events each): its polls wait on the database's round trips far more than on memory or
 /// CPU (77% of the two cores idle under a steady stream of 1,000 events/s), so fewer,
-/// larger rounds. Customers built from all their events go [`CHUNK`] at a time.
+/// larger rounds, two in flight. Customers built from all their events go [`CHUNK`] at a
+/// time.
 const CONSUMER_CHUNK: usize = 200;
 
 /// How far back a rebuild job records the events it read as recent (their outbox rows may
@@ -51,7 +52,8 @@ pub struct RefreshOutcome {
     pub spent: Spent,
 }
 
-/// Time spent per phase of a refresh.
+/// Time spent per phase of a refresh. A consumer's refresh loads and builds one chunk while
+/// it saves the one before, so the phases can add up to more than the refresh took.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Spent {
     /// Reading stored summaries, customers, events and orders, and folding events.
@@ -216,27 +218,28 @@ pub async fn refresh_merchant(
     };
     let mut outcome = RefreshOutcome::default();
     let mut orders = Vec::new();
+    // Two chunks in flight: one is loaded and built while the one before it is saved. Each
+    // step spends much of its time waiting on MariaDB (the two cores were 77% idle under a
+    // steady stream with one chunk at a time), and the chunks' customers are distinct.
+    let mut pending: Option<Vec<Prepared>> = None;
     for chunk in changes.customers().chunks(CONSUMER_CHUNK) {
-        let started = Instant::now();
-        let kept = summary_store::load(db, merchant_id, chunk).await?;
-        outcome.spent.load += started.elapsed();
-        // Customers built from all their events hold their whole history in memory while
-        // loading: they go in the rebuild jobs' smaller chunks (a soak's first poll peaked at
-        // 657 MiB with 200 of them at a time).
-        let (incremental, full): (Vec<_>, Vec<_>) = plans_for(chunk, changes, kept)
-            .into_iter()
-            .partition(|(_, plan)| matches!(plan, Start::Kept(..)));
-        let mut rounds = vec![incremental];
-        let mut full = full.into_iter().peekable();
-        while full.peek().is_some() {
-            rounds.push(full.by_ref().take(CHUNK).collect());
-        }
-        for plans in rounds.into_iter().filter(|r| !r.is_empty()) {
-            let ids: Vec<String> = plans.iter().map(|(id, _)| id.clone()).collect();
-            let (o, round_orders) = refresh_chunk(db, merchant_id, &ids, plans, &target).await?;
-            outcome.add(o);
-            orders.extend(round_orders);
-        }
+        let prepare = prepare_consumer_chunk(db, merchant_id, chunk, changes, &target);
+        let prepared = match pending.take() {
+            None => prepare.await?,
+            Some(previous) => {
+                let (prepared, saved) = tokio::join!(prepare, save_all(db, previous, &target));
+                let (o, round_orders) = saved?;
+                outcome.add(o);
+                orders.extend(round_orders);
+                prepared?
+            }
+        };
+        pending = Some(prepared);
+    }
+    if let Some(last) = pending {
+        let (o, round_orders) = save_all(db, last, &target).await?;
+        outcome.add(o);
+        orders.extend(round_orders);
     }
     let started = Instant::now();
     match rfm.current(merchant_id, orders.len()) {
@@ -248,6 +251,55 @@ pub async fn refresh_merchant(
     }
     outcome.spent.rfm += started.elapsed();
     Ok(outcome)
+}
+
+/// Loads and builds one chunk of the consumer's customers: those with a stored summary in
+/// one round, those built from all their events in rounds of [`CHUNK`] (they hold their
+/// whole history in memory while loading: a soak's first poll peaked at 657 MiB with 200
+/// of them at a time).
+async fn prepare_consumer_chunk(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    chunk: &[String],
+    changes: &Changes,
+    target: &Target<'_>,
+) -> Result<Vec<Prepared>, ProfilingError> {
+    let started = Instant::now();
+    let kept = summary_store::load(db, merchant_id, chunk).await?;
+    let loading_summaries = started.elapsed();
+    let (incremental, full): (Vec<_>, Vec<_>) = plans_for(chunk, changes, kept)
+        .into_iter()
+        .partition(|(_, plan)| matches!(plan, Start::Kept(..)));
+    let mut rounds = vec![incremental];
+    let mut full = full.into_iter().peekable();
+    while full.peek().is_some() {
+        rounds.push(full.by_ref().take(CHUNK).collect());
+    }
+    let mut prepared = Vec::new();
+    for plans in rounds.into_iter().filter(|r| !r.is_empty()) {
+        let ids: Vec<String> = plans.iter().map(|(id, _)| id.clone()).collect();
+        prepared.push(prepare_chunk(db, merchant_id, &ids, plans, target).await?);
+    }
+    if let Some(first) = prepared.first_mut() {
+        first.outcome.spent.load += loading_summaries;
+    }
+    Ok(prepared)
+}
+
+/// Saves prepared rounds one after another.
+async fn save_all(
+    db: &DatabaseConnection,
+    prepared: Vec<Prepared>,
+    target: &Target<'_>,
+) -> Result<(RefreshOutcome, Vec<CustomerOrders>), ProfilingError> {
+    let mut outcome = RefreshOutcome::default();
+    let mut orders = Vec::new();
+    for p in prepared {
+        let (o, round_orders) = save_chunk(db, p, target).await?;
+        outcome.add(o);
+        orders.extend(round_orders);
+    }
+    Ok((outcome, orders))
 }
 
 /// How each customer of `chunk` is brought up to date: from their stored summary and new
@@ -280,6 +332,16 @@ struct Target<'a> {
     write: summary_store::Write,
 }
 
+/// One chunk of customers loaded and built, waiting to be saved.
+struct Prepared {
+    merchant_id: String,
+    loaded: Vec<Refreshed>,
+    profiles: Vec<BuiltProfile>,
+    /// The last erasure before loading (see [`remove_erased_meanwhile`]).
+    erasure_mark: i64,
+    outcome: RefreshOutcome,
+}
+
 /// Loads, builds and saves one chunk of customers; customers that no longer exist lose
 /// what was derived from them. Returns the live customers' RFM order rows too.
 async fn refresh_chunk(
@@ -289,11 +351,23 @@ async fn refresh_chunk(
     plans: Vec<(String, Start)>,
     target: &Target<'_>,
 ) -> Result<(RefreshOutcome, Vec<CustomerOrders>), ProfilingError> {
-    let (position, ctx) = (target.position, target.ctx);
+    let prepared = prepare_chunk(db, merchant_id, chunk, plans, target).await?;
+    save_chunk(db, prepared, target).await
+}
+
+/// Loads and builds one chunk of customers; those that no longer exist lose what was
+/// derived from them.
+async fn prepare_chunk(
+    db: &DatabaseConnection,
+    merchant_id: &str,
+    chunk: &[String],
+    plans: Vec<(String, Start)>,
+    target: &Target<'_>,
+) -> Result<Prepared, ProfilingError> {
     let mut outcome = RefreshOutcome::default();
     let started = Instant::now();
     let erasure_mark = caravan_store::erasure::last_erasure(db).await?;
-    let loaded = portrait_input::load(db, merchant_id, plans, position).await?;
+    let loaded = portrait_input::load(db, merchant_id, plans, target.position).await?;
     let live: HashSet<&str> = loaded.iter().map(|r| r.data.customer.id.as_str()).collect();
     for gone in chunk.iter().filter(|id| !live.contains(id.as_str())) {
         delete_derived(db, merchant_id, gone).await?;
@@ -301,8 +375,32 @@ async fn refresh_chunk(
     }
     outcome.spent.load += started.elapsed();
     let started = Instant::now();
-    let (loaded, profiles) = build_in_background(loaded, ctx.clone()).await;
+    let (loaded, profiles) = build_in_background(loaded, target.ctx.clone()).await;
     outcome.spent.build += started.elapsed();
+    Ok(Prepared {
+        merchant_id: merchant_id.to_owned(),
+        loaded,
+        profiles,
+        erasure_mark,
+        outcome,
+    })
+}
+
+/// Saves a prepared chunk: portraits, summaries and tags in one transaction, then the value
+/// model's predictions. Returns the live customers' RFM order rows.
+async fn save_chunk(
+    db: &DatabaseConnection,
+    prepared: Prepared,
+    target: &Target<'_>,
+) -> Result<(RefreshOutcome, Vec<CustomerOrders>), ProfilingError> {
+    let Prepared {
+        merchant_id,
+        loaded,
+        profiles,
+        erasure_mark,
+        mut outcome,
+    } = prepared;
+    let merchant_id = merchant_id.as_str();
     let started = Instant::now();
     let built: Vec<_> = loaded
         .iter()

@@ -290,7 +290,9 @@ mod tests {
     }
 
     fn start() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 3, 1, 8, 30, 0).single().expect("a time")
+        Utc.with_ymd_and_hms(2026, 3, 1, 8, 30, 0)
+            .single()
+            .expect("a time")
     }
 
     #[test]
