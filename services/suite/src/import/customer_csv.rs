@@ -6,10 +6,11 @@
 //! be present. See `docs/import.md` for the rules each row is checked against.
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 use super::country_names::{self, Country};
+use super::csv_lines::{Line, Lines};
 use super::error::ImportError;
 use super::online_retail::valid_customer_id;
 use super::rejects::{Action, RejectLine};
@@ -91,14 +92,22 @@ fn column(name: &str) -> Option<Column> {
     })
 }
 
+/// Reads the list one line at a time (`csv_lines`): a malformed line (unbalanced quote,
+/// invalid UTF-8, too long, more fields than the header) is a reject with its reason, and
+/// never runs into the next.
 pub fn parse(input: impl Read, path: &Path) -> Result<CustomerList, ImportError> {
-    let mut reader = csv::ReaderBuilder::new().flexible(true).from_reader(input);
-    let csv_error = |source: csv::Error| ImportError::Csv {
-        path: path.to_path_buf(),
-        line: source.position().map_or(1, csv::Position::line),
-        source,
+    let io_error = |e: std::io::Error| ImportError::io("read", path, e);
+    let mut lines = Lines::new(BufReader::new(input));
+    let header = match lines.next().transpose().map_err(io_error)? {
+        Some(Line::Record { fields, .. }) => fields,
+        Some(Line::Bad { reason, .. }) => {
+            return Err(ImportError::Header {
+                path: path.to_path_buf(),
+                message: format!("the header line: {reason}"),
+            });
+        }
+        None => Vec::new(),
     };
-    let header = reader.headers().map_err(csv_error)?.clone();
     let positions: Vec<(usize, Column)> = header
         .iter()
         .enumerate()
@@ -113,13 +122,28 @@ pub fn parse(input: impl Read, path: &Path) -> Result<CustomerList, ImportError>
     }
     let mut list = CustomerList::default();
     let mut seen: HashMap<String, u64> = HashMap::new();
-    for record in reader.records() {
-        let record = record.map_err(csv_error)?;
+    for read in lines {
         list.rows += 1;
-        let line = record.position().map_or(0, csv::Position::line);
+        let (line, record) = match read.map_err(io_error)? {
+            Line::Record { line, fields } => (line, fields),
+            Line::Bad {
+                line,
+                reason,
+                start,
+            } => {
+                list.rejects.push(RejectLine {
+                    line,
+                    key: String::new(),
+                    detail: start,
+                    action: Action::Skipped,
+                    reason,
+                });
+                continue;
+            }
+        };
         let mut fields: [&str; 9] = [""; 9];
         for (i, col) in &positions {
-            fields[*col as usize] = record.get(*i).unwrap_or_default().trim();
+            fields[*col as usize] = record.get(*i).map_or("", |f| f.trim());
         }
         let key = if fields[Column::CustomerId as usize].is_empty() {
             fields[Column::Company as usize]
@@ -313,6 +337,54 @@ mod tests {
             "Unspecified has no code"
         );
         assert!(tags(&"x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn malformed_lines_are_rejected_with_their_line_and_the_rest_imported() {
+        let mut input = b"customer_id,contact,email\n\
+            c1,\"Ann Smith,ann@example.com\n\
+            c2,Bob Jones,bob@example.com\n\
+            c3,Chlo\xe9 Martin,chloe@example.fr\n\
+            c4,Dan,dan@example.com,extra\n"
+            .to_vec();
+        input.extend_from_slice(b"c5,");
+        input.extend(std::iter::repeat_n(b'x', 20 << 20));
+        input.extend_from_slice(b",eve@example.com\nc6,Fay,fay@example.com\n");
+        let list = parse(input.as_slice(), Path::new("c.csv")).expect("parses");
+        let reasons: Vec<(u64, &str)> = list
+            .rejects
+            .iter()
+            .map(|r| (r.line, r.reason.as_str()))
+            .collect();
+        assert_eq!(
+            reasons,
+            [
+                (2, "unbalanced quote"),
+                (4, "not UTF-8 (invalid byte at column 8)"),
+                (5, "4 fields where the header has 3"),
+                (6, "line longer than 65536 bytes"),
+            ]
+        );
+        let imported: Vec<(&str, &str, &str)> = list
+            .customers
+            .iter()
+            .map(|c| (c.customer_id.as_str(), c.contact.as_str(), c.email.as_str()))
+            .collect();
+        assert_eq!(
+            imported,
+            [
+                ("c2", "Bob Jones", "bob@example.com"),
+                ("c6", "Fay", "fay@example.com")
+            ],
+            "no row is merged into another"
+        );
+        assert_eq!(list.rows, 6);
+    }
+
+    #[test]
+    fn a_header_that_does_not_read_is_an_error() {
+        let err = parse(b"id,\"contact\n".as_slice(), Path::new("c.csv")).expect_err("header");
+        assert!(err.to_string().contains("unbalanced quote"), "{err}");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 mod checkpoint;
 mod client;
 mod country_names;
+mod csv_lines;
 mod customer_csv;
 mod customers;
 pub mod error;
