@@ -2,7 +2,8 @@
 //! consumer lease and keeps profiles fresh while the other stands by. When the holder is
 //! killed, the other takes over once the lease expires; when it is stopped (SIGTERM), it
 //! releases the lease and the other takes over at once. The holder also deletes applied
-//! outbox rows past their retention.
+//! outbox rows past their retention. With the outbox in partitions, two replicas split
+//! them, and a killed replica's partitions go to the other when their leases expire.
 
 use std::time::{Duration, Instant};
 
@@ -268,6 +269,87 @@ async fn applied_rows_leave_the_outbox_after_the_retention_and_later_events_stil
         after.iter().all(|seq| *seq >= newest),
         "rows after the deletion: {after:?}"
     );
+    db.close().await?;
+    Ok(())
+}
+
+/// Who holds each partition's lease (`profiling-<i>-of-<n>` rows), in partition order.
+async fn partition_owners(db: &DatabaseConnection) -> Result<Vec<String>> {
+    let rows = db
+        .query_all_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COALESCE(lease_owner, '') FROM consumer_offsets \
+             WHERE consumer LIKE 'profiling-%-of-4' ORDER BY consumer",
+        ))
+        .await?;
+    rows.iter()
+        .map(|r| Ok(r.try_get_by_index::<String>(0)?))
+        .collect()
+}
+
+/// Waits until each replica holds `shares[i]` of the 4 partitions.
+async fn wait_for_shares(
+    db: &DatabaseConnection,
+    replicas: &[&ServerProcess],
+    shares: &[usize],
+) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let owners = partition_owners(db).await?;
+        let held: Vec<usize> = replicas
+            .iter()
+            .map(|r| owners.iter().filter(|o| owned_by(o, r)).count())
+            .collect();
+        if owners.len() == 4 && held == shares {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "partitions held {held:?}, wanted {shares:?}: {owners:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn ingest_views(env: &mut IngestionEnv, batch: &str, customers: usize) -> Result<()> {
+    for n in 0..customers {
+        ingest_view(env, &format!("{batch}-{n}"), &format!("{batch}-c{n}")).await?;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_split_the_partitions_and_a_killed_ones_are_taken_over() -> Result<()> {
+    let Some(mut env) = ingestion_env::start(&[]).await? else {
+        return Ok(());
+    };
+    let db = caravan_store::connect(&env.db.url, 2).await?;
+    let workdir = tempfile::tempdir()?;
+    let partitions = [("CARAVAN__PROFILING__CONSUMER_PARTITIONS", "4")];
+    let first = replica_with(&env, workdir.path(), "3", &partitions)?;
+    let second = replica_with(&env, workdir.path(), "3", &partitions)?;
+    ingest_views(&mut env, "a", 24).await?;
+    let mut client = ProfilingServiceClient::new(second.channel().await?);
+    for n in 0..24 {
+        wait_for_profile(&mut client, &format!("a-c{n}")).await?;
+    }
+    wait_for_shares(&db, &[&first, &second], &[2, 2]).await?;
+    ensure!(logs_soon(&first, "holds the lease and consumes").await);
+    ensure!(logs_soon(&second, "holds the lease and consumes").await);
+
+    // Killed: its two leases expire (3 s) and the survivor takes them.
+    drop(first);
+    ingest_views(&mut env, "b", 24).await?;
+    let started = Instant::now();
+    for n in 0..24 {
+        wait_for_profile(&mut client, &format!("b-c{n}")).await?;
+    }
+    ensure!(
+        started.elapsed() < Duration::from_secs(20),
+        "the takeover took {:?}",
+        started.elapsed()
+    );
+    wait_for_shares(&db, &[&second], &[4]).await?;
     db.close().await?;
     Ok(())
 }

@@ -13,6 +13,7 @@ pub mod order_netting_store;
 pub mod outbox_consumer;
 pub mod outbox_cursor;
 pub mod outbox_lag;
+pub mod outbox_partitions;
 pub mod outbox_retention;
 pub mod portrait_input;
 pub mod profile_builder;

@@ -4,9 +4,11 @@
 //! refreshes RFM for the merchants touched, then commits the offset as far as
 //! `outbox_cursor::advance` allows.
 //!
-//! Of several replicas, only the one holding the consumer lease polls
-//! (`caravan_store::consumer_lease`); the others check at every poll interval and take
-//! over when the holder stops renewing it.
+//! The outbox is split into `profiling.consumer_partitions` partitions by customer
+//! (`outbox_partitions`), each with its own lease (`caravan_store::consumer_lease`) and
+//! offset. A replica polls the partitions it holds, at most its share of them; with one
+//! partition, one replica consumes and the others stand by and take over when the holder
+//! stops renewing its lease.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -23,6 +25,7 @@ use tracing::Instrument;
 
 use crate::error::ProfilingError;
 use crate::outbox_cursor::{SeenEntry, advance};
+use crate::outbox_partitions::{self, Membership, Partitioning};
 use crate::outbox_retention::RetentionSchedule;
 use crate::portrait_input::Position;
 use crate::profile_refresh::{Changes, RfmPolicy, refresh_merchant};
@@ -36,17 +39,28 @@ fn millis(d: Duration) -> u64 {
 /// The consumer's name in `consumer_offsets`.
 pub const CONSUMER: &str = "profiling";
 
-/// Consumer settings, and this replica's lease.
+/// Consumer settings, and this replica's leases.
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
     pub poll: Duration,
     pub batch: u64,
     pub gap_grace: Duration,
-    pub lease: ConsumerLease,
+    pub partitioning: Partitioning,
+    /// This replica's lease on each partition, by index.
+    pub leases: Vec<ConsumerLease>,
+    /// This replica's announcement to the others (when there are several partitions).
+    pub membership: Option<Membership>,
     /// How long applied outbox rows are kept (`outbox_retention`).
     pub retention: Duration,
     /// When merchants' buyers are ranked again for RFM, and this replica's rankings.
     pub rfm: RfmPolicy,
+}
+
+impl ConsumerConfig {
+    /// This replica's name in the leases.
+    pub fn owner(&self) -> &str {
+        self.leases.first().map_or("", ConsumerLease::owner)
+    }
 }
 
 /// What one poll did.
@@ -92,24 +106,50 @@ fn poll_end(rows: &[(i64, i32)], batch: u64) -> Option<i64> {
     rows.last().map(|&(seq, _)| seq)
 }
 
-/// Processes one batch of outbox entries, if this replica holds the lease (kept renewed
-/// while the batch is processed).
+/// Processes one batch of partition `index`'s outbox entries, if this replica holds (or
+/// can take) its lease, kept renewed while the batch is processed.
 pub async fn poll_once(
     db: &DatabaseConnection,
     cfg: &ConsumerConfig,
+    index: u32,
 ) -> Result<PollOutcome, ProfilingError> {
-    let Some(from) = cfg.lease.acquire(db, UtcDateTime::now()).await? else {
+    let Some(lease) = cfg.leases.get(index as usize) else {
         return Ok(PollOutcome::default());
     };
-    match cfg.lease.hold_while(db, consume(db, cfg, from)).await? {
+    let Some(from) = lease.acquire(db, UtcDateTime::now()).await? else {
+        return Ok(PollOutcome::default());
+    };
+    let partition = Partition {
+        index,
+        of: cfg.partitioning,
+        lease,
+    };
+    match lease
+        .hold_while(db, consume(db, cfg, &partition, from))
+        .await?
+    {
         Some(outcome) => outcome,
         None => {
             tracing::warn!(
-                owner = cfg.lease.owner(),
+                owner = lease.owner(),
+                partition = index,
                 "consumer lease lost during a poll (renewal failed or came too late); the batch is left to the replica that took over"
             );
             Ok(PollOutcome::default())
         }
+    }
+}
+
+/// The partition a poll consumes.
+struct Partition<'a> {
+    index: u32,
+    of: Partitioning,
+    lease: &'a ConsumerLease,
+}
+
+impl Partition<'_> {
+    fn owns(&self, merchant_id: &str, customer_id: &str) -> bool {
+        self.of.of(merchant_id, customer_id) == self.index
     }
 }
 
@@ -118,6 +158,7 @@ pub async fn poll_once(
 async fn consume(
     db: &DatabaseConnection,
     cfg: &ConsumerConfig,
+    partition: &Partition<'_>,
     from: i64,
 ) -> Result<PollOutcome, ProfilingError> {
     // Sizes first: a packed row lists a whole ingestion batch, so a poll reads as many rows
@@ -153,18 +194,21 @@ async fn consume(
         otel.kind = "consumer",
         outbox.rows = rows.len(),
         outbox.first_seq = from + 1,
+        outbox.partition = partition.index,
     );
     caravan_platform::trace_context::continue_traces(
         &span,
         rows.iter().filter_map(|r| r.trace_parent.as_deref()),
     );
-    apply(db, cfg, from, rows).instrument(span).await
+    apply(db, cfg, partition, from, rows).instrument(span).await
 }
 
-/// Applies loaded outbox rows: refreshes the customers they name and commits the offset.
+/// Applies loaded outbox rows: refreshes the customers of the partition they name and
+/// commits the partition's offset.
 async fn apply(
     db: &DatabaseConnection,
     cfg: &ConsumerConfig,
+    partition: &Partition<'_>,
     from: i64,
     rows: Vec<outbox::Model>,
 ) -> Result<PollOutcome, ProfilingError> {
@@ -178,6 +222,10 @@ async fn apply(
             age: (now - row.created_at.get()).to_std().unwrap_or_default(),
         });
         entries += usize::try_from(row.entry_count.max(1)).unwrap_or(1);
+        let single = row.entries.is_none();
+        if single && !partition.owns(&row.merchant_id, &row.customer_id) {
+            continue;
+        }
         let changes = by_merchant.entry(row.merchant_id.clone()).or_default();
         match row.kind.as_str() {
             "customer_erased" => {
@@ -196,7 +244,11 @@ async fn apply(
             _ => match &row.entries {
                 Some(bytes) => match outbox_entries::decode(bytes) {
                     Some(listed) => {
-                        for e in listed {
+                        let merchant = row.merchant_id.as_str();
+                        for e in listed
+                            .into_iter()
+                            .filter(|e| partition.owns(merchant, &e.customer_id))
+                        {
                             changes
                                 .events
                                 .entry(e.customer_id)
@@ -247,10 +299,11 @@ async fn apply(
             Err(e) => return Err(e),
         }
     }
-    let advanced = next != from && cfg.lease.commit(db, next, UtcDateTime::now()).await?;
+    let advanced = next != from && partition.lease.commit(db, next, UtcDateTime::now()).await?;
     if next != from && !advanced {
         tracing::warn!(
-            owner = cfg.lease.owner(),
+            owner = partition.lease.owner(),
+            partition = partition.index,
             "consumer lease lost during a poll; the replica that took it over goes on"
         );
     }
@@ -270,47 +323,33 @@ pub async fn run(db: DatabaseConnection, cfg: ConsumerConfig) {
     tracing::info!(
         poll_ms = cfg.poll.as_millis(),
         batch = cfg.batch,
-        owner = cfg.lease.owner(),
+        partitions = cfg.partitioning.count(),
+        owner = cfg.owner(),
         "profile outbox consumer started"
     );
-    // Logged at the first poll and at every change.
-    let mut leading: Option<bool> = None;
+    // Logged at the first round and at every change.
+    let mut holding: Option<Vec<u32>> = None;
     let mut retention = RetentionSchedule::new(cfg.retention);
     loop {
-        let started = std::time::Instant::now();
-        let idle = match poll_once(&db, &cfg).await {
-            Ok(o) => {
-                if o.leader {
-                    retention.run_if_due(&db).await;
-                }
-                if leading != Some(o.leader) {
-                    leading = Some(o.leader);
+        let idle = match round(&db, &cfg, &mut retention).await {
+            Ok((held, idle)) => {
+                if holding.as_ref() != Some(&held) {
                     caravan_platform::metrics::global()
                         .outbox_consumer_leader
-                        .set(i64::from(o.leader));
+                        .set(i64::try_from(held.len()).unwrap_or(i64::MAX));
                     tracing::info!(
-                        owner = cfg.lease.owner(),
-                        leading = o.leader,
+                        owner = cfg.owner(),
+                        partitions = ?held,
                         "profile outbox consumer {}",
-                        if o.leader {
-                            "holds the lease and consumes"
+                        if held.is_empty() {
+                            "stands by: other replicas hold the leases"
                         } else {
-                            "stands by: another replica holds the lease"
+                            "holds the lease and consumes"
                         }
                     );
+                    holding = Some(held);
                 }
-                if o.entries > 0 {
-                    tracing::debug!(
-                        entries = o.entries,
-                        customers = o.customers,
-                        offset = o.offset,
-                        poll_ms = millis(started.elapsed()),
-                        "profiles refreshed"
-                    );
-                }
-                // A full batch means more is waiting; a short one means caught up (or a
-                // young gap holds the offset, which the next poll retries).
-                !o.advanced || u64::try_from(o.entries).unwrap_or(0) < cfg.batch
+                idle
             }
             Err(e) => {
                 tracing::warn!(error = %e, "profile outbox consumer failed; retrying");
@@ -323,31 +362,92 @@ pub async fn run(db: DatabaseConnection, cfg: ConsumerConfig) {
     }
 }
 
+/// One round: this replica's share of the partitions settled, each partition it holds
+/// polled once. Returns the partitions held and whether every poll found its partition
+/// caught up.
+async fn round(
+    db: &DatabaseConnection,
+    cfg: &ConsumerConfig,
+    retention: &mut RetentionSchedule,
+) -> Result<(Vec<u32>, bool), ProfilingError> {
+    let to_poll = match &cfg.membership {
+        None => vec![0],
+        Some(membership) => {
+            let now = UtcDateTime::now();
+            let replicas = membership.live_replicas(db, now).await?;
+            let holders = outbox_partitions::holders(db, cfg.partitioning, now).await?;
+            let share = outbox_partitions::share(cfg.partitioning.count(), replicas);
+            let plan = outbox_partitions::plan_round(&holders, cfg.owner(), share);
+            for index in &plan.release {
+                if let Some(lease) = cfg.leases.get(*index as usize) {
+                    lease.release(db).await?;
+                }
+            }
+            plan.poll
+        }
+    };
+    let mut held = Vec::new();
+    let mut idle = true;
+    for index in to_poll {
+        let started = std::time::Instant::now();
+        let o = poll_once(db, cfg, index).await?;
+        if !o.leader {
+            continue;
+        }
+        held.push(index);
+        if o.entries > 0 {
+            tracing::debug!(
+                partition = index,
+                entries = o.entries,
+                customers = o.customers,
+                offset = o.offset,
+                poll_ms = millis(started.elapsed()),
+                "profiles refreshed"
+            );
+        }
+        // A full batch means more is waiting; a short one means caught up (or a young gap
+        // holds the offset, which the next poll retries).
+        idle &= !o.advanced || u64::try_from(o.entries).unwrap_or(0) < cfg.batch;
+    }
+    held.sort_unstable();
+    if !held.is_empty() {
+        retention.run_if_due(db, &cfg.partitioning.names()).await;
+    }
+    Ok((held, idle))
+}
+
 /// The consumer running in the background; [`RunningConsumer::stop`] ends it.
 pub struct RunningConsumer {
     task: tokio::task::JoinHandle<()>,
     db: DatabaseConnection,
-    lease: ConsumerLease,
+    cfg: ConsumerConfig,
 }
 
 impl RunningConsumer {
     /// Stops polling (a poll in progress is abandoned: its offset is not committed and
-    /// rebuilding is idempotent) and releases the lease, so that a standing-by replica
-    /// takes over at its next poll instead of after the lease expires.
+    /// rebuilding is idempotent) and releases the leases, so that the other replicas take
+    /// over at their next poll instead of after the leases expire.
     pub async fn stop(self) {
         self.task.abort();
         let _ = self.task.await;
         caravan_platform::metrics::global()
             .outbox_consumer_leader
             .set(0);
-        match self.lease.release(&self.db).await {
+        let mut released = Ok(());
+        for lease in &self.cfg.leases {
+            released = released.and(lease.release(&self.db).await);
+        }
+        if let Some(membership) = &self.cfg.membership {
+            released = released.and(membership.leave(&self.db).await);
+        }
+        match released {
             Ok(()) => tracing::info!(
-                owner = self.lease.owner(),
-                "profile outbox consumer stopped; lease released"
+                owner = self.cfg.owner(),
+                "profile outbox consumer stopped; every lease released"
             ),
             Err(e) => tracing::warn!(
                 error = %e,
-                "profile outbox consumer stopped; the lease could not be released and expires on its own"
+                "profile outbox consumer stopped; a lease could not be released and expires on its own"
             ),
         }
     }
@@ -362,24 +462,29 @@ pub fn spawn(
         tracing::info!("profile outbox consumer disabled by profiling.consumer_enabled");
         return None;
     }
-    let lease = ConsumerLease::new(
-        CONSUMER,
-        replica_owner_id(),
-        Duration::from_secs(settings.consumer_lease_seconds),
-    );
+    let owner = replica_owner_id();
+    let lease_time = Duration::from_secs(settings.consumer_lease_seconds);
+    let partitioning = Partitioning::new(settings.consumer_partitions);
+    let leases = partitioning
+        .names()
+        .iter()
+        .map(|name| ConsumerLease::new(name, owner.clone(), lease_time))
+        .collect();
     let cfg = ConsumerConfig {
         poll: Duration::from_millis(settings.consumer_poll_ms),
         batch: settings.consumer_batch,
         gap_grace: Duration::from_secs(settings.outbox_gap_grace_seconds),
-        lease: lease.clone(),
+        partitioning,
+        leases,
+        membership: (partitioning.count() > 1).then(|| Membership::new(&owner, lease_time)),
         retention: Duration::from_secs(settings.outbox_retention_seconds),
         rfm: RfmPolicy::new(Duration::from_secs(settings.rfm_refresh_seconds)),
     };
-    crate::outbox_lag::report_at_scrape(db.clone(), lease.clone());
+    crate::outbox_lag::report_at_scrape(db.clone(), partitioning.names());
     Some(RunningConsumer {
-        task: tokio::spawn(run(db.clone(), cfg)),
+        task: tokio::spawn(run(db.clone(), cfg.clone())),
         db: db.clone(),
-        lease,
+        cfg,
     })
 }
 

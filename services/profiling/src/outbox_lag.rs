@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use caravan_platform::metrics;
-use caravan_store::consumer_lease::ConsumerLease;
 use caravan_store::entity::outbox;
 use caravan_store::sea_orm::sea_query::Expr;
 use caravan_store::sea_orm::{
@@ -23,8 +22,12 @@ pub struct OutboxLag {
 }
 
 /// The lag behind `lease`'s committed offset.
-pub async fn measure(db: &DatabaseConnection, lease: &ConsumerLease) -> Result<OutboxLag, DbErr> {
-    let offset = lease.offset(db).await?;
+/// The lag behind the slowest of `consumers` (the profiling consumer's partitions): entries
+/// after its offset count as pending, though other partitions may have applied some.
+pub async fn measure(db: &DatabaseConnection, consumers: &[String]) -> Result<OutboxLag, DbErr> {
+    let offset = crate::outbox_partitions::lowest_of(db, consumers)
+        .await?
+        .unwrap_or(0);
     let pending = || outbox::Entity::find().filter(outbox::Column::Seq.gt(offset));
     // SUM is DECIMAL on MySQL: cast to a type both backends decode as f64.
     let entries: Option<f64> = pending()
@@ -53,11 +56,11 @@ pub async fn measure(db: &DatabaseConnection, lease: &ConsumerLease) -> Result<O
 }
 
 /// Reports the lag at every metrics scrape.
-pub fn report_at_scrape(db: DatabaseConnection, lease: ConsumerLease) {
+pub fn report_at_scrape(db: DatabaseConnection, consumers: Vec<String>) {
     metrics::on_scrape(Arc::new(move || {
-        let (db, lease) = (db.clone(), lease.clone());
+        let (db, consumers) = (db.clone(), consumers.clone());
         Box::pin(async move {
-            match measure(&db, &lease).await {
+            match measure(&db, &consumers).await {
                 Ok(lag) => {
                     let m = metrics::global();
                     m.outbox_pending_entries.set(lag.pending_entries);

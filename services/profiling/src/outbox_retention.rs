@@ -3,8 +3,10 @@
 //! batch for ever (32.5 MB beside 115.7 MB of events after 823,000 events), and its rows
 //! keep customer and event ids after the events themselves are gone.
 //!
-//! A row goes only when it is at or below the lowest committed offset of `consumer_offsets`
-//! (so no consumer, partition or not, still needs it) and older than the retention (so an
+//! A row goes only when it is at or below the lowest committed offset of the consumers
+//! named (every partition of the profiling consumer, `outbox_partitions`; replicas'
+//! membership rows and the rows of a former partitioning are not consumers) and older
+//! than the retention (so an
 //! operator can still look at recent traffic or rewind an offset a little). The newest row
 //! always stays: an auto-increment restarts after the largest key left in the table on
 //! some engines, and a restarted sequence below the committed offset would hide every new
@@ -13,7 +15,7 @@
 use std::time::Duration;
 
 use caravan_store::UtcDateTime;
-use caravan_store::entity::{consumer_offsets, outbox};
+use caravan_store::entity::outbox;
 use caravan_store::sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -23,14 +25,15 @@ use chrono::{DateTime, Utc};
 /// kilobytes), so a few hundred keep each transaction short.
 const ROWS_PER_DELETE: i64 = 500;
 
-/// Deletes the outbox rows that every consumer has committed past and that were written
-/// more than `keep` before `now`; returns how many went.
+/// Deletes the outbox rows that every one of `consumers` has committed past and that were
+/// written more than `keep` before `now`; returns how many went.
 pub async fn delete_applied(
     db: &DatabaseConnection,
+    consumers: &[String],
     keep: Duration,
     now: DateTime<Utc>,
 ) -> Result<u64, DbErr> {
-    let Some(limit) = deletable_up_to(db).await? else {
+    let Some(limit) = deletable_up_to(db, consumers).await? else {
         return Ok(0);
     };
     let cutoff =
@@ -67,16 +70,14 @@ pub async fn delete_applied(
     Ok(deleted)
 }
 
-/// The largest `seq` that may go: the lowest committed offset of any consumer, kept below
-/// the newest row. `None` when nothing may go (no consumer yet, or an empty outbox).
-async fn deletable_up_to(db: &DatabaseConnection) -> Result<Option<i64>, DbErr> {
-    let lowest_offset: Option<i64> = consumer_offsets::Entity::find()
-        .select_only()
-        .column(consumer_offsets::Column::LastSeq)
-        .order_by_asc(consumer_offsets::Column::LastSeq)
-        .into_tuple()
-        .one(db)
-        .await?;
+/// The largest `seq` that may go: the lowest committed offset of `consumers`, kept below
+/// the newest row. `None` when nothing may go (a consumer without a row yet, or an empty
+/// outbox).
+async fn deletable_up_to(
+    db: &DatabaseConnection,
+    consumers: &[String],
+) -> Result<Option<i64>, DbErr> {
+    let lowest_offset = crate::outbox_partitions::lowest_of(db, consumers).await?;
     let newest: Option<i64> = outbox::Entity::find()
         .select_only()
         .column(outbox::Column::Seq)
@@ -110,12 +111,12 @@ impl RetentionSchedule {
     }
 
     /// Runs the deletion if it is due; failures are logged and retried when next due.
-    pub async fn run_if_due(&mut self, db: &DatabaseConnection) {
+    pub async fn run_if_due(&mut self, db: &DatabaseConnection, consumers: &[String]) {
         if self.last.is_some_and(|at| at.elapsed() < self.every) {
             return;
         }
         self.last = Some(std::time::Instant::now());
-        match delete_applied(db, self.keep, Utc::now()).await {
+        match delete_applied(db, consumers, self.keep, Utc::now()).await {
             Ok(0) => {}
             Ok(n) => {
                 caravan_platform::metrics::global()
@@ -132,6 +133,7 @@ impl RetentionSchedule {
 
 #[cfg(test)]
 mod tests {
+    use caravan_store::entity::consumer_offsets;
     use caravan_store::sea_orm::ActiveValue::{NotSet, Set};
     use chrono::TimeZone;
 
@@ -184,33 +186,43 @@ mod tests {
 
     const HOUR: Duration = Duration::from_secs(3600);
 
+    fn names(consumers: &[&str]) -> Vec<String> {
+        consumers.iter().map(|c| (*c).to_owned()).collect()
+    }
+
     #[tokio::test]
     async fn only_rows_every_consumer_applied_and_older_than_the_retention_go() {
         let db = caravan_store::testing::sqlite_memory().await.expect("db");
         for minute in 1..=10 {
             row(&db, minute).await;
         }
+        let both = names(&["profiling-0-of-2", "profiling-1-of-2"]);
         // No consumer has committed anything yet: nothing may go.
         assert_eq!(
-            delete_applied(&db, HOUR, at(59) + chrono::Duration::hours(5)).await,
+            delete_applied(&db, &both, HOUR, at(59) + chrono::Duration::hours(5)).await,
             Ok(0)
         );
-        offset(&db, "profiling", 7).await;
-        offset(&db, "other", 5).await;
+        offset(&db, "profiling-0-of-2", 7).await;
+        // One partition has no row yet: nothing may go.
+        assert_eq!(
+            delete_applied(&db, &both, HOUR, at(59) + chrono::Duration::hours(5)).await,
+            Ok(0)
+        );
+        offset(&db, "profiling-1-of-2", 5).await;
+        // A replica's membership row and a former partitioning are not consumers.
+        offset(&db, "profiling-member-0123456789abcdef", 0).await;
+        offset(&db, "profiling", 1).await;
         // At 12:09 with one minute kept, rows written before 12:08 are old enough, but the
-        // slower consumer is at 5.
-        let deleted = delete_applied(&db, Duration::from_secs(60), at(9)).await;
+        // slower partition is at 5.
+        let deleted = delete_applied(&db, &both, Duration::from_secs(60), at(9)).await;
         assert_eq!(deleted, Ok(5));
         assert_eq!(seqs(&db).await, vec![6, 7, 8, 9, 10]);
         // Young rows stay even when applied.
-        consumer_offsets::Entity::delete_by_id("other".to_owned())
-            .exec(&db)
-            .await
-            .expect("drop consumer");
-        assert_eq!(delete_applied(&db, HOUR, at(10)).await, Ok(0));
+        let first = names(&["profiling-0-of-2"]);
+        assert_eq!(delete_applied(&db, &first, HOUR, at(10)).await, Ok(0));
         assert_eq!(seqs(&db).await, vec![6, 7, 8, 9, 10]);
         assert_eq!(
-            delete_applied(&db, HOUR, at(59) + chrono::Duration::hours(5)).await,
+            delete_applied(&db, &first, HOUR, at(59) + chrono::Duration::hours(5)).await,
             Ok(2)
         );
         assert_eq!(seqs(&db).await, vec![8, 9, 10]);
@@ -224,7 +236,10 @@ mod tests {
         }
         offset(&db, "profiling", 3).await;
         let late = at(59) + chrono::Duration::hours(5);
-        assert_eq!(delete_applied(&db, HOUR, late).await, Ok(2));
+        assert_eq!(
+            delete_applied(&db, &names(&["profiling"]), HOUR, late).await,
+            Ok(2)
+        );
         assert_eq!(seqs(&db).await, vec![3]);
         row(&db, 4).await;
         assert_eq!(
@@ -244,7 +259,7 @@ mod tests {
         offset(&db, "profiling", i64::from(rows)).await;
         let late = at(59) + chrono::Duration::hours(5);
         assert_eq!(
-            delete_applied(&db, HOUR, late).await,
+            delete_applied(&db, &names(&["profiling"]), HOUR, late).await,
             Ok(u64::from(rows) - 1)
         );
         assert_eq!(seqs(&db).await, vec![i64::from(rows)]);

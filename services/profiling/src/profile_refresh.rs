@@ -155,11 +155,9 @@ pub async fn rebuild_customers(
 ) -> Result<RefreshOutcome, ProfilingError> {
     let ctx = context_of(db, merchant_id).await?;
     let position = Position {
-        through: caravan_store::consumer_lease::committed_offset(
-            db,
-            crate::outbox_consumer::CONSUMER,
-        )
-        .await?,
+        // Every entry up to the slowest partition's offset is applied (a lower bound is
+        // safe: entries after it whose events this job reads are recognised and skipped).
+        through: crate::outbox_partitions::lowest_committed(db).await?,
         grace: REBUILD_GRACE,
     };
     let predictor = predictor(db, merchant_id, &ctx).await?;

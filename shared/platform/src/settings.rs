@@ -281,6 +281,10 @@ pub struct ProfilingSettings {
     /// after the consuming replica dies before another takes over. Renewed at every poll
     /// and every third of it during a poll; at least 3 poll intervals.
     pub consumer_lease_seconds: u64,
+    /// Partitions of the outbox by customer: each has its own lease and offset, and the
+    /// replicas share them (`outbox_partitions`). 1: one replica consumes, the others stand
+    /// by. Every replica must be given the same number.
+    pub consumer_partitions: u32,
     /// Seconds an outbox row is kept after it was written, once every consumer has applied
     /// it (`outbox_retention`); the consuming replica deletes older applied rows.
     pub outbox_retention_seconds: u64,
@@ -300,6 +304,7 @@ impl Default for ProfilingSettings {
             consumer_batch: 100_000,
             outbox_gap_grace_seconds: 60,
             consumer_lease_seconds: 30,
+            consumer_partitions: 1,
             outbox_retention_seconds: 86_400,
             rfm_refresh_seconds: 60,
             value_model_fit_budget_ms: 600_000,
@@ -572,6 +577,12 @@ impl Settings {
                     .to_owned(),
             ));
         }
+        if !(1..=64).contains(&self.profiling.consumer_partitions) {
+            return Err(SettingsError::Invalid(format!(
+                "profiling.consumer_partitions ({}) must be between 1 and 64",
+                self.profiling.consumer_partitions
+            )));
+        }
         // Between polls the lease is renewed every poll interval, during one every third
         // of the lease: at least three renewals per lease either way.
         let lease_ms = self.profiling.consumer_lease_seconds.saturating_mul(1000);
@@ -787,6 +798,19 @@ mod tests {
         ] {
             let err = load(vars).expect_err("invalid lease");
             assert!(err.to_string().contains("consumer_lease_seconds"), "{err}");
+        }
+    }
+
+    #[test]
+    fn consumer_partitions_are_between_1_and_64() {
+        let load = |vars: &[(&str, &str)]| Settings::load_from(addr(), None, env(vars));
+        assert_eq!(load(&[]).expect("load").profiling.consumer_partitions, 1);
+        let four = load(&[("CARAVAN__PROFILING__CONSUMER_PARTITIONS", "4")]).expect("load");
+        assert_eq!(four.profiling.consumer_partitions, 4);
+        for bad in ["0", "65"] {
+            let err = load(&[("CARAVAN__PROFILING__CONSUMER_PARTITIONS", bad)])
+                .expect_err("out of range");
+            assert!(err.to_string().contains("consumer_partitions"), "{err}");
         }
     }
 }
