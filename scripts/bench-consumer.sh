@@ -3,7 +3,7 @@
 # built from all events, a backlog applied to stored event summaries, and the outbox lag under
 # a steady stream (see integration-tests/src/bin/bench_consumer.rs). Release build, MariaDB.
 # Results go to BENCHMARKS.md by hand, with the machine line this script prints.
-#   scripts/bench-consumer.sh [--events N] [--customers N] [--rate N] [--seconds N]
+#   scripts/bench-consumer.sh [--events N] [--customers N] [--rate N] [--seconds N] [--replicas N --partitions N]
 # SKIP_BUILD=1 uses the release binaries already in target/release; BIN=DIR those in DIR.
 set -euo pipefail
 cd "$(dirname "$0")/.."

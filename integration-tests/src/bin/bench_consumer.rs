@@ -1,5 +1,6 @@
-//! `caravan-bench-consumer`: how fast one profiling replica turns ingested events into
-//! portraits, on MariaDB, with the release binaries.
+//! `caravan-bench-consumer`: how fast profiling replicas (one, or `--replicas` sharing
+//! `--partitions` outbox partitions) turn ingested events into portraits, on MariaDB, with
+//! the release binaries.
 //!
 //! 1. A fresh database; `caravan-ingestion` on it; `--events` synthetic events of mixed
 //!    kinds (`synthetic_events`, a live stream: in time order) for `--customers` customers
@@ -42,6 +43,13 @@ struct Args {
     /// Length of the steady-stream phase.
     #[arg(long, default_value_t = 60)]
     seconds: u64,
+    /// Profiling replicas sharing the consuming (`profiling.consumer_partitions` of them
+    /// should be at least as many).
+    #[arg(long, default_value_t = 1)]
+    replicas: usize,
+    /// `profiling.consumer_partitions`.
+    #[arg(long, default_value_t = 1)]
+    partitions: u32,
 }
 
 const MERCHANT: &str = "bench";
@@ -81,24 +89,33 @@ async fn main() -> Result<()> {
     let step = chrono::Duration::milliseconds(10);
     // Both backlogs end before now, the second after the first.
     let start = Utc::now() - step * i32::try_from(2 * args.events + 60_000).unwrap_or(i32::MAX);
-    let profiling = || {
-        ServerProcess::start(
-            "caravan-profiling",
-            &[],
-            &[
-                ("CARAVAN__DATABASE__URL", db.url.as_str()),
-                (
-                    "CARAVAN__TELEMETRY__LOG_FILTER",
-                    "warn,caravan_platform=info,caravan_profiling::outbox_consumer=debug",
-                ),
-                ("CARAVAN__PROFILING__CONSUMER_POLL_MS", "100"),
-            ],
-            workdir.path(),
-        )
-    };
+    let partitions = args.partitions.to_string();
+    let profiling =
+        || -> Result<Replicas> {
+            let started = (0..args.replicas.max(1))
+            .map(|_| {
+                ServerProcess::start(
+                    "caravan-profiling",
+                    &[],
+                    &[
+                        ("CARAVAN__DATABASE__URL", db.url.as_str()),
+                        (
+                            "CARAVAN__TELEMETRY__LOG_FILTER",
+                            "warn,caravan_platform=info,caravan_profiling::outbox_consumer=debug",
+                        ),
+                        ("CARAVAN__PROFILING__CONSUMER_POLL_MS", "100"),
+                        ("CARAVAN__PROFILING__CONSUMER_PARTITIONS", partitions.as_str()),
+                    ],
+                    workdir.path(),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+            Ok(Replicas(started))
+        };
+    let offset_sql = committed_offset_sql(args.partitions);
     println!(
-        "{} events per backlog over {} customers; steady stream {} events/s for {} s",
-        args.events, args.customers, args.rate, args.seconds
+        "{} events per backlog over {} customers; steady stream {} events/s for {} s; {} replica(s), {} partition(s)",
+        args.events, args.customers, args.rate, args.seconds, args.replicas, args.partitions
     );
 
     let times = Times::InOrder { from: start, step };
@@ -108,12 +125,11 @@ async fn main() -> Result<()> {
     )
     .await?;
     let launched = Instant::now();
-    let mut replica = profiling()?;
-    let first = catch_up(&store, &replica, launched).await?;
+    let replica = profiling()?;
+    let first = catch_up(&store, &replica, &offset_sql, launched).await?;
     report("first build (from all events)", args.events, &first);
     split(&replica.logs());
-    replica.sigterm()?;
-    replica.wait_exit(Duration::from_secs(30))?;
+    replica.stop()?;
 
     let later = Times::InOrder {
         from: start + step * i32::try_from(args.events).unwrap_or(i32::MAX),
@@ -126,21 +142,18 @@ async fn main() -> Result<()> {
     .await?;
     let launched = Instant::now();
     let replica = profiling()?;
-    let incremental = catch_up(&store, &replica, launched).await?;
+    let incremental = catch_up(&store, &replica, &offset_sql, launched).await?;
     report(
         "incremental (new events onto stored summaries)",
         args.events,
         &incremental,
     );
     split(&replica.logs());
-    let before_steady = replica.logs().len();
+    let before_steady = replica.log_lengths();
 
-    steady(&mut client, &store, &args).await?;
-    split(&replica.logs()[before_steady..]);
-    println!(
-        "profiling peak RSS {} MiB",
-        peak_rss_kib(replica.pid()).unwrap_or(0) / 1024
-    );
+    steady(&mut client, &store, &args, &offset_sql).await?;
+    split(&replica.logs_since(&before_steady));
+    println!("profiling peak RSS {} MiB", replica.peak_rss_mib());
     store.close().await?;
     Ok(())
 }
@@ -188,24 +201,82 @@ struct CatchUp {
     peak_rss_mib: u64,
 }
 
+/// The profiling replicas of a phase.
+struct Replicas(Vec<ServerProcess>);
+
+impl Replicas {
+    fn cpu_seconds(&self) -> f64 {
+        self.0.iter().filter_map(|r| cpu_seconds(r.pid())).sum()
+    }
+
+    /// The largest peak RSS of one replica.
+    fn peak_rss_mib(&self) -> u64 {
+        self.0
+            .iter()
+            .filter_map(|r| peak_rss_kib(r.pid()))
+            .max()
+            .unwrap_or(0)
+            / 1024
+    }
+
+    /// Every replica's log lines, one replica after another.
+    fn logs(&self) -> Vec<String> {
+        self.0.iter().flat_map(ServerProcess::logs).collect()
+    }
+
+    fn log_lengths(&self) -> Vec<usize> {
+        self.0.iter().map(|r| r.logs().len()).collect()
+    }
+
+    /// The lines each replica logged after `lengths` (from [`Self::log_lengths`]).
+    fn logs_since(&self, lengths: &[usize]) -> Vec<String> {
+        self.0
+            .iter()
+            .zip(lengths)
+            .flat_map(|(r, from)| r.logs().into_iter().skip(*from))
+            .collect()
+    }
+
+    fn stop(mut self) -> Result<()> {
+        for r in &mut self.0 {
+            r.sigterm()?;
+        }
+        for r in &mut self.0 {
+            r.wait_exit(Duration::from_secs(30))?;
+        }
+        Ok(())
+    }
+}
+
+/// SQL for the consumer's committed offset: the lowest of its partitions', 0 until every
+/// partition has a row.
+fn committed_offset_sql(partitions: u32) -> String {
+    if partitions <= 1 {
+        "SELECT COALESCE(MAX(last_seq), 0) FROM consumer_offsets WHERE consumer = 'profiling'"
+            .to_owned()
+    } else {
+        format!(
+            "SELECT CASE WHEN COUNT(*) = {partitions} THEN MIN(last_seq) ELSE 0 END \
+             FROM consumer_offsets WHERE consumer LIKE 'profiling-%-of-{partitions}'"
+        )
+    }
+}
+
 /// Waits until the consumer's committed offset reaches the newest outbox row, timed from
-/// `started` (just before the replica was launched). Its CPU is counted from when the launch
-/// returned, which leaves most of its start-up out.
+/// `started` (just before the replicas were launched). Their CPU is counted from when the
+/// launch returned, which leaves most of their start-up out.
 async fn catch_up(
     store: &DatabaseConnection,
-    replica: &ServerProcess,
+    replicas: &Replicas,
+    offset_sql: &str,
     started: Instant,
 ) -> Result<CatchUp> {
-    let own_before = cpu_seconds(replica.pid()).unwrap_or(0.0);
+    let own_before = replicas.cpu_seconds();
     let maria = mariadb_pid();
     let maria_before = maria.and_then(cpu_seconds).unwrap_or(0.0);
     let newest = scalar(store, "SELECT COALESCE(MAX(seq), 0) FROM outbox").await?;
     loop {
-        let offset = scalar(
-            store,
-            "SELECT COALESCE(MAX(last_seq), 0) FROM consumer_offsets WHERE consumer = 'profiling'",
-        )
-        .await?;
+        let offset = scalar(store, offset_sql).await?;
         if offset >= newest {
             break;
         }
@@ -217,9 +288,9 @@ async fn catch_up(
     }
     Ok(CatchUp {
         elapsed: started.elapsed(),
-        profiling_cpu: cpu_seconds(replica.pid()).unwrap_or(0.0) - own_before,
+        profiling_cpu: replicas.cpu_seconds() - own_before,
         mariadb_cpu: maria.and_then(cpu_seconds).unwrap_or(0.0) - maria_before,
-        peak_rss_mib: peak_rss_kib(replica.pid()).unwrap_or(0) / 1024,
+        peak_rss_mib: replicas.peak_rss_mib(),
     })
 }
 
@@ -296,18 +367,20 @@ async fn steady(
     client: &mut IngestionServiceClient<Channel>,
     store: &DatabaseConnection,
     args: &Args,
+    offset_sql: &str,
 ) -> Result<()> {
     const PER_CALL: usize = 100;
     let interval = Duration::from_secs_f64(PER_CALL as f64 / args.rate.max(1) as f64);
     let total = args.rate * usize::try_from(args.seconds).unwrap_or(usize::MAX);
     let first = 2 * args.events;
     let sampler_store = store.clone();
+    let sampler_sql = offset_sql.to_owned();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let stop_sampling = std::sync::Arc::clone(&stop);
     let sampler = tokio::spawn(async move {
         let mut lags = Vec::new();
         while !stop_sampling.load(std::sync::atomic::Ordering::Relaxed) {
-            if let Ok(lag) = lag_seconds(&sampler_store).await {
+            if let Ok(lag) = lag_seconds(&sampler_store, &sampler_sql).await {
                 lags.push(lag);
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -374,13 +447,15 @@ async fn ingest_quietly(
 }
 
 /// Age of the oldest outbox row after the consumer's offset; 0 when caught up.
-async fn lag_seconds(store: &DatabaseConnection) -> Result<f64> {
+async fn lag_seconds(store: &DatabaseConnection, offset_sql: &str) -> Result<f64> {
+    let offset = scalar(store, offset_sql).await?;
     let row = store
         .query_one_raw(Statement::from_string(
             store.get_database_backend(),
-            "SELECT COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(o.created_at), UTC_TIMESTAMP(6)), 0) \
-             FROM outbox o WHERE o.seq > (SELECT COALESCE(MAX(last_seq), 0) FROM consumer_offsets \
-             WHERE consumer = 'profiling')",
+            format!(
+                "SELECT COALESCE(TIMESTAMPDIFF(MICROSECOND, MIN(o.created_at), UTC_TIMESTAMP(6)), 0) \
+                 FROM outbox o WHERE o.seq > {offset}"
+            ),
         ))
         .await?
         .context("no row")?;
