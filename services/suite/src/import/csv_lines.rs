@@ -1,5 +1,5 @@
 //! CSV read one physical line at a time, for files whose fields never span lines (the
-//! seller-backend customer list). A general CSV reader lets a quoted field run across line
+//! seller-backend customer list, Online Retail). A general CSV reader lets a quoted field run across line
 //! breaks, so one unbalanced quote swallows the rows after it into a single field (another
 //! customer's email inside a name); and it stops the whole file at the first invalid UTF-8.
 //! Here each line is one record or one reject with its line number and a reason: a line
@@ -32,6 +32,11 @@ pub struct Lines<R> {
     line: u64,
     header_fields: Option<usize>,
     buf: Vec<u8>,
+    /// The last line ended with a lone `\r` (old Mac line ends): a `\n` right after it
+    /// belongs to that line break.
+    after_cr: bool,
+    /// Invalid UTF-8 is replaced (U+FFFD) instead of rejecting the line.
+    lossy: bool,
 }
 
 impl<R: BufRead> Lines<R> {
@@ -41,13 +46,26 @@ impl<R: BufRead> Lines<R> {
             line: 0,
             header_fields: None,
             buf: Vec::new(),
+            after_cr: false,
+            lossy: false,
         }
     }
 
-    /// Reads one line into `buf`, keeping at most [`MAX_LINE_BYTES`]. `None` at the end;
-    /// `Some(true)` if the line was longer (the rest is skipped).
+    /// Reads invalid UTF-8 as U+FFFD instead of rejecting the line (for files whose text
+    /// fields are only shown, never keys).
+    pub fn lossy_utf8(mut self) -> Self {
+        self.lossy = true;
+        self
+    }
+
+    /// Reads one line into `buf`, keeping at most [`MAX_LINE_BYTES`]. A line ends at `\n`,
+    /// `\r\n` or a lone `\r`. `None` at the end; `Some(true)` if the line was longer (the
+    /// rest is skipped).
     fn read_line(&mut self) -> io::Result<Option<bool>> {
         self.buf.clear();
+        if std::mem::take(&mut self.after_cr) && self.reader.fill_buf()?.first() == Some(&b'\n') {
+            self.reader.consume(1);
+        }
         let (mut any, mut too_long) = (false, false);
         loop {
             let available = self.reader.fill_buf()?;
@@ -55,8 +73,15 @@ impl<R: BufRead> Lines<R> {
                 return Ok(any.then_some(too_long));
             }
             any = true;
-            let (take, ends) = match available.iter().position(|b| *b == b'\n') {
-                Some(i) => (i + 1, true),
+            let (take, ends) = match available.iter().position(|b| matches!(b, b'\n' | b'\r')) {
+                Some(i) if available[i] == b'\r' && available.get(i + 1) == Some(&b'\n') => {
+                    (i + 2, true)
+                }
+                Some(i) => {
+                    // A `\r` at the end of what is buffered may be followed by `\n`.
+                    self.after_cr = available[i] == b'\r';
+                    (i + 1, true)
+                }
                 None => (available.len(), false),
             };
             let room = (MAX_LINE_BYTES + 2).saturating_sub(self.buf.len());
@@ -76,7 +101,17 @@ impl<R: BufRead> Lines<R> {
         while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
             self.buf.pop();
         }
-        let start = || String::from_utf8_lossy(&self.buf[..self.buf.len().min(80)]).into_owned();
+        if line == 1 && self.buf.starts_with(b"\xEF\xBB\xBF") {
+            self.buf.drain(..3);
+        }
+        // The first 80 characters (of the valid start, for a line that is not UTF-8).
+        let start = || {
+            let valid = match std::str::from_utf8(&self.buf) {
+                Ok(text) => text,
+                Err(e) => std::str::from_utf8(&self.buf[..e.valid_up_to()]).unwrap_or_default(),
+            };
+            valid.chars().take(80).collect::<String>()
+        };
         let bad = |reason: String| Line::Bad {
             line,
             reason,
@@ -89,26 +124,32 @@ impl<R: BufRead> Lines<R> {
             return None;
         }
         let text = match std::str::from_utf8(&self.buf) {
-            Ok(text) => text,
+            Ok(text) => std::borrow::Cow::Borrowed(text),
+            Err(_) if self.lossy => String::from_utf8_lossy(&self.buf),
             Err(e) => {
                 return Some(bad(format!(
-                    "not UTF-8 (invalid byte at column {})",
+                    "not UTF-8 (invalid byte at byte {})",
                     e.valid_up_to() + 1
                 )));
             }
         };
-        let Some(fields) = split(text) else {
+        let Some(mut fields) = split(&text) else {
             return Some(bad("unbalanced quote".to_owned()));
         };
         match self.header_fields {
             None => self.header_fields = Some(fields.len()),
-            Some(header) if fields.len() > header => {
+            // Empty fields past the header's are trailing commas, not data.
+            Some(header)
+                if fields[header.min(fields.len())..]
+                    .iter()
+                    .any(|f| !f.is_empty()) =>
+            {
                 return Some(bad(format!(
                     "{} fields where the header has {header}",
                     fields.len()
                 )));
             }
-            Some(_) => {}
+            Some(header) => fields.truncate(header),
         }
         Some(Line::Record { line, fields })
     }
@@ -242,7 +283,7 @@ mod tests {
         assert_eq!(
             reasons,
             [
-                (4, "not UTF-8 (invalid byte at column 4)"),
+                (4, "not UTF-8 (invalid byte at byte 4)"),
                 (5, "line longer than 65536 bytes"),
                 (6, "3 fields where the header has 2"),
             ]
@@ -254,6 +295,25 @@ mod tests {
             Line::Bad { start, .. } => assert_eq!(start.len(), 80),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_bom_old_mac_line_ends_and_trailing_commas_read_as_expected() {
+        let got = lines(b"\xEF\xBB\xBF\"id\",\"name\"\r1,Ann\r\n2,Bob,\r3,\xc3\xa9,,\n");
+        assert_eq!(
+            got,
+            [
+                record(1, &["id", "name"]),
+                record(2, &["1", "Ann"]),
+                record(3, &["2", "Bob"]),
+                record(4, &["3", "\u{e9}"]),
+            ]
+        );
+        let lossy: Vec<Line> = Lines::new(&b"a,b\n1,x\xffy\n"[..])
+            .lossy_utf8()
+            .collect::<io::Result<_>>()
+            .expect("reads");
+        assert_eq!(lossy[1], record(2, &["1", "x\u{fffd}y"]));
     }
 
     /// Joins fields as a CSV writer would: quoted when they hold a comma or a quote.
@@ -290,7 +350,13 @@ mod tests {
                 })
                 .collect();
             prop_assert!(numbers.windows(2).all(|w| w[0] < w[1]));
-            let physical = input.split(|b| *b == b'\n').count() as u64;
+            // Lines end at `\n`, `\r\n` or a lone `\r`.
+            let breaks = input
+                .iter()
+                .enumerate()
+                .filter(|(i, b)| **b == b'\n' && (*i == 0 || input[i - 1] != b'\r') || **b == b'\r')
+                .count();
+            let physical = breaks as u64 + 1;
             prop_assert!(numbers.last().is_none_or(|n| *n <= physical));
         }
     }

@@ -360,7 +360,7 @@ mod tests {
             reasons,
             [
                 (2, "unbalanced quote"),
-                (4, "not UTF-8 (invalid byte at column 8)"),
+                (4, "not UTF-8 (invalid byte at byte 8)"),
                 (5, "4 fields where the header has 3"),
                 (6, "line longer than 65536 bytes"),
             ]

@@ -18,14 +18,6 @@ pub enum ImportError {
         #[source]
         source: std::io::Error,
     },
-    /// The CSV structure itself is broken (not one bad field: those are rejected rows).
-    #[error("{} line {line}: {source}", path.display())]
-    Csv {
-        path: PathBuf,
-        line: u64,
-        #[source]
-        source: csv::Error,
-    },
     /// The header of the input does not have the columns of the chosen format.
     #[error("{}: {message}", path.display())]
     Header { path: PathBuf, message: String },

@@ -6,10 +6,11 @@
 //! [`RejectLine`] with the first [`SkipReason`] that applies (checked in declaration order).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::io::Read;
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 use super::country_names::{self, Country};
+use super::csv_lines::{self, Lines};
 use super::error::ImportError;
 use super::price;
 use super::rejects::{Action, RejectLine};
@@ -56,6 +57,9 @@ pub enum SkipReason {
     CustomerMismatch,
     /// The server rejected the invoice's event (reported after the upload).
     RejectedByServer,
+    /// The line does not read as a CSV row (`csv_lines`: an unbalanced quote, too long,
+    /// more fields than the header). Checked before all the others, though listed last.
+    MalformedLine,
 }
 
 impl SkipReason {
@@ -74,6 +78,7 @@ impl SkipReason {
             Self::InvalidStockCode => "invalid StockCode",
             Self::CustomerMismatch => "CustomerID differs within the invoice",
             Self::RejectedByServer => "rejected by server",
+            Self::MalformedLine => "malformed line",
         }
     }
 }
@@ -181,37 +186,38 @@ impl Dataset {
 }
 
 /// Reads an Online Retail CSV (already decompressed); `on_row` is called every 10,000 rows
-/// with the number of rows read, for progress reporting.
+/// with the number of rows read, for progress reporting. One line is one row
+/// (`csv_lines`): a malformed line is skipped with its reason, and never merged with the
+/// next.
 pub fn parse(
     input: impl Read,
     path: &Path,
     mut on_row: impl FnMut(u64),
 ) -> Result<Dataset, ImportError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(true)
-        .from_reader(input);
-    let header = reader.byte_headers().map_err(|source| ImportError::Csv {
-        path: path.to_path_buf(),
-        line: 1,
-        source,
-    })?;
-    let columns = column_positions(header, path)?;
-    let mut aggregator = Aggregator::new(columns);
-    let mut record = csv::ByteRecord::new();
-    loop {
-        let more = reader
-            .read_byte_record(&mut record)
-            .map_err(|source| ImportError::Csv {
+    let io_error = |e: std::io::Error| ImportError::io("read", path, e);
+    // Descriptions are only shown: invalid UTF-8 in them is replaced, as before.
+    let mut lines = Lines::new(BufReader::with_capacity(1 << 16, input)).lossy_utf8();
+    let header = match lines.next().transpose().map_err(io_error)? {
+        Some(csv_lines::Line::Record { fields, .. }) => fields,
+        Some(csv_lines::Line::Bad { reason, .. }) => {
+            return Err(ImportError::Header {
                 path: path.to_path_buf(),
-                line: source.position().map_or(0, csv::Position::line),
-                source,
-            })?;
-        if !more {
-            break;
+                message: format!("the header line: {reason}"),
+            });
         }
-        let line = record.position().map_or(0, csv::Position::line);
-        aggregator.push(line, &record);
+        None => Vec::new(),
+    };
+    let columns = column_positions(&header, path)?;
+    let mut aggregator = Aggregator::new(columns);
+    for read in lines {
+        match read.map_err(io_error)? {
+            csv_lines::Line::Record { line, fields } => aggregator.push(line, &fields),
+            csv_lines::Line::Bad {
+                line,
+                reason,
+                start,
+            } => aggregator.malformed(line, &reason, &start),
+        }
         if aggregator.totals.rows.is_multiple_of(10_000) {
             on_row(aggregator.totals.rows);
         }
@@ -220,12 +226,12 @@ pub fn parse(
     Ok(aggregator.finish())
 }
 
-fn column_positions(header: &csv::ByteRecord, path: &Path) -> Result<[usize; 8], ImportError> {
+fn column_positions(header: &[String], path: &Path) -> Result<[usize; 8], ImportError> {
     let mut positions = [0usize; 8];
     for (slot, name) in positions.iter_mut().zip(COLUMNS) {
         *slot = header
             .iter()
-            .position(|h| trim_bom(h).trim_ascii() == name.as_bytes())
+            .position(|h| h.trim_start_matches('\u{feff}').trim_ascii() == name)
             .ok_or_else(|| ImportError::Header {
                 path: path.to_path_buf(),
                 message: format!(
@@ -235,10 +241,6 @@ fn column_positions(header: &csv::ByteRecord, path: &Path) -> Result<[usize; 8],
             })?;
     }
     Ok(positions)
-}
-
-fn trim_bom(bytes: &[u8]) -> &[u8] {
-    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
 }
 
 /// The fields of a row that parsed.
@@ -328,21 +330,19 @@ impl Aggregator {
         }
     }
 
-    fn push(&mut self, line: u64, record: &csv::ByteRecord) {
+    fn push(&mut self, line: u64, fields: &[String]) {
         self.totals.rows += 1;
         let columns = self.columns;
-        let text = |i: usize| {
-            String::from_utf8_lossy(record.get(columns[i]).unwrap_or_default().trim_ascii())
-        };
+        let text = |i: usize| fields.get(columns[i]).map_or("", |f| f.trim_ascii());
         let (invoice, stock_code, description) = (text(0), text(1), text(2));
         let (quantity, date, unit_price) = (text(3), text(4), text(5));
         let (customer, country) = (text(6), text(7));
-        self.count_file_totals(&invoice, &stock_code, &customer, &country);
+        self.count_file_totals(invoice, stock_code, customer, country);
         let quantity_value = quantity.parse::<i64>().ok();
         if let Some(q) = quantity_value {
             self.totals.quantity_sum += q;
         }
-        let occur_utc = self.utc(&date);
+        let occur_utc = self.utc(date);
 
         let parsed = (|| {
             if invoice.is_empty() {
@@ -351,17 +351,17 @@ impl Aggregator {
             let quantity =
                 quantity_value.ok_or_else(|| format!("invalid Quantity {quantity:?}"))?;
             let occur_utc = occur_utc.ok_or_else(|| format!("invalid InvoiceDate {date:?}"))?;
-            let price = price::to_minor_units(&unit_price, EXPONENT)
+            let price = price::to_minor_units(unit_price, EXPONENT)
                 .ok_or_else(|| format!("invalid UnitPrice {unit_price:?}"))?;
             Ok(Row {
-                invoice: &invoice,
-                stock_code: &stock_code,
-                description: &description,
+                invoice,
+                stock_code,
+                description,
                 quantity,
                 occur_utc,
                 price,
-                customer: &customer,
-                country: &country,
+                customer,
+                country,
             })
         })();
         let row = match parsed {
@@ -369,8 +369,8 @@ impl Aggregator {
             Err(message) => {
                 self.skip(
                     line,
-                    &invoice,
-                    &stock_code,
+                    invoice,
+                    stock_code,
                     SkipReason::InvalidField,
                     &message,
                 );
@@ -601,6 +601,13 @@ impl Aggregator {
                 ),
             });
         }
+    }
+
+    /// A line that does not read as a row: counted, and skipped with its start.
+    fn malformed(&mut self, line: u64, reason: &str, start: &str) {
+        self.totals.rows += 1;
+        let detail = format!("{reason}; the line starts {start:?}");
+        self.skip(line, "", "", SkipReason::MalformedLine, &detail);
     }
 
     fn skip(&mut self, line: u64, invoice: &str, stock: &str, reason: SkipReason, detail: &str) {

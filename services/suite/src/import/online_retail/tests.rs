@@ -270,3 +270,58 @@ fn countries_without_a_code_are_counted_and_unknown_ones_reported() {
     assert_eq!(without, vec![(4, "540003"), (6, "540004")]);
     assert!(reasons(&data)[0].1.contains("\"Atlantis\""));
 }
+
+#[test]
+fn malformed_lines_are_skipped_with_their_line_and_never_merged() {
+    let good =
+        "536365,85123A,WHITE HANGING HEART,6,2010-12-01 08:26:00,2.55,17850,United Kingdom\n";
+    let mut text = HEADER.as_bytes().to_vec();
+    text.extend_from_slice(good.as_bytes());
+    text.extend_from_slice(
+        b"536366,22633,\"HAND WARMER,6,2010-12-01 08:28:00,1.85,17850,United Kingdom\n",
+    );
+    text.extend_from_slice(
+        b"536367,84879,ASSORTED BIRD,32,2010-12-01 08:34:00,1.69,13047,United Kingdom\n",
+    );
+    text.extend_from_slice(
+        b"536368,22960,JAM \xff SET,6,2010-12-01 08:34:00,4.25,13047,United Kingdom\n",
+    );
+    text.extend_from_slice(
+        b"536369,21756,BATH,3,2010-12-01 08:35:00,5.95,13047,United Kingdom,x\n",
+    );
+    text.extend_from_slice(b"536370,22728,");
+    text.extend(std::iter::repeat_n(b'A', 20 << 20));
+    text.extend_from_slice(b",24,2010-12-01 08:45:00,3.75,12583,France\n");
+    let data = parse(text.as_slice(), Path::new("test.csv"), |_| {}).expect("parses");
+    let reasons: Vec<(u64, String)> = reasons(&data)
+        .into_iter()
+        .map(|(line, r)| (line, r.split(';').next().unwrap_or_default().to_owned()))
+        .collect();
+    assert_eq!(
+        reasons,
+        vec![
+            (3, "malformed line: unbalanced quote".to_owned()),
+            (
+                6,
+                "malformed line: 9 fields where the header has 8".to_owned()
+            ),
+            (7, "malformed line: line longer than 65536 bytes".to_owned()),
+        ]
+    );
+    assert!(
+        data.rejects[0]
+            .reason
+            .contains("the line starts \"536366,22633,"),
+        "{}",
+        data.rejects[0].reason
+    );
+    let numbers: Vec<&str> = data.invoices.iter().map(|i| i.number.as_str()).collect();
+    assert_eq!(
+        numbers,
+        ["536365", "536367", "536368"],
+        "the row after the bad quote is whole; invalid UTF-8 in a description is replaced"
+    );
+    assert_eq!(data.invoices[1].lines[0].quantity, 32);
+    assert_eq!(data.totals.rows, 6);
+    assert_eq!(data.invoices[2].lines.len(), 1);
+}
