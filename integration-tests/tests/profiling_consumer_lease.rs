@@ -337,6 +337,51 @@ async fn two_replicas_split_the_partitions_and_a_killed_ones_are_taken_over() ->
     ensure!(logs_soon(&first, "holds the lease and consumes").await);
     ensure!(logs_soon(&second, "holds the lease and consumes").await);
 
+    // A merge across partitions: the sources' portraits go (each in its own partition),
+    // the target's is rebuilt with their events.
+    let sources: Vec<String> = (0..6).map(|n| format!("{M}/customers/a-c{n}")).collect();
+    env.client
+        .merge_customers(ing::MergeCustomersRequest {
+            target_customer: format!("{M}/customers/a-c6"),
+            source_customers: sources,
+            reason: "same person".to_owned(),
+            actor: "test".to_owned(),
+        })
+        .await?;
+    let started = Instant::now();
+    loop {
+        let target = client
+            .get_profile(pb::GetProfileRequest {
+                name: format!("{M}/customers/a-c6/profile"),
+                view: pb::ProfileView::Basic as i32,
+                reveal_pii: false,
+            })
+            .await?
+            .into_inner();
+        let mut left = Vec::new();
+        for n in 0..6 {
+            let source = client
+                .get_profile(pb::GetProfileRequest {
+                    name: format!("{M}/customers/a-c{n}/profile"),
+                    view: pb::ProfileView::Basic as i32,
+                    reveal_pii: false,
+                })
+                .await;
+            if source.is_ok() {
+                left.push(n);
+            }
+        }
+        if target.event_count == 7 && left.is_empty() {
+            break;
+        }
+        ensure!(
+            started.elapsed() < Duration::from_secs(30),
+            "after the merge: target has {} events, sources {left:?} still have portraits",
+            target.event_count
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
     // Killed: its two leases expire (3 s) and the survivor takes them.
     drop(first);
     ingest_views(&mut env, "b", 24).await?;

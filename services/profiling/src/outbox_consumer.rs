@@ -222,21 +222,30 @@ async fn apply(
             age: (now - row.created_at.get()).to_std().unwrap_or_default(),
         });
         entries += usize::try_from(row.entry_count.max(1)).unwrap_or(1);
-        let single = row.entries.is_none();
-        if single && !partition.owns(&row.merchant_id, &row.customer_id) {
+        let owned = partition.owns(&row.merchant_id, &row.customer_id);
+        if row.kind == "customer_merged" {
+            // The source's partition removes what was derived from it, in order with the
+            // source's own entries (another partition could save it back after a refresh
+            // it loaded before the merge); the target's rebuilds the target.
+            if let Some(source) = merge_source(db, &row.event_id).await?
+                && partition.owns(&row.merchant_id, &source)
+            {
+                delete_derived(db, &row.merchant_id, &source).await?;
+            }
+            if owned {
+                // The source's events are the target's now.
+                let changes = by_merchant.entry(row.merchant_id.clone()).or_default();
+                changes.rebuild.insert(row.customer_id.clone());
+            }
+            continue;
+        }
+        if row.entries.is_none() && !owned {
             continue;
         }
         let changes = by_merchant.entry(row.merchant_id.clone()).or_default();
         match row.kind.as_str() {
             "customer_erased" => {
                 delete_derived(db, &row.merchant_id, &row.customer_id).await?;
-            }
-            "customer_merged" => {
-                if let Some(source) = merge_source(db, &row.event_id).await? {
-                    delete_derived(db, &row.merchant_id, &source).await?;
-                }
-                // The source's events are the target's now.
-                changes.rebuild.insert(row.customer_id.clone());
             }
             outbox_entries::CUSTOMER_CHANGED_KIND => {
                 changes.changed.insert(row.customer_id.clone());
@@ -373,6 +382,7 @@ async fn round(
     let to_poll = match &cfg.membership {
         None => vec![0],
         Some(membership) => {
+            outbox_partitions::ensure_rows(db, cfg.partitioning).await?;
             let now = UtcDateTime::now();
             let replicas = membership.live_replicas(db, now).await?;
             let holders = outbox_partitions::holders(db, cfg.partitioning, now).await?;
@@ -390,7 +400,14 @@ async fn round(
     let mut idle = true;
     for index in to_poll {
         let started = std::time::Instant::now();
-        let o = poll_once(db, cfg, index).await?;
+        // A partition that fails is retried next round; the others go on.
+        let o = match poll_once(db, cfg, index).await {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(error = %e, partition = index, "outbox partition poll failed; retrying");
+                continue;
+            }
+        };
         if !o.leader {
             continue;
         }

@@ -191,9 +191,37 @@ pub fn share(partitions: u32, replicas: usize) -> usize {
     (partitions as usize).div_ceil(replicas.max(1))
 }
 
+/// Creates the rows of `partitioning`'s partitions that do not exist yet, at the lowest
+/// offset any partitioning of the consumer has committed: every entry up to it was applied
+/// (by whichever partition held it then), so a new partitioning starts there instead of
+/// re-reading the whole outbox. Changing the number of partitions needs every consumer
+/// stopped: two partitionings running at once would apply the same customers side by side.
+pub async fn ensure_rows<C: ConnectionTrait>(
+    db: &C,
+    partitioning: Partitioning,
+) -> Result<(), DbErr> {
+    let names = partitioning.names();
+    let existing: Vec<String> = consumer_offsets::Entity::find()
+        .select_only()
+        .column(Column::Consumer)
+        .filter(Column::Consumer.is_in(names.clone()))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let missing: Vec<&String> = names.iter().filter(|n| !existing.contains(n)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let start = lowest_committed(db).await?;
+    for name in missing {
+        ConsumerLease::create_row_at(db, name, start, UtcDateTime::now()).await?;
+    }
+    Ok(())
+}
+
 /// The lowest committed offset of the profiling consumer over every partitioning seen in
-/// `consumer_offsets` (0 when it has none): every entry up to it has been applied by
-/// whichever partition it belongs to.
+/// `consumer_offsets` (0 when it has none). Every entry up to it has been applied by
+/// whichever partition it belongs to, once every partition has a row.
 pub async fn lowest_committed<C: ConnectionTrait>(db: &C) -> Result<i64, DbErr> {
     let offsets: Vec<i64> = consumer_offsets::Entity::find()
         .select_only()

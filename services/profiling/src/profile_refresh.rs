@@ -254,7 +254,8 @@ pub async fn refresh_merchant(
 /// Loads and builds one chunk of the consumer's customers: those with a stored summary in
 /// one round, those built from all their events in rounds of [`CHUNK`] (they hold their
 /// whole history in memory while loading: a soak's first poll peaked at 657 MiB with 200
-/// of them at a time).
+/// of them at a time). The events are dropped once folded; the chunk's built portraits and
+/// summaries are held until saved.
 async fn prepare_consumer_chunk(
     db: &DatabaseConnection,
     merchant_id: &str,

@@ -271,6 +271,8 @@ async fn delete_rows<C: ConnectionTrait>(
     });
     customer_tags::Entity::delete_many()
         .filter(customer_tags::Column::MerchantId.eq(merchant_id))
+        // A person may have taken the tag over since it was read.
+        .filter(customer_tags::Column::Source.ne("MANUAL"))
         .filter(any)
         .exec(db)
         .await?;
@@ -473,6 +475,11 @@ mod tests {
             tag("acme", "c2", "a"),
             tag("acme", "c2", "b"),
             tag("other", "c1", "a"),
+            // A person took this one over after the consumer read it as stale.
+            customer_tags::Model {
+                source: "MANUAL".to_owned(),
+                ..tag("acme", "c3", "a")
+            },
         ];
         customer_tags::Entity::insert_many(
             all.iter().cloned().map(customer_tags::ActiveModel::from),
@@ -481,7 +488,11 @@ mod tests {
         .await
         .expect("insert");
         // c1's "a" and c2's "b": not c1's "b", c2's "a" or another merchant's c1 "a".
-        let stale = [tag("acme", "c1", "a"), tag("acme", "c2", "b")];
+        let stale = [
+            tag("acme", "c1", "a"),
+            tag("acme", "c2", "b"),
+            tag("acme", "c3", "a"),
+        ];
         delete_rows(&db, "acme", &stale).await.expect("delete");
         delete_rows(&db, "acme", &[])
             .await
@@ -500,6 +511,7 @@ mod tests {
             [
                 owned("acme", "c1", "b"),
                 owned("acme", "c2", "a"),
+                owned("acme", "c3", "a"),
                 owned("other", "c1", "a")
             ]
         );

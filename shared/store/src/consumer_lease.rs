@@ -168,9 +168,19 @@ impl ConsumerLease {
     /// Creates the consumer's row (offset 0, no lease), unless a concurrent replica just
     /// did.
     async fn create_row<C: ConnectionTrait>(&self, db: &C, now: UtcDateTime) -> Result<(), DbErr> {
+        Self::create_row_at(db, &self.consumer, 0, now).await
+    }
+
+    /// Creates `consumer`'s row at offset `last_seq`, without a lease, unless it exists.
+    pub async fn create_row_at<C: ConnectionTrait>(
+        db: &C,
+        consumer: &str,
+        last_seq: i64,
+        now: UtcDateTime,
+    ) -> Result<(), DbErr> {
         consumer_offsets::Entity::insert(consumer_offsets::ActiveModel {
-            consumer: Set(self.consumer.clone()),
-            last_seq: Set(0),
+            consumer: Set(consumer.to_owned()),
+            last_seq: Set(last_seq),
             updated_at: Set(now),
             lease_owner: Set(None),
             lease_until: Set(None),

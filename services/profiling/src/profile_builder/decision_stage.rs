@@ -134,13 +134,13 @@ fn status_word(status: i32) -> String {
 }
 
 /// The evidence a build may show, and every stage's weight (the evidence it shows included).
-fn stage_evidence(data: &CustomerData, ctx: &BuildContext) -> (Vec<Evidence>, StageWeights) {
-    let since = ctx.as_of - Duration::days(WINDOW_DAYS);
+fn stage_evidence(data: &CustomerData, as_of: DateTime<Utc>) -> (Vec<Evidence>, StageWeights) {
+    let since = as_of - Duration::days(WINDOW_DAYS);
     let merchant = &data.customer.merchant_id;
     let tally = &data.events.stage;
-    let mut weights = tally.weights(since, ctx.as_of);
+    let mut weights = tally.weights(since, as_of);
     let mut evidence: Vec<Evidence> = tally
-        .shown(since, ctx.as_of)
+        .shown(since, as_of)
         .map(|o| Evidence {
             stage: DecisionStage::try_from(o.stage).unwrap_or(DecisionStage::NeedRecognition),
             weight: o.weight,
@@ -151,14 +151,14 @@ fn stage_evidence(data: &CustomerData, ctx: &BuildContext) -> (Vec<Evidence>, St
         .collect();
     let mut extra = Vec::new();
     // Coming back to the same product is comparison, not browsing.
-    for (product, views) in tally.product_views(since, ctx.as_of) {
+    for (product, views) in tally.product_views(since, as_of) {
         if views.len() < 2 {
             continue;
         }
         let first = views[0];
         let last = views[views.len() - 1];
         let days = days_between(first, last).ceil().max(1.0);
-        let decay = 0.5f64.powf(days_between(last, ctx.as_of).max(0.0) / HALF_LIFE_DAYS);
+        let decay = 0.5f64.powf(days_between(last, as_of).max(0.0) / HALF_LIFE_DAYS);
         extra.push(Evidence {
             stage: DecisionStage::Evaluation,
             weight: 0.7 * decay,
@@ -175,7 +175,7 @@ fn stage_evidence(data: &CustomerData, ctx: &BuildContext) -> (Vec<Evidence>, St
         .collect();
     if let Some(last) = placed.iter().max()
         && placed.len() >= LOYAL_MIN_ORDERS
-        && *last >= ctx.as_of - Duration::days(LOYAL_RECENCY_DAYS)
+        && *last >= as_of - Duration::days(LOYAL_RECENCY_DAYS)
     {
         extra.push(Evidence {
             stage: DecisionStage::Loyal,
@@ -183,7 +183,7 @@ fn stage_evidence(data: &CustomerData, ctx: &BuildContext) -> (Vec<Evidence>, St
             description: format!(
                 "{} orders, the last {:.0} days ago",
                 placed.len(),
-                days_between(*last, ctx.as_of).max(0.0)
+                days_between(*last, as_of).max(0.0)
             ),
             event: String::new(),
             at: *last,
@@ -204,13 +204,23 @@ fn last_activity(data: &CustomerData) -> Option<DateTime<Utc>> {
     last_event.max(last_order)
 }
 
+/// The time a customer's stage is assessed at: the build's `as_of`, or the customer's latest
+/// event if it is later (an event that arrived after the build read the merchant's latest,
+/// or dated a little ahead). The stage tally's evidence assumes no event of the customer is
+/// left out as later than `as_of` (`stage_tally`).
+fn assessed_at(data: &CustomerData, ctx: &BuildContext) -> DateTime<Utc> {
+    ctx.as_of
+        .max(data.events.last_event_time.unwrap_or(ctx.as_of))
+}
+
 pub fn assess(data: &CustomerData, ctx: &BuildContext) -> pb::DecisionStageAssessment {
-    let (mut evidence, weights) = stage_evidence(data, ctx);
+    let as_of = assessed_at(data, ctx);
+    let (mut evidence, weights) = stage_evidence(data, as_of);
     let total: f64 = weights.by_stage.values().sum();
     if total <= 1e-6 {
         return match last_activity(data) {
             Some(last) => {
-                let idle = days_between(last, ctx.as_of).max(0.0);
+                let idle = days_between(last, as_of).max(0.0);
                 pb::DecisionStageAssessment {
                     stage: DecisionStage::Dormant as i32,
                     confidence: (idle / DORMANT_FULL_CONFIDENCE_DAYS).clamp(0.1, 1.0),

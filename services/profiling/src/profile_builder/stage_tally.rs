@@ -11,8 +11,9 @@
 //! - **Evidence that can still be shown.** Two events of one stage keep their order as time
 //!   passes (both decay alike), and the newer one leaves the window later. So an event that
 //!   ten newer events of its stage outweigh is never among a later build's ten heaviest
-//!   again, and its description is dropped. (Events dated after a build's `as_of` are left
-//!   out of that build; the rule assumes events are not dated after the merchant's latest.)
+//!   again, and its description is dropped. (This needs every event of the customer in the
+//!   build's window: a build assesses the stage at its `as_of` or the customer's latest
+//!   event, whichever is later.)
 //!
 //! Both depend only on the events, not on when the tally was saved or trimmed, so a tally
 //! updated event by event equals one built from all events at once.
