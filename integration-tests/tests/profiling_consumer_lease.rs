@@ -67,6 +67,15 @@ async fn ingest_view(env: &mut IngestionEnv, event_id: &str, who: &str) -> Resul
     Ok(())
 }
 
+/// GetProfile of a customer's portrait, basic view.
+fn basic_profile(who: &str) -> pb::GetProfileRequest {
+    pb::GetProfileRequest {
+        name: format!("{M}/customers/{who}/profile"),
+        view: pb::ProfileView::Basic as i32,
+        reveal_pii: false,
+    }
+}
+
 /// Polls GetProfile until the customer's profile exists; returns how long that took.
 async fn wait_for_profile(
     client: &mut ProfilingServiceClient<Channel>,
@@ -74,12 +83,7 @@ async fn wait_for_profile(
 ) -> Result<Duration> {
     let start = Instant::now();
     loop {
-        let request = pb::GetProfileRequest {
-            name: format!("{M}/customers/{who}/profile"),
-            view: pb::ProfileView::Basic as i32,
-            reveal_pii: false,
-        };
-        match client.get_profile(request).await {
+        match client.get_profile(basic_profile(who)).await {
             Ok(_) => return Ok(start.elapsed()),
             Err(s) if s.code() == Code::NotFound => {}
             Err(s) => bail!("GetProfile {who}: {s}"),
@@ -351,23 +355,16 @@ async fn two_replicas_split_the_partitions_and_a_killed_ones_are_taken_over() ->
     let started = Instant::now();
     loop {
         let target = client
-            .get_profile(pb::GetProfileRequest {
-                name: format!("{M}/customers/a-c6/profile"),
-                view: pb::ProfileView::Basic as i32,
-                reveal_pii: false,
-            })
+            .get_profile(basic_profile("a-c6"))
             .await?
             .into_inner();
         let mut left = Vec::new();
         for n in 0..6 {
-            let source = client
-                .get_profile(pb::GetProfileRequest {
-                    name: format!("{M}/customers/a-c{n}/profile"),
-                    view: pb::ProfileView::Basic as i32,
-                    reveal_pii: false,
-                })
-                .await;
-            if source.is_ok() {
+            if client
+                .get_profile(basic_profile(&format!("a-c{n}")))
+                .await
+                .is_ok()
+            {
                 left.push(n);
             }
         }

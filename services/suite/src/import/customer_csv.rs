@@ -265,6 +265,14 @@ mod tests {
         parse(text.as_bytes(), Path::new("c.csv")).expect("parses")
     }
 
+    /// `(line, reason)` of each reject.
+    fn reasons(list: &CustomerList) -> Vec<(u64, &str)> {
+        list.rejects
+            .iter()
+            .map(|r| (r.line, r.reason.as_str()))
+            .collect()
+    }
+
     #[test]
     fn the_documented_example_parses() {
         let text = include_str!("../../../../docs/examples/customers.csv");
@@ -313,11 +321,7 @@ mod tests {
              a3,Acme,,DE,7,\n\
              a4,Acme,,Unspecified,,\n",
         );
-        let reasons: Vec<(u64, &str)> = list
-            .rejects
-            .iter()
-            .map(|r| (r.line, r.reason.as_str()))
-            .collect();
+        let reasons = reasons(&list);
         assert_eq!(
             reasons,
             vec![
@@ -351,11 +355,7 @@ mod tests {
         input.extend(std::iter::repeat_n(b'x', 20 << 20));
         input.extend_from_slice(b",eve@example.com\nc6,Fay,fay@example.com\n");
         let list = parse(input.as_slice(), Path::new("c.csv")).expect("parses");
-        let reasons: Vec<(u64, &str)> = list
-            .rejects
-            .iter()
-            .map(|r| (r.line, r.reason.as_str()))
-            .collect();
+        let reasons = reasons(&list);
         assert_eq!(
             reasons,
             [
