@@ -178,13 +178,21 @@ async fn survivor_takes_over(
     Ok(took)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn when_the_holder_dies_the_other_replica_takes_over_after_the_lease() -> Result<()> {
-    let Some(mut env) = ingestion_env::start(&[]).await? else {
-        return Ok(());
+/// Ingestion on a fresh MariaDB database, a store connection to it and a working directory
+/// for the replicas; `None` without MariaDB.
+async fn setup() -> Result<Option<(IngestionEnv, DatabaseConnection, tempfile::TempDir)>> {
+    let Some(env) = ingestion_env::start(&[]).await? else {
+        return Ok(None);
     };
     let db = caravan_store::connect(&env.db.url, 2).await?;
-    let workdir = tempfile::tempdir()?;
+    Ok(Some((env, db, tempfile::tempdir()?)))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_the_holder_dies_the_other_replica_takes_over_after_the_lease() -> Result<()> {
+    let Some((mut env, db, workdir)) = setup().await? else {
+        return Ok(());
+    };
     let (holder, standby) = holder_and_standby(&mut env, &db, workdir.path(), "5").await?;
 
     // Killed, not stopped: the lease is not released and must expire (5 s).
@@ -197,11 +205,9 @@ async fn when_the_holder_dies_the_other_replica_takes_over_after_the_lease() -> 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stopped_holder_hands_the_lease_over_at_once() -> Result<()> {
-    let Some(mut env) = ingestion_env::start(&[]).await? else {
+    let Some((mut env, db, workdir)) = setup().await? else {
         return Ok(());
     };
-    let db = caravan_store::connect(&env.db.url, 2).await?;
-    let workdir = tempfile::tempdir()?;
     let (mut holder, standby) = holder_and_standby(&mut env, &db, workdir.path(), "60").await?;
 
     holder.sigterm()?;
@@ -233,11 +239,9 @@ async fn outbox_seqs(db: &DatabaseConnection) -> Result<Vec<i64>> {
 #[tokio::test(flavor = "multi_thread")]
 async fn applied_rows_leave_the_outbox_after_the_retention_and_later_events_still_arrive()
 -> Result<()> {
-    let Some(mut env) = ingestion_env::start(&[]).await? else {
+    let Some((mut env, db, workdir)) = setup().await? else {
         return Ok(());
     };
-    let db = caravan_store::connect(&env.db.url, 2).await?;
-    let workdir = tempfile::tempdir()?;
     // Retention 0: rows go as soon as they are applied (checked every second).
     let holder = replica_with(
         &env,
@@ -324,11 +328,9 @@ async fn ingest_views(env: &mut IngestionEnv, batch: &str, customers: usize) -> 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_replicas_split_the_partitions_and_a_killed_ones_are_taken_over() -> Result<()> {
-    let Some(mut env) = ingestion_env::start(&[]).await? else {
+    let Some((mut env, db, workdir)) = setup().await? else {
         return Ok(());
     };
-    let db = caravan_store::connect(&env.db.url, 2).await?;
-    let workdir = tempfile::tempdir()?;
     let partitions = [("CARAVAN__PROFILING__CONSUMER_PARTITIONS", "4")];
     let first = replica_with(&env, workdir.path(), "3", &partitions)?;
     let second = replica_with(&env, workdir.path(), "3", &partitions)?;
