@@ -11,11 +11,13 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use caravan_integration_tests::Channel;
 use caravan_integration_tests::customer_fixture::{self, Backend, Suite, eur};
 use caravan_integration_tests::repo_root;
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::ingestion::v1 as ing;
 use caravan_proto::caravan::profiling::v1 as pb;
+use caravan_proto::caravan::profiling::v1::profiling_service_client::ProfilingServiceClient;
 use chrono::NaiveDate;
 
 const MERCHANT: &str = "cdnow";
@@ -73,6 +75,34 @@ fn order_events(text: &str) -> Result<Vec<ing::Event>> {
     Ok(events)
 }
 
+/// Polls the model until it leaves FITTING; fails unless it is READY.
+async fn wait_until_fitted(
+    profiling: &mut ProfilingServiceClient<Channel>,
+    name: &str,
+) -> Result<pb::ValueModel> {
+    let started = Instant::now();
+    loop {
+        let model = profiling
+            .get_value_model(pb::GetValueModelRequest {
+                name: name.to_owned(),
+            })
+            .await?
+            .into_inner();
+        if model.state != pb::ValueModelState::Fitting as i32 {
+            ensure!(
+                model.state == pb::ValueModelState::Ready as i32,
+                "{model:?}"
+            );
+            return Ok(model);
+        }
+        ensure!(
+            started.elapsed() < Duration::from_secs(300),
+            "still fitting"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn date(year: i32, month: i32, day: i32) -> Option<common::Date> {
     Some(common::Date { year, month, day })
 }
@@ -82,7 +112,8 @@ async fn as_of_reproduces_the_published_conditional_expectation() -> Result<()> 
     let Some(file) = transactions_file()? else {
         return Ok(());
     };
-    let events = order_events(&std::fs::read_to_string(file)?)?;
+    let text = std::fs::read_to_string(file)?;
+    let events = order_events(&text)?;
     ensure!(events.len() == 6919, "{} transactions", events.len());
     let suite = Suite::start(Backend::Sqlite)
         .await?
@@ -107,27 +138,7 @@ async fn as_of_reproduces_the_published_conditional_expectation() -> Result<()> 
         })
         .await?
         .into_inner();
-    let started = Instant::now();
-    let model = loop {
-        let model = profiling
-            .get_value_model(pb::GetValueModelRequest {
-                name: fitting.name.clone(),
-            })
-            .await?
-            .into_inner();
-        if model.state != pb::ValueModelState::Fitting as i32 {
-            break model;
-        }
-        ensure!(
-            started.elapsed() < Duration::from_secs(300),
-            "still fitting"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
-    ensure!(
-        model.state == pb::ValueModelState::Ready as i32,
-        "{model:?}"
-    );
+    let model = wait_until_fitted(&mut profiling, &fitting.name).await?;
     let Some(pb::value_model::FrequencyParameters::BgNbd(p)) = &model.frequency_parameters else {
         bail!("BG/NBD parameters: {model:?}");
     };
@@ -193,6 +204,121 @@ async fn as_of_reproduces_the_published_conditional_expectation() -> Result<()> 
     ensure!(
         (later - 1.226).abs() > 0.01,
         "as of the latest order: {later}"
+    );
+
+    // No kind named: BG/NBD, MBG/NBD and Pareto/NBD are fitted on the same 39 weeks and
+    // compared on the 39-week holdout; the one with the lowest error is served.
+    let choosing = profiling
+        .fit_value_model(pb::FitValueModelRequest {
+            parent: format!("merchants/{MERCHANT}"),
+            value_model_id: "chosen".to_owned(),
+            calibration_end_date: date(1997, 9, 30),
+            holdout_end_date: date(1998, 6, 30),
+            time_unit: pb::TimeUnit::Week as i32,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    ensure!(
+        choosing.frequency_model == pb::FrequencyModelKind::Unspecified as i32,
+        "not chosen yet: {choosing:?}"
+    );
+    let chosen = wait_until_fitted(&mut profiling, &choosing.name).await?;
+    check_model_choice(&chosen, holdout_purchases(&text))
+}
+
+/// Purchases in the holdout period (after 1997-09-30) as the models count them: distinct
+/// (customer, day) pairs.
+fn holdout_purchases(text: &str) -> i64 {
+    let days: std::collections::HashSet<(&str, &str)> = text
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 5 && f[2] > "19970930").then_some((f[1], f[2]))
+        })
+        .collect();
+    days.len() as i64
+}
+
+/// The CDNOW choice as the API reports it: three candidates with their holdout figures,
+/// BG/NBD's the paper's, the served model the one with the lowest error.
+fn check_model_choice(model: &pb::ValueModel, holdout_purchases: i64) -> Result<()> {
+    use pb::model_candidate::FrequencyParameters as P;
+    let selection = model.model_selection.as_ref().context("model_selection")?;
+    ensure!(
+        selection.criterion == pb::model_selection::Criterion::HoldoutError as i32
+            && !selection.refitted,
+        "{selection:?}"
+    );
+    let kinds: Vec<i32> = selection
+        .candidates
+        .iter()
+        .map(|c| c.frequency_model)
+        .collect();
+    ensure!(
+        kinds
+            == [
+                pb::FrequencyModelKind::BgNbd as i32,
+                pb::FrequencyModelKind::MbgNbd as i32,
+                pb::FrequencyModelKind::ParetoNbd as i32
+            ],
+        "{kinds:?}"
+    );
+    let mut best = (f64::INFINITY, 0);
+    for c in &selection.candidates {
+        ensure!(c.error_message.is_empty(), "{c:?}");
+        let holdout = c.holdout.as_ref().context("candidate holdout")?;
+        ensure!(
+            holdout.customer_count == 2357 && holdout.actual_purchases == holdout_purchases,
+            "{holdout:?}, {holdout_purchases} purchases in the file"
+        );
+        ensure!(holdout.root_mean_squared_error > 0.0, "{holdout:?}");
+        if holdout.root_mean_squared_error < best.0 {
+            best = (holdout.root_mean_squared_error, c.frequency_model);
+        }
+    }
+    let Some(P::BgNbd(bg)) = &selection.candidates[0].frequency_parameters else {
+        bail!("BG/NBD candidate: {selection:?}");
+    };
+    ensure!(
+        (bg.r - 0.243).abs() < 0.003 && (bg.a - 0.793).abs() < 0.008,
+        "{bg:?}"
+    );
+    ensure!(
+        matches!(
+            selection.candidates[1].frequency_parameters,
+            Some(P::MbgNbd(_))
+        ),
+        "{selection:?}"
+    );
+    ensure!(
+        model.frequency_model == best.1,
+        "served {} best {}",
+        model.frequency_model,
+        best.1
+    );
+    let chosen: Vec<_> = selection.candidates.iter().filter(|c| c.chosen).collect();
+    ensure!(
+        chosen.len() == 1 && chosen[0].frequency_model == best.1,
+        "{selection:?}"
+    );
+    ensure!(model.holdout == chosen[0].holdout, "{model:?}");
+    eprintln!(
+        "CDNOW choice: {}",
+        selection
+            .candidates
+            .iter()
+            .map(|c| format!(
+                "{:?} RMSE {:.4} MAE {:.4} predicted {:.1}",
+                pb::FrequencyModelKind::try_from(c.frequency_model),
+                c.holdout
+                    .as_ref()
+                    .map_or(0.0, |h| h.root_mean_squared_error),
+                c.holdout.as_ref().map_or(0.0, |h| h.mean_absolute_error),
+                c.holdout.as_ref().map_or(0.0, |h| h.predicted_purchases)
+            ))
+            .collect::<Vec<_>>()
+            .join("; ")
     );
     Ok(())
 }

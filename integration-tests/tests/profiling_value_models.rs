@@ -264,6 +264,12 @@ fn local_model(model: &pb::ValueModel) -> Result<FittedValueModel> {
             s: p.s,
             beta: p.beta,
         },
+        P::MbgNbd(p) => FrequencyParameters::MbgNbd {
+            r: p.r,
+            alpha: p.alpha,
+            a: p.a,
+            b: p.b,
+        },
     };
     let gg = model.gamma_gamma.as_ref().context("gamma-gamma")?;
     Ok(FittedValueModel {

@@ -1,6 +1,6 @@
 //! Value models as the service uses them: fit settings, the fit on a merchant's order
-//! histories (calibration/holdout split, BG/NBD or Pareto/NBD, Gamma-Gamma on repeat
-//! customers), the stored shape of a model and per-customer predictions. Pure code: no SQL,
+//! histories (calibration/holdout split, BG/NBD, MBG/NBD or Pareto/NBD, named or chosen by
+//! holdout error in [`model_choice`], Gamma-Gamma on repeat customers), the stored shape of a model and per-customer predictions. Pure code: no SQL,
 //! no tonic; the math lives in [`crate::value_model`].
 //!
 //! Conventions (as lifetimes' `summary_data_from_transaction_data` with `freq='D'`, and
@@ -16,11 +16,15 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::value_model::{
-    BgNbdParams, ClvOptions, FitOptions, GammaGammaParams, ParetoNbdParams, PurchaseModel,
-    RfmSummary, TimeUnit, Transaction, ValueModelError, discounted_value, fit_bg_nbd,
-    fit_gamma_gamma, fit_pareto_nbd, summarize, summarize_calibration_holdout,
+    BgNbdParams, ClvOptions, FitOptions, GammaGammaParams, MbgNbdParams, ParetoNbdParams,
+    PurchaseModel, RfmSummary, TimeUnit, Transaction, ValueModelError, discounted_value,
+    fit_bg_nbd, fit_gamma_gamma, fit_mbg_nbd, fit_pareto_nbd, summarize,
+    summarize_calibration_holdout,
 };
+
+mod model_choice;
 use crate::value_model::{NelderMeadOptions, optimizer::Interrupt};
+pub use model_choice::{Candidate, ModelSelection, SelectionCriterion};
 
 /// Horizon of expected purchases and spend when the caller gives none (PredictCustomerValue
 /// and the predictions written into profiles).
@@ -33,14 +37,22 @@ pub const DAYS_PER_MONTH: f64 = 30.4375;
 pub enum FrequencyModelKind {
     BgNbd,
     ParetoNbd,
+    MbgNbd,
 }
 
+/// `value_models.kind` of a model whose frequency model is still being chosen.
+const CHOOSING: &str = "CHOOSING";
+
 impl FrequencyModelKind {
+    /// The candidates of a model choice, in the order ties are broken.
+    pub const CANDIDATES: [Self; 3] = [Self::BgNbd, Self::MbgNbd, Self::ParetoNbd];
+
     /// The code stored in `value_models.kind`.
     pub fn code(self) -> &'static str {
         match self {
             FrequencyModelKind::BgNbd => "BG_NBD",
             FrequencyModelKind::ParetoNbd => "PARETO_NBD",
+            FrequencyModelKind::MbgNbd => "MBG_NBD",
         }
     }
 
@@ -48,7 +60,31 @@ impl FrequencyModelKind {
         match code {
             "BG_NBD" => Some(FrequencyModelKind::BgNbd),
             "PARETO_NBD" => Some(FrequencyModelKind::ParetoNbd),
+            "MBG_NBD" => Some(FrequencyModelKind::MbgNbd),
             _ => None,
+        }
+    }
+
+    /// The `value_models.kind` code of a named kind, or of one still to be chosen.
+    pub fn column_code(kind: Option<Self>) -> &'static str {
+        kind.map_or(CHOOSING, Self::code)
+    }
+
+    /// Decodes [`Self::column_code`]: `Some(None)` for a kind still to be chosen.
+    pub fn from_column_code(code: &str) -> Option<Option<Self>> {
+        if code == CHOOSING {
+            Some(None)
+        } else {
+            Self::from_code(code).map(Some)
+        }
+    }
+
+    /// The model's usual name, for messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            FrequencyModelKind::BgNbd => "BG/NBD",
+            FrequencyModelKind::ParetoNbd => "Pareto/NBD",
+            FrequencyModelKind::MbgNbd => "MBG/NBD",
         }
     }
 
@@ -56,6 +92,7 @@ impl FrequencyModelKind {
         match self {
             FrequencyModelKind::BgNbd => pb::FrequencyModelKind::BgNbd,
             FrequencyModelKind::ParetoNbd => pb::FrequencyModelKind::ParetoNbd,
+            FrequencyModelKind::MbgNbd => pb::FrequencyModelKind::MbgNbd,
         }
     }
 }
@@ -97,7 +134,8 @@ impl ModelTimeUnit {
 /// What the caller asked for (validated by the gRPC layer).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FitSettings {
-    pub frequency_model: FrequencyModelKind,
+    /// The frequency model the caller named; `None`: chosen by [`model_choice`].
+    pub frequency_model: Option<FrequencyModelKind>,
     pub skip_monetary_model: bool,
     /// Last day (inclusive) of the calibration period.
     pub calibration_end: NaiveDate,
@@ -130,13 +168,28 @@ pub enum FrequencyParameters {
         s: f64,
         beta: f64,
     },
+    MbgNbd {
+        r: f64,
+        alpha: f64,
+        a: f64,
+        b: f64,
+    },
 }
 
 impl FrequencyParameters {
     fn values(&self) -> [f64; 4] {
         match *self {
-            FrequencyParameters::BgNbd { r, alpha, a, b } => [r, alpha, a, b],
+            FrequencyParameters::BgNbd { r, alpha, a, b }
+            | FrequencyParameters::MbgNbd { r, alpha, a, b } => [r, alpha, a, b],
             FrequencyParameters::ParetoNbd { r, alpha, s, beta } => [r, alpha, s, beta],
+        }
+    }
+
+    pub fn kind(&self) -> FrequencyModelKind {
+        match self {
+            FrequencyParameters::BgNbd { .. } => FrequencyModelKind::BgNbd,
+            FrequencyParameters::ParetoNbd { .. } => FrequencyModelKind::ParetoNbd,
+            FrequencyParameters::MbgNbd { .. } => FrequencyModelKind::MbgNbd,
         }
     }
 
@@ -147,6 +200,7 @@ impl FrequencyParameters {
             FrequencyParameters::ParetoNbd { r, alpha, s, beta } => {
                 f(&ParetoNbdParams { r, alpha, s, beta })
             }
+            FrequencyParameters::MbgNbd { r, alpha, a, b } => f(&MbgNbdParams { r, alpha, a, b }),
         }
     }
 }
@@ -201,9 +255,23 @@ pub struct HoldoutMetrics {
     pub mean_absolute_error: f64,
     /// Pearson correlation of predicted and actual counts; 0 when either is constant.
     pub correlation: f64,
+    /// Root mean squared error of the counts (0 in models stored before it was kept).
+    #[serde(default)]
+    pub root_mean_squared_error: f64,
 }
 
 impl HoldoutMetrics {
+    fn to_proto(self) -> pb::HoldoutMetrics {
+        pb::HoldoutMetrics {
+            customer_count: self.customer_count,
+            predicted_purchases: self.predicted_purchases,
+            actual_purchases: self.actual_purchases,
+            mean_absolute_error: self.mean_absolute_error,
+            correlation: self.correlation,
+            root_mean_squared_error: self.root_mean_squared_error,
+        }
+    }
+
     /// Metrics of per-customer `(predicted, actual)` purchase counts.
     pub fn of(pairs: &[(f64, u32)]) -> Self {
         let n = pairs.len() as f64;
@@ -216,11 +284,17 @@ impl HoldoutMetrics {
                 actual_purchases: 0,
                 mean_absolute_error: 0.0,
                 correlation: 0.0,
+                root_mean_squared_error: 0.0,
             };
         }
         let mae = pairs
             .iter()
             .map(|(p, a)| (p - f64::from(*a)).abs())
+            .sum::<f64>()
+            / n;
+        let mse = pairs
+            .iter()
+            .map(|(p, a)| (p - f64::from(*a)).powi(2))
             .sum::<f64>()
             / n;
         let mean_p = predicted / n;
@@ -243,6 +317,7 @@ impl HoldoutMetrics {
             actual_purchases: i64::try_from(actual).unwrap_or(i64::MAX),
             mean_absolute_error: mae,
             correlation,
+            root_mean_squared_error: mse.sqrt(),
         }
     }
 }
@@ -257,6 +332,9 @@ pub struct FitResult {
     /// Customers with an order in the calibration period.
     pub customer_count: i64,
     pub holdout: Option<HoldoutMetrics>,
+    /// How the frequency model was chosen; `None` when the caller named it.
+    #[serde(default)]
+    pub selection: Option<ModelSelection>,
 }
 
 /// The `value_models.params` document: the settings not held in columns, the merchant's
@@ -304,7 +382,9 @@ impl ModelState {
 pub struct ValueModelRecord {
     pub merchant_id: String,
     pub id: String,
-    pub kind: FrequencyModelKind,
+    /// The kind named on fit; `None` while it is being chosen (a READY model's kind is its
+    /// fit's, [`FrequencyParameters::kind`]).
+    pub kind: Option<FrequencyModelKind>,
     pub state: ModelState,
     pub is_current: bool,
     pub calibration_end: NaiveDate,
@@ -335,7 +415,7 @@ pub fn value_model_name(merchant_id: &str, id: &str) -> String {
     format!("merchants/{merchant_id}/valueModels/{id}")
 }
 
-fn proto_date(d: NaiveDate) -> common::Date {
+pub(crate) fn proto_date(d: NaiveDate) -> common::Date {
     use chrono::Datelike;
     common::Date {
         year: d.year(),
@@ -349,6 +429,15 @@ impl ValueModelRecord {
         value_model_name(&self.merchant_id, &self.id)
     }
 
+    /// The frequency model: the fit's once fitted, else the one named.
+    pub fn frequency_model(&self) -> Option<FrequencyModelKind> {
+        self.params
+            .fit
+            .as_ref()
+            .map(|f| f.frequency.kind())
+            .or(self.kind)
+    }
+
     pub fn to_proto(&self) -> pb::ValueModel {
         use pb::value_model::FrequencyParameters as Oneof;
         let fit = self.params.fit.as_ref();
@@ -359,6 +448,9 @@ impl ValueModelRecord {
             FrequencyParameters::ParetoNbd { r, alpha, s, beta } => {
                 Oneof::ParetoNbd(pb::ParetoNbdParameters { r, alpha, s, beta })
             }
+            FrequencyParameters::MbgNbd { r, alpha, a, b } => {
+                Oneof::MbgNbd(pb::BgNbdParameters { r, alpha, a, b })
+            }
         });
         let state = match self.state {
             ModelState::Fitting => pb::ValueModelState::Fitting,
@@ -368,7 +460,10 @@ impl ValueModelRecord {
         pb::ValueModel {
             name: self.name(),
             state: state as i32,
-            frequency_model: self.kind.to_proto() as i32,
+            frequency_model: self.frequency_model().map_or(
+                pb::FrequencyModelKind::Unspecified,
+                FrequencyModelKind::to_proto,
+            ) as i32,
             frequency_parameters,
             gamma_gamma: fit
                 .and_then(|f| f.gamma_gamma)
@@ -387,13 +482,10 @@ impl ValueModelRecord {
                 .and_then(|f| f.gamma_gamma)
                 .map_or(0.0, |g| g.log_likelihood),
             customer_count: fit.map_or(0, |f| f.customer_count),
-            holdout: fit.and_then(|f| f.holdout).map(|h| pb::HoldoutMetrics {
-                customer_count: h.customer_count,
-                predicted_purchases: h.predicted_purchases,
-                actual_purchases: h.actual_purchases,
-                mean_absolute_error: h.mean_absolute_error,
-                correlation: h.correlation,
-            }),
+            holdout: fit.and_then(|f| f.holdout).map(|h| h.to_proto()),
+            model_selection: fit
+                .and_then(|f| f.selection.as_ref())
+                .map(ModelSelection::to_proto),
             current: self.is_current,
             error_message: self.error_message.clone().unwrap_or_default(),
             create_time: Some(to_timestamp(self.created_at)),
@@ -429,6 +521,50 @@ fn transactions(orders: &[(DateTime<Utc>, i64)]) -> Vec<Transaction> {
         .collect()
 }
 
+/// The customers of a fit, summarised at the calibration end.
+struct Split {
+    /// Customers whose first order is on or before the calibration end.
+    calibration: Vec<RfmSummary>,
+    /// With a holdout period: each calibration customer's summary, holdout purchases and
+    /// holdout length (time units).
+    holdout: Vec<(RfmSummary, u32, f64)>,
+}
+
+impl Split {
+    fn of(
+        histories: &[OrderHistory],
+        calibration_end: NaiveDate,
+        holdout_end: Option<NaiveDate>,
+        unit: ModelTimeUnit,
+    ) -> Result<Self, ValueModelError> {
+        let unit = unit.unit();
+        let mut split = Split {
+            calibration: Vec::new(),
+            holdout: Vec::new(),
+        };
+        for orders in histories {
+            let tx = transactions(orders);
+            match holdout_end {
+                Some(end) => {
+                    if let Some(s) = summarize_calibration_holdout(&tx, calibration_end, end, unit)?
+                    {
+                        split.calibration.push(s.calibration);
+                        split.holdout.push((
+                            s.calibration,
+                            s.holdout_frequency,
+                            s.holdout_duration,
+                        ));
+                    }
+                }
+                None => split
+                    .calibration
+                    .extend(summarize(&tx, calibration_end, unit)),
+            }
+        }
+        Ok(split)
+    }
+}
+
 /// Fits the model on the merchant's order histories (one per customer). Customers whose
 /// first order is after the calibration end are not in the calibration cohort.
 /// Fits on `histories` (amounts in minor units); the spend model is fitted on amounts in
@@ -438,28 +574,13 @@ pub fn fit(
     histories: &[OrderHistory],
     amount_scale: f64,
 ) -> Result<FitResult, ValueModelError> {
-    let unit = settings.time_unit.unit();
-    let mut calibration: Vec<RfmSummary> = Vec::new();
-    let mut holdout: Vec<(RfmSummary, u32, f64)> = Vec::new();
-    for orders in histories {
-        let tx = transactions(orders);
-        match settings.holdout_end {
-            Some(end) => {
-                if let Some(split) =
-                    summarize_calibration_holdout(&tx, settings.calibration_end, end, unit)?
-                {
-                    calibration.push(split.calibration);
-                    holdout.push((
-                        split.calibration,
-                        split.holdout_frequency,
-                        split.holdout_duration,
-                    ));
-                }
-            }
-            None => calibration.extend(summarize(&tx, settings.calibration_end, unit)),
-        }
-    }
-    if calibration.is_empty() {
+    let split = Split::of(
+        histories,
+        settings.calibration_end,
+        settings.holdout_end,
+        settings.time_unit,
+    )?;
+    if split.calibration.is_empty() {
         return Err(ValueModelError::NotEnoughData(format!(
             "no orders on or before the calibration end {}",
             settings.calibration_end
@@ -475,63 +596,106 @@ pub fn fit(
         },
         ..FitOptions::default()
     };
-    let (frequency, log_likelihood) = match settings.frequency_model {
-        FrequencyModelKind::BgNbd => {
-            let f = fit_bg_nbd(&calibration, &options)?;
-            let p = f.params;
-            (
-                FrequencyParameters::BgNbd {
-                    r: p.r,
-                    alpha: p.alpha,
-                    a: p.a,
-                    b: p.b,
-                },
-                f.report.log_likelihood,
-            )
+    let (frequency, log_likelihood, selection) = match settings.frequency_model {
+        Some(kind) => {
+            let (frequency, ll) =
+                fit_frequency(kind, &split.calibration, &options, settings.time_unit)?;
+            (frequency, ll, None)
         }
-        FrequencyModelKind::ParetoNbd => {
-            let f = fit_pareto_nbd(&calibration, &options)?;
-            let p = f.params;
+        None => {
+            let chosen = model_choice::choose(settings, histories, &split, &options)?;
             (
-                FrequencyParameters::ParetoNbd {
-                    r: p.r,
-                    alpha: p.alpha,
-                    s: p.s,
-                    beta: p.beta,
-                },
-                f.report.log_likelihood,
+                chosen.frequency,
+                chosen.log_likelihood,
+                Some(chosen.selection),
             )
         }
     };
-    if !(frequency.values().iter().all(|v| v.is_finite()) && log_likelihood.is_finite()) {
-        return Err(ValueModelError::FitFailed(format!(
-            "the frequency fit did not reach finite parameters: {frequency:?}"
-        )));
-    }
-    check_predictions(&frequency, &calibration, settings.time_unit)?;
     let gamma_gamma = if settings.skip_monetary_model {
         None
     } else {
-        Some(fit_spend(&calibration, amount_scale, &options)?)
+        Some(fit_spend(&split.calibration, amount_scale, &options)?)
     };
-    let holdout = settings.holdout_end.map(|_| {
-        let pairs: Vec<(f64, u32)> = holdout
-            .iter()
-            .map(|(c, actual, duration)| {
-                let predicted =
-                    frequency.with_model(|m| m.conditional_expected_purchases(*duration, c));
-                (predicted, *actual)
-            })
-            .collect();
-        HoldoutMetrics::of(&pairs)
-    });
+    let holdout = settings
+        .holdout_end
+        .map(|_| holdout_metrics(&frequency, &split.holdout));
     Ok(FitResult {
         frequency,
         log_likelihood,
         gamma_gamma,
-        customer_count: calibration.len() as i64,
+        customer_count: split.calibration.len() as i64,
         holdout,
+        selection,
     })
+}
+
+/// Fits one frequency model on the calibration customers: its parameters and
+/// log-likelihood, refused when not finite or degenerate ([`check_predictions`]).
+fn fit_frequency(
+    kind: FrequencyModelKind,
+    calibration: &[RfmSummary],
+    options: &FitOptions,
+    unit: ModelTimeUnit,
+) -> Result<(FrequencyParameters, f64), ValueModelError> {
+    let (frequency, log_likelihood) = match kind {
+        FrequencyModelKind::BgNbd => {
+            let f = fit_bg_nbd(calibration, options)?;
+            let p = f.params;
+            let params = FrequencyParameters::BgNbd {
+                r: p.r,
+                alpha: p.alpha,
+                a: p.a,
+                b: p.b,
+            };
+            (params, f.report.log_likelihood)
+        }
+        FrequencyModelKind::MbgNbd => {
+            let f = fit_mbg_nbd(calibration, options)?;
+            let p = f.params;
+            let params = FrequencyParameters::MbgNbd {
+                r: p.r,
+                alpha: p.alpha,
+                a: p.a,
+                b: p.b,
+            };
+            (params, f.report.log_likelihood)
+        }
+        FrequencyModelKind::ParetoNbd => {
+            let f = fit_pareto_nbd(calibration, options)?;
+            let p = f.params;
+            let params = FrequencyParameters::ParetoNbd {
+                r: p.r,
+                alpha: p.alpha,
+                s: p.s,
+                beta: p.beta,
+            };
+            (params, f.report.log_likelihood)
+        }
+    };
+    if !(frequency.values().iter().all(|v| v.is_finite()) && log_likelihood.is_finite()) {
+        return Err(ValueModelError::FitFailed(format!(
+            "the {} fit did not reach finite parameters: {frequency:?}",
+            kind.label()
+        )));
+    }
+    check_predictions(&frequency, calibration, unit)?;
+    Ok((frequency, log_likelihood))
+}
+
+/// How `frequency` predicted each customer's holdout purchases.
+fn holdout_metrics(
+    frequency: &FrequencyParameters,
+    holdout: &[(RfmSummary, u32, f64)],
+) -> HoldoutMetrics {
+    let pairs: Vec<(f64, u32)> = holdout
+        .iter()
+        .map(|(c, actual, duration)| {
+            let predicted =
+                frequency.with_model(|m| m.conditional_expected_purchases(*duration, c));
+            (predicted, *actual)
+        })
+        .collect();
+    HoldoutMetrics::of(&pairs)
 }
 
 /// Refuses a degenerate fit: on too little or too regular data the likelihood can keep

@@ -28,7 +28,7 @@ fn corrupt(id: &str, what: impl std::fmt::Display) -> ProfilingError {
 }
 
 fn decode(row: value_models::Model) -> Result<ValueModelRecord, ProfilingError> {
-    let kind = FrequencyModelKind::from_code(&row.kind)
+    let kind = FrequencyModelKind::from_column_code(&row.kind)
         .ok_or_else(|| corrupt(&row.id, format!("unknown kind {:?}", row.kind)))?;
     let state = ModelState::from_code(&row.state)
         .ok_or_else(|| corrupt(&row.id, format!("unknown state {:?}", row.state)))?;
@@ -74,7 +74,7 @@ pub async fn insert(
     let row = value_models::ActiveModel {
         merchant_id: Set(record.merchant_id.clone()),
         id: Set(record.id.clone()),
-        kind: Set(record.kind.code().to_owned()),
+        kind: Set(FrequencyModelKind::column_code(record.kind).to_owned()),
         state: Set(record.state.code().to_owned()),
         is_current: Set(record.is_current),
         params: Set(params_json(&record.params)?),
@@ -186,6 +186,7 @@ pub async fn finish_ready(
     use value_models::Column as C;
     let mut params = record.params.clone();
     let log_likelihood = fit.log_likelihood;
+    let kind = fit.frequency.kind().code();
     params.fit = Some(fit);
     let params = params_json(&params)?;
     let merchant_id = record.merchant_id.clone();
@@ -205,6 +206,7 @@ pub async fn finish_ready(
     }
     let updated = value_models::Entity::update_many()
         .col_expr(C::State, Expr::value(ModelState::Ready.code()))
+        .col_expr(C::Kind, Expr::value(kind))
         .col_expr(C::IsCurrent, Expr::value(make_current))
         .col_expr(C::Params, Expr::value(params))
         .col_expr(C::LogLikelihood, Expr::value(log_likelihood))

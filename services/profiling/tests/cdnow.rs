@@ -17,8 +17,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use caravan_profiling::value_model::{
-    FitOptions, RfmSummary, TimeUnit, Transaction, fit_bg_nbd, fit_gamma_gamma, fit_pareto_nbd,
-    summarize_calibration_holdout,
+    FitOptions, RfmSummary, TimeUnit, Transaction, fit_bg_nbd, fit_gamma_gamma, fit_mbg_nbd,
+    fit_pareto_nbd, summarize_calibration_holdout,
 };
 use chrono::NaiveDate;
 
@@ -131,6 +131,33 @@ fn bg_nbd_reproduces_fader_hardie_lee_2005() {
     let e = p.conditional_expected_purchases_at(39.0, 2, 30.43, 38.86);
     eprintln!("BG/NBD E[Y(39) | x=2, t_x=30.43, T=38.86] = {e:.4}");
     assert_within("E[Y(39) | 2, 30.43, 38.86]", e, 1.226, 0.01);
+}
+
+/// MBG/NBD has no published CDNOW fit; lifetimes 0.11.3's `ModifiedBetaGeoFitter` is the
+/// reference: r = 0.524838, alpha = 6.182988, a = 0.891356, b = 1.614000.
+#[test]
+fn mbg_nbd_matches_lifetimes_on_cdnow() {
+    let Some(dir) = cdnow_dir(SUMMARY) else {
+        return;
+    };
+    let customers = load_summary(&dir);
+    let fit = fit_mbg_nbd(&customers, &FitOptions::default()).expect("MBG/NBD fits");
+    let p = fit.params;
+    eprintln!(
+        "MBG/NBD: r={:.4} alpha={:.4} a={:.4} b={:.4} LL={:.3}",
+        p.r, p.alpha, p.a, p.b, fit.report.log_likelihood
+    );
+    assert_within("r", p.r, 0.524_838, 0.01);
+    assert_within("alpha", p.alpha, 6.182_988, 0.01);
+    assert_within("a", p.a, 0.891_356, 0.01);
+    assert_within("b", p.b, 1.614_000, 0.01);
+    let reference = caravan_profiling::value_model::MbgNbdParams {
+        r: 0.524_838,
+        alpha: 6.182_988,
+        a: 0.891_356,
+        b: 1.614_000,
+    };
+    assert!(fit.report.log_likelihood >= reference.log_likelihood(&customers) - 1e-3);
 }
 
 #[test]

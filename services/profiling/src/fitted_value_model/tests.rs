@@ -201,7 +201,7 @@ fn histories() -> Vec<OrderHistory> {
 
 fn settings(kind: FrequencyModelKind) -> FitSettings {
     FitSettings {
-        frequency_model: kind,
+        frequency_model: Some(kind),
         skip_monetary_model: false,
         calibration_end: date(120),
         holdout_end: Some(date(200)),
@@ -214,8 +214,8 @@ fn settings(kind: FrequencyModelKind) -> FitSettings {
 }
 
 #[test]
-fn fits_both_frequency_models_with_spend_and_holdout() {
-    for kind in [FrequencyModelKind::BgNbd, FrequencyModelKind::ParetoNbd] {
+fn fits_every_frequency_model_with_spend_and_holdout() {
+    for kind in FrequencyModelKind::CANDIDATES {
         let result = fit(&settings(kind), &histories(), 100.0).expect("fits");
         assert!(
             result
@@ -242,7 +242,76 @@ fn fits_both_frequency_models_with_spend_and_holdout() {
             .sum();
         assert_eq!(holdout.actual_purchases, actual);
         assert!(holdout.predicted_purchases > 0.0, "{result:?}");
+        assert!(holdout.root_mean_squared_error >= holdout.mean_absolute_error);
+        assert_eq!(result.frequency.kind(), kind);
+        assert!(result.selection.is_none(), "a named kind is not chosen");
     }
+}
+
+/// Without a named kind every candidate is fitted and measured on the holdout period, and
+/// the one with the lowest error is served, exactly as fitted.
+#[test]
+fn an_unnamed_kind_is_chosen_by_holdout_error() {
+    let mut choosing = settings(FrequencyModelKind::BgNbd);
+    choosing.frequency_model = None;
+    let result = fit(&choosing, &histories(), 100.0).expect("fits");
+    let selection = result.selection.as_ref().expect("a choice was made");
+    assert_eq!(selection.criterion, SelectionCriterion::HoldoutError);
+    assert_eq!(
+        (selection.calibration_end, selection.holdout_end),
+        (date(120), Some(date(200)))
+    );
+    assert!(!selection.refitted);
+    let kinds: Vec<FrequencyModelKind> = selection.candidates.iter().map(|c| c.kind).collect();
+    assert_eq!(kinds, FrequencyModelKind::CANDIDATES);
+    let errors: Vec<f64> = selection
+        .candidates
+        .iter()
+        .map(|c| c.holdout.expect("measured").root_mean_squared_error)
+        .collect();
+    let chosen = selection.chosen().expect("one chosen");
+    assert_eq!(selection.candidates.iter().filter(|c| c.chosen).count(), 1);
+    let best = errors.iter().copied().fold(f64::INFINITY, f64::min);
+    assert_eq!(
+        chosen.holdout.expect("measured").root_mean_squared_error,
+        best
+    );
+    assert_eq!(Some(result.frequency), chosen.frequency);
+    assert_eq!(result.holdout, chosen.holdout);
+    // Each candidate equals the same kind fitted by name.
+    for c in &selection.candidates {
+        let named = fit(&settings(c.kind), &histories(), 100.0).expect("fits");
+        assert_eq!(c.frequency, Some(named.frequency), "{:?}", c.kind);
+        assert_eq!(c.holdout, named.holdout, "{:?}", c.kind);
+    }
+}
+
+/// Without a holdout period the last third of the calibration period is held out for the
+/// comparison, and the chosen kind is fitted again on all of it.
+#[test]
+fn without_a_holdout_the_choice_holds_out_the_last_third_and_refits() {
+    let mut choosing = settings(FrequencyModelKind::BgNbd);
+    choosing.frequency_model = None;
+    choosing.holdout_end = None;
+    choosing.calibration_end = date(200);
+    let result = fit(&choosing, &histories(), 100.0).expect("fits");
+    let selection = result.selection.as_ref().expect("a choice was made");
+    assert!(selection.refitted);
+    assert_eq!(selection.criterion, SelectionCriterion::HoldoutError);
+    // First order on day 0, so the cut is day 133 and the comparison runs to day 200.
+    assert_eq!(selection.calibration_end, date(133));
+    assert_eq!(selection.holdout_end, Some(date(200)));
+    let chosen = selection.chosen().expect("one chosen");
+    let mut named = choosing.clone();
+    named.frequency_model = Some(chosen.kind);
+    let refit = fit(&named, &histories(), 100.0).expect("fits");
+    assert_eq!(result.frequency, refit.frequency);
+    assert_ne!(
+        Some(result.frequency),
+        chosen.frequency,
+        "fitted on more data"
+    );
+    assert!(result.holdout.is_none());
 }
 
 /// The spend model is fitted in major units (v as the literature reports it) and predicts
@@ -346,7 +415,7 @@ fn stored_params_round_trip_through_json_and_proto() {
     let record = ValueModelRecord {
         merchant_id: "acme".to_owned(),
         id: "vm-1".to_owned(),
-        kind: FrequencyModelKind::ParetoNbd,
+        kind: Some(FrequencyModelKind::ParetoNbd),
         state: ModelState::Ready,
         is_current: true,
         calibration_end: date(120),
@@ -416,4 +485,21 @@ fn a_degenerate_fit_fails_instead_of_predicting_nan() {
         Err(ValueModelError::FitFailed(m)) => assert!(m.contains("degenerate"), "{m}"),
         other => panic!("expected a degenerate fit, got {other:?}"),
     }
+    // Choosing, the degenerate candidate is reported with its reason and not served.
+    let mut choosing = settings(FrequencyModelKind::BgNbd);
+    choosing.frequency_model = None;
+    let result = fit(&choosing, &clockwork, 100.0);
+    eprintln!("{result:?}");
+    let selection = result
+        .expect("another kind fits")
+        .selection
+        .expect("chosen");
+    let bg = &selection.candidates[0];
+    assert!(!bg.chosen && bg.frequency.is_none());
+    assert!(
+        bg.error
+            .as_deref()
+            .is_some_and(|e| e.contains("degenerate")),
+        "{bg:?}"
+    );
 }

@@ -76,17 +76,18 @@ fn fit_request(
         }
         Some(r.value_model_id.clone())
     };
+    // Unset: chosen by holdout error among the candidates.
     let frequency_model = match pb::FrequencyModelKind::try_from(r.frequency_model) {
-        Ok(pb::FrequencyModelKind::Unspecified | pb::FrequencyModelKind::BgNbd) => {
-            FrequencyModelKind::BgNbd
-        }
-        Ok(pb::FrequencyModelKind::ParetoNbd) => FrequencyModelKind::ParetoNbd,
+        Ok(pb::FrequencyModelKind::Unspecified) => None,
+        Ok(pb::FrequencyModelKind::BgNbd) => Some(FrequencyModelKind::BgNbd),
+        Ok(pb::FrequencyModelKind::MbgNbd) => Some(FrequencyModelKind::MbgNbd),
+        Ok(pb::FrequencyModelKind::ParetoNbd) => Some(FrequencyModelKind::ParetoNbd),
         Err(_) => {
             v.add(
                 "frequency_model",
                 format!("unknown value {}", r.frequency_model),
             );
-            FrequencyModelKind::BgNbd
+            None
         }
     };
     let time_unit = match pb::TimeUnit::try_from(r.time_unit) {
@@ -357,7 +358,7 @@ mod tests {
         };
         let (merchant, id, s) = fit_request(&r, today()).expect("valid");
         assert_eq!((merchant.as_str(), id), ("acme", None));
-        assert_eq!(s.frequency_model, FrequencyModelKind::BgNbd);
+        assert_eq!(s.frequency_model, None, "unset: chosen");
         assert_eq!(s.time_unit, ModelTimeUnit::Week);
         assert_eq!((s.annual_discount_rate, s.clv_horizon_months), (0.1, 12));
         assert_eq!(s.holdout_end, None);

@@ -13,7 +13,7 @@
 //! evaluated in log-space. On CDNOW the paper reports r = 0.243, α = 4.414, a = 0.793,
 //! b = 2.426, LL = −9582.4.
 
-use super::special_functions::{hyp2f1, ln_gamma, log_add_exp};
+use super::beta_geometric::{BetaGeometric, Dropout};
 use super::{FitOptions, FitReport, PurchaseModel, RfmSummary, ValueModelError};
 
 /// BG/NBD parameters: purchase rate λ ~ Gamma(shape r, rate α), dropout p ~ Beta(a, b).
@@ -44,59 +44,16 @@ impl BgNbdParams {
         self.weighted_log_likelihood(&rows)
     }
 
-    /// Σ w · ln L over (customer, weight) rows.
+    /// Σ w · ln L over (customer, weight) rows (FHL eq. 6).
     pub fn weighted_log_likelihood(&self, rows: &[(RfmSummary, f64)]) -> f64 {
-        let Self { r, alpha, a, b } = *self;
-        let ln_gamma_r = ln_gamma(r);
-        let ln_gamma_b = ln_gamma(b);
-        let ln_gamma_ab = ln_gamma(a + b);
-        let ln_alpha = alpha.ln();
-        let ln_a = a.ln();
-        let mut total = 0.0;
-        // The Γ terms depend on x only; rows are usually sorted by x (see `aggregate`).
-        let mut cached: Option<(u32, f64)> = None;
-        for (c, w) in rows {
-            let x = f64::from(c.frequency);
-            let gamma_terms = match cached {
-                Some((cx, v)) if cx == c.frequency => v,
-                _ => {
-                    let v =
-                        ln_gamma(r + x) - ln_gamma_r + r * ln_alpha + ln_gamma_ab + ln_gamma(b + x)
-                            - ln_gamma_b
-                            - ln_gamma(a + b + x);
-                    cached = Some((c.frequency, v));
-                    v
-                }
-            };
-            let a3 = -(r + x) * (alpha + c.age).ln();
-            let tail = if c.frequency > 0 {
-                let a4 = ln_a - (b + x - 1.0).ln() - (r + x) * (alpha + c.recency).ln();
-                log_add_exp(a3, a4)
-            } else {
-                a3
-            };
-            total += w * (gamma_terms + tail);
-        }
-        total
+        self.family().weighted_log_likelihood(rows)
     }
 
     /// P(alive | x, t_x, T) = 1 / (1 + δ(x>0) · a/(b+x−1) · ((α+T)/(α+t_x))^(r+x))
     /// (FHL 2005, eq. 13). Exactly 1 for x = 0: in BG/NBD nobody drops out before a repeat
     /// purchase.
     pub fn probability_alive_at(&self, x: u32, t_x: f64, age: f64) -> f64 {
-        if x == 0 {
-            return 1.0;
-        }
-        let xf = f64::from(x);
-        let ln_odds = self.a.ln() - (self.b + xf - 1.0).ln()
-            + (self.r + xf) * ((self.alpha + age).ln() - (self.alpha + t_x).ln());
-        // 1 / (1 + e^ln_odds), stable for large odds.
-        if ln_odds > 0.0 {
-            let e = (-ln_odds).exp();
-            e / (1.0 + e)
-        } else {
-            1.0 / (1.0 + ln_odds.exp())
-        }
+        self.family().probability_alive_at(x, t_x, age)
     }
 
     /// E[Y(t) | x, t_x, T], expected purchases in (T, T+t] (FHL 2005, eq. 10):
@@ -106,31 +63,21 @@ impl BgNbdParams {
     ///   / (1 + δ(x>0) · a/(b+x−1) · ((α+T)/(α+t_x))^(r+x))
     /// ```
     ///
-    /// The bracket is evaluated with Euler's transformation,
-    /// (1−z)^(r+x) ₂F₁(r+x, b+x; c; z) = (1−z)^(a−1) ₂F₁(a+b−1−r, a−1; c; z), which avoids
-    /// the huge intermediate values of the original form for large x. Near a = 1 (the
-    /// formula's removable singularity) the limit is taken numerically; 0 for t ≤ 0.
+    /// (evaluated as in [`super::beta_geometric`]); 0 for t ≤ 0.
     pub fn conditional_expected_purchases_at(&self, t: f64, x: u32, t_x: f64, age: f64) -> f64 {
-        if t <= 0.0 {
-            return 0.0;
-        }
-        let a = self.a;
-        if (a - 1.0).abs() < 1e-5 {
-            // Removable singularity at a = 1: the mean of a = 1 ± 1e-5 is accurate to ~1e-10.
-            let at = |a| Self { a, ..*self }.conditional_expected_purchases_raw(t, x, t_x, age);
-            return 0.5 * (at(1.0 - 1e-5) + at(1.0 + 1e-5));
-        }
-        self.conditional_expected_purchases_raw(t, x, t_x, age)
+        self.family()
+            .conditional_expected_purchases_at(t, x, t_x, age)
     }
 
-    /// [`Self::conditional_expected_purchases_at`] without the a = 1 guard.
-    fn conditional_expected_purchases_raw(&self, t: f64, x: u32, t_x: f64, age: f64) -> f64 {
+    fn family(&self) -> BetaGeometric {
         let Self { r, alpha, a, b } = *self;
-        let xf = f64::from(x);
-        let z = t / (alpha + age + t);
-        let c = a + b + xf - 1.0;
-        let bracket = 1.0 - (1.0 - z).powf(a - 1.0) * hyp2f1(a + b - 1.0 - r, a - 1.0, c, z);
-        c / (a - 1.0) * bracket * self.probability_alive_at(x, t_x, age)
+        BetaGeometric {
+            r,
+            alpha,
+            a,
+            b,
+            dropout: Dropout::AfterRepeatPurchases,
+        }
     }
 
     /// E[X(t)] for a customer who just made a first purchase (FHL 2005, eq. 9):
@@ -168,39 +115,23 @@ pub fn fit_bg_nbd(
     customers: &[RfmSummary],
     options: &FitOptions,
 ) -> Result<BgNbdFit, ValueModelError> {
-    let rows = super::prepare_counts(customers)?;
-    let n = customers.len() as f64;
-    let (mean_x, mean_t) = super::mean_frequency_and_age(customers);
-    let alpha0 = (mean_t / mean_x).clamp(1e-3, 1e6);
-    let (theta, ll, evaluations, converged) =
-        super::fit_positive(&[1.0, alpha0, 1.0, 1.0], n, options, |p| {
-            BgNbdParams {
-                r: p[0],
-                alpha: p[1],
-                a: p[2],
-                b: p[3],
-            }
-            .weighted_log_likelihood(&rows)
-        })?;
+    let (p, report) =
+        super::beta_geometric::fit(customers, options, Dropout::AfterRepeatPurchases)?;
     Ok(BgNbdFit {
         params: BgNbdParams {
-            r: theta[0],
-            alpha: theta[1],
-            a: theta[2],
-            b: theta[3],
+            r: p.r,
+            alpha: p.alpha,
+            a: p.a,
+            b: p.b,
         },
-        report: FitReport {
-            log_likelihood: ll,
-            customers: customers.len(),
-            evaluations,
-            converged,
-        },
+        report,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value_model::special_functions::hyp2f1;
 
     const PAPER: BgNbdParams = BgNbdParams {
         r: 0.243,

@@ -5,6 +5,8 @@
 //!
 //! - [`bg_nbd`]: BG/NBD — Fader, Hardie & Lee (2005), "Counting Your Customers the Easy Way:
 //!   An Alternative to the Pareto/NBD Model", *Marketing Science* 24(2).
+//! - [`mbg_nbd`]: MBG/NBD — Batislam, Denizel & Filiztekin (2007), BG/NBD where a customer
+//!   may also drop out right after the first purchase.
 //! - [`pareto_nbd`]: Pareto/NBD — Schmittlein, Morrison & Colombo (1987), "Counting Your
 //!   Customers: Who Are They and What Will They Do Next?", *Management Science* 33(1); the
 //!   likelihood, P(alive) and conditional expectation as in Fader & Hardie (2005), "A Note on
@@ -41,9 +43,11 @@
 //! Nelder–Mead minimiser on log-parameters in [`optimizer`]. On the CDNOW sample (2,357
 //! customers) each fit takes milliseconds in release mode.
 
+mod beta_geometric;
 pub mod bg_nbd;
 pub mod clv;
 pub mod gamma_gamma;
+pub mod mbg_nbd;
 pub mod optimizer;
 pub mod pareto_nbd;
 pub mod rfm_summary;
@@ -54,6 +58,7 @@ pub use clv::{
     ClvOptions, CustomerValue, customer_lifetime_value, discounted_value, predict_customer_value,
 };
 pub use gamma_gamma::{GammaGammaFit, GammaGammaParams, fit_gamma_gamma};
+pub use mbg_nbd::{MbgNbdFit, MbgNbdParams, fit_mbg_nbd};
 pub use optimizer::NelderMeadOptions;
 pub use pareto_nbd::{ParetoNbdFit, ParetoNbdParams, fit_pareto_nbd};
 pub use rfm_summary::{
@@ -108,7 +113,7 @@ pub struct FitReport {
 }
 
 /// A purchase-count model that predicts a customer's future transactions; implemented by
-/// [`BgNbdParams`] and [`ParetoNbdParams`], consumed by [`clv`].
+/// [`BgNbdParams`], [`MbgNbdParams`] and [`ParetoNbdParams`], consumed by [`clv`].
 pub trait PurchaseModel {
     /// P(alive | x, t_x, T): the probability that the customer is still active at T.
     fn probability_alive(&self, customer: &RfmSummary) -> f64;
