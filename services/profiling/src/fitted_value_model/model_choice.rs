@@ -213,7 +213,11 @@ fn inner_calibration_end(
 
 /// Fits every candidate kind on `calibration` (and measures it on `holdout`). A candidate
 /// that cannot be fitted is kept with its error; the first such error is returned beside
-/// them. An interrupted fit (stop, budget) ends the choice.
+/// them. Each candidate may use an equal share of the time left, one share being kept for
+/// what follows the choice (the refit, the spend model); what a candidate leaves unused goes
+/// to the next. So one slow fit (Pareto/NBD whose likelihood wanders to the edge of its
+/// hypergeometric series) cannot take the others' time: a candidate out of its share is
+/// reported as such. A stop, or the whole budget running out, ends the choice.
 fn fit_candidates(
     calibration: &[RfmSummary],
     holdout: Option<&[(RfmSummary, u32, f64)]>,
@@ -222,8 +226,10 @@ fn fit_candidates(
 ) -> Result<(Vec<Candidate>, Option<ValueModelError>), ValueModelError> {
     let mut candidates = Vec::new();
     let mut first_error = None;
-    for kind in FrequencyModelKind::CANDIDATES {
-        let candidate = match fit_frequency(kind, calibration, options, unit) {
+    let kinds = FrequencyModelKind::CANDIDATES;
+    for (k, kind) in kinds.into_iter().enumerate() {
+        let share = share_of_time_left(options, kinds.len() - k + 1);
+        let candidate = match fit_frequency(kind, calibration, &share, unit) {
             Ok((frequency, log_likelihood)) => Candidate {
                 kind,
                 frequency: Some(frequency),
@@ -232,7 +238,28 @@ fn fit_candidates(
                 chosen: false,
                 error: None,
             },
-            Err(e @ ValueModelError::Interrupted(_)) => return Err(e),
+            Err(e @ ValueModelError::Interrupted(_))
+                if options.optimizer.interrupt.check().is_some() =>
+            {
+                return Err(e);
+            }
+            Err(ValueModelError::Interrupted(_)) => {
+                let error = ValueModelError::FitFailed(format!(
+                    "{} did not finish within its share of the time budget \
+                     (profiling.value_model_fit_budget_ms); name it in frequency_model to give \
+                     it the whole budget",
+                    kind.label()
+                ));
+                first_error.get_or_insert(error.clone());
+                Candidate {
+                    kind,
+                    frequency: None,
+                    log_likelihood: None,
+                    holdout: None,
+                    chosen: false,
+                    error: Some(error.to_string()),
+                }
+            }
             Err(e) => {
                 let candidate = Candidate {
                     kind,
@@ -249,6 +276,19 @@ fn fit_candidates(
         candidates.push(candidate);
     }
     Ok((candidates, first_error))
+}
+
+/// `options` with a deadline of an equal share of the time left among `remaining` parts of
+/// the work (unchanged without a deadline).
+fn share_of_time_left(options: &FitOptions, remaining: usize) -> FitOptions {
+    let mut share = options.clone();
+    if let Some(deadline) = options.optimizer.interrupt.deadline {
+        let now = std::time::Instant::now();
+        let left = deadline.saturating_duration_since(now);
+        let divisor = u32::try_from(remaining.max(1)).unwrap_or(u32::MAX);
+        share.optimizer.interrupt.deadline = now.checked_add(left / divisor);
+    }
+    share
 }
 
 /// Marks and returns the best fitted candidate by `criterion` (ties: the earlier). When none
@@ -368,6 +408,27 @@ mod tests {
                 .contains("BG/NBD: failed; Pareto/NBD: failed"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn each_candidate_gets_an_equal_share_of_the_time_left() {
+        let mut options = FitOptions::default();
+        assert_eq!(
+            share_of_time_left(&options, 3),
+            options,
+            "no deadline, no share"
+        );
+        let now = std::time::Instant::now();
+        options.optimizer.interrupt.deadline = Some(now + std::time::Duration::from_secs(90));
+        let share = share_of_time_left(&options, 3)
+            .optimizer
+            .interrupt
+            .deadline
+            .expect("a deadline");
+        let given = share.saturating_duration_since(now).as_secs_f64();
+        assert!((29.0..=30.5).contains(&given), "{given} s of 90 s for 3");
+        let last = share_of_time_left(&options, 1).optimizer.interrupt.deadline;
+        assert!(last.is_some_and(|d| d <= now + std::time::Duration::from_secs(90)));
     }
 
     #[test]

@@ -51,6 +51,12 @@ pub struct NelderMeadOptions {
     pub initial_step: f64,
     /// Maximum number of restarts after the first run.
     pub max_restarts: usize,
+    /// A run also stops, unconverged, when its best value has not improved by more than
+    /// `f_tolerance` in this many evaluations: the simplex is drifting along a plateau (an
+    /// optimum at a boundary, such as a dropout rate tending to 0), where the point
+    /// tolerance is never met. Far more than a converging run needs to shrink from
+    /// `f_tolerance` to `x_tolerance`.
+    pub stall_evaluations: usize,
     /// When to give up early.
     pub interrupt: Interrupt,
 }
@@ -63,6 +69,7 @@ impl Default for NelderMeadOptions {
             x_tolerance: 1e-7,
             initial_step: 0.5,
             max_restarts: 12,
+            stall_evaluations: 2_000,
             interrupt: Interrupt::default(),
         }
     }
@@ -154,9 +161,14 @@ fn run(
         simplex.push((x, v));
     }
     let mut converged = false;
+    // The best value and the evaluation count when it last improved by more than f_tolerance.
+    let (mut record, mut record_at) = (start_value, used());
     loop {
         simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
         let best = simplex[0].1;
+        if best < record - options.f_tolerance || !record.is_finite() {
+            (record, record_at) = (best, used());
+        }
         let worst = simplex[n].1;
         let f_spread = worst - best;
         let x_spread = simplex[1..]
@@ -170,7 +182,8 @@ fn run(
             converged = true;
             break;
         }
-        if used() >= options.max_evaluations || options.interrupt.check().is_some() {
+        let stalled = used() - record_at >= options.stall_evaluations;
+        if stalled || used() >= options.max_evaluations || options.interrupt.check().is_some() {
             break;
         }
         // Centroid of all but the worst vertex.
@@ -236,6 +249,23 @@ fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// exp(−x₀) + (x₁ − 1)²: the minimum is at x₀ → ∞, where the point tolerance can never
+    /// be met; the run stops on the plateau instead of spending the whole budget.
+    #[test]
+    fn stops_on_a_plateau_towards_a_boundary() {
+        let m = minimize(
+            |x| (-x[0]).exp() + (x[1] - 1.0).powi(2),
+            &[0.0, 0.0],
+            &NelderMeadOptions::default(),
+        );
+        assert!(m.value < 1e-9, "{m:?}");
+        assert!((m.x[1] - 1.0).abs() < 1e-4, "{m:?}");
+        assert!(
+            m.evaluations < NelderMeadOptions::default().max_evaluations / 2,
+            "{m:?}"
+        );
+    }
 
     #[test]
     fn minimises_a_quadratic() {
