@@ -59,6 +59,8 @@ print("|---|---|---|---|---|---|---|---|")
 for name in ["cdnow-week", "online-retail-week", "online-retail-day"]:
     for side in ["caravan", "lifetimes"]:
         for line in (out / f"{name}-{side}.jsonl").read_text().splitlines():
+            if not line.startswith("{"):
+                continue  # scipy prints its optimiser's report when lifetimes fails
             d = json.loads(line)
             model = d["model"] + (f" → {d['chosen']}" if "chosen" in d else "")
             if "error" in d:

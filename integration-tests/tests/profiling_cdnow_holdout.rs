@@ -154,6 +154,7 @@ async fn as_of_reproduces_the_published_conditional_expectation() -> Result<()> 
             "{name} = {got}, paper {want}"
         );
     }
+    check_diagnostics(&model, &text)?;
     // Gamma-Gamma in major units, as in "RFM and CLV" (2005): p = 6.25, q = 3.74, v = 15.44.
     let gg = model.gamma_gamma.as_ref().context("Gamma-Gamma fitted")?;
     for (name, got, want) in [("p", gg.p, 6.25), ("q", gg.q, 3.74), ("v", gg.v, 15.44)] {
@@ -225,6 +226,76 @@ async fn as_of_reproduces_the_published_conditional_expectation() -> Result<()> 
     );
     let chosen = wait_until_fitted(&mut profiling, &choosing.name).await?;
     check_model_choice(&chosen, holdout_purchases(&text))
+}
+
+/// The analyst's checks of the BG/NBD fit through the API: standard errors as lifetimes
+/// 0.11.3 computes them, the weekly tracking of cumulative repeat purchases (figure 2 of
+/// the paper) ending at every repeat purchase of the file, and the conditional
+/// expectations by calibration frequency (figure 4) over the whole cohort.
+fn check_diagnostics(model: &pb::ValueModel, text: &str) -> Result<()> {
+    let diagnostics = model.diagnostics.as_ref().context("diagnostics")?;
+    let lifetimes = [
+        ("r", 0.012_557),
+        ("alpha", 0.378_221),
+        ("a", 0.185_719),
+        ("b", 0.705_345),
+    ];
+    ensure!(diagnostics.parameters.len() == 4, "{diagnostics:?}");
+    for (p, (name, se)) in diagnostics.parameters.iter().zip(lifetimes) {
+        ensure!(
+            p.name == name && (p.standard_error - se).abs() / se < 0.02,
+            "{p:?}, lifetimes se {se}"
+        );
+    }
+    let days: std::collections::HashSet<(&str, &str)> = text
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() == 5).then_some((f[1], f[2]))
+        })
+        .collect();
+    let customers: std::collections::HashSet<&str> = days.iter().map(|d| d.0).collect();
+    let repeats = (days.len() - customers.len()) as i64;
+    let last = diagnostics.tracking.last().context("tracking")?;
+    ensure!(
+        last.date == date(1998, 6, 30) && last.actual_repeat_purchases == repeats,
+        "{last:?}, {repeats} repeat purchase days in the file"
+    );
+    // 1997-01-01 to 1998-06-30 is 545 days: 77 whole weeks and the holdout's last day.
+    ensure!(
+        diagnostics.tracking.len() == 78,
+        "{}",
+        diagnostics.tracking.len()
+    );
+    for pair in diagnostics.tracking.windows(2) {
+        ensure!(
+            pair[0].actual_repeat_purchases <= pair[1].actual_repeat_purchases
+                && pair[0].expected_repeat_purchases < pair[1].expected_repeat_purchases,
+            "{pair:?}"
+        );
+    }
+    // The model tracks the cohort within 10 % at the end of the holdout (the paper's figure
+    // 2 shows it close all along).
+    ensure!(
+        (last.expected_repeat_purchases / repeats as f64 - 1.0).abs() < 0.1,
+        "{last:?}"
+    );
+    let groups = &diagnostics.conditional_expectations;
+    ensure!(groups.len() == 8 && groups[7].and_more, "{groups:?}");
+    let cohort: i64 = groups.iter().map(|g| g.customer_count).sum();
+    ensure!(cohort == 2357, "{cohort}");
+    let holdout = model.holdout.as_ref().context("holdout")?;
+    let expected: f64 = groups
+        .iter()
+        .map(|g| g.expected_mean_purchases * g.customer_count as f64)
+        .sum();
+    ensure!(
+        (expected - holdout.predicted_purchases).abs() < 1e-6 * holdout.predicted_purchases,
+        "{expected} vs {}",
+        holdout.predicted_purchases
+    );
+    eprintln!("CDNOW conditional expectations: {groups:?}");
+    Ok(())
 }
 
 /// Purchases in the holdout period (after 1997-09-30) as the models count them: distinct

@@ -1,7 +1,8 @@
 //! Value models as the service uses them: fit settings, the fit on a merchant's order
 //! histories (calibration/holdout split, BG/NBD, MBG/NBD or Pareto/NBD, named or chosen by
-//! holdout error in [`model_choice`], Gamma-Gamma on repeat customers), the stored shape of a model and per-customer predictions. Pure code: no SQL,
-//! no tonic; the math lives in [`crate::value_model`].
+//! holdout error in [`model_choice`], Gamma-Gamma on repeat customers, the checks of
+//! [`diagnostics`]), the stored shape of a model and per-customer predictions. Pure code:
+//! no SQL, no tonic; the math lives in [`crate::value_model`].
 //!
 //! Conventions (as lifetimes' `summary_data_from_transaction_data` with `freq='D'`, and
 //! Fader, Hardie & Lee 2005): a customer's orders on the same UTC calendar day are one
@@ -22,8 +23,10 @@ use crate::value_model::{
     summarize_calibration_holdout,
 };
 
+pub mod diagnostics;
 mod model_choice;
 use crate::value_model::{NelderMeadOptions, optimizer::Interrupt};
+pub use diagnostics::Diagnostics;
 pub use model_choice::{Candidate, ModelSelection, SelectionCriterion};
 
 /// Horizon of expected purchases and spend when the caller gives none (PredictCustomerValue
@@ -335,6 +338,9 @@ pub struct FitResult {
     /// How the frequency model was chosen; `None` when the caller named it.
     #[serde(default)]
     pub selection: Option<ModelSelection>,
+    /// Standard errors and holdout checks; `None` in models stored before they were kept.
+    #[serde(default)]
+    pub diagnostics: Option<Diagnostics>,
 }
 
 /// The `value_models.params` document: the settings not held in columns, the merchant's
@@ -486,6 +492,9 @@ impl ValueModelRecord {
             model_selection: fit
                 .and_then(|f| f.selection.as_ref())
                 .map(ModelSelection::to_proto),
+            diagnostics: fit
+                .and_then(|f| f.diagnostics.as_ref())
+                .map(Diagnostics::to_proto),
             current: self.is_current,
             error_message: self.error_message.clone().unwrap_or_default(),
             create_time: Some(to_timestamp(self.created_at)),
@@ -521,13 +530,17 @@ fn transactions(orders: &[(DateTime<Utc>, i64)]) -> Vec<Transaction> {
         .collect()
 }
 
+/// One calibration customer seen over a holdout period: the calibration summary, the
+/// purchase days in the holdout, and the holdout's length in the model's time unit.
+pub type HoldoutCustomer = (RfmSummary, u32, f64);
+
 /// The customers of a fit, summarised at the calibration end.
 struct Split {
     /// Customers whose first order is on or before the calibration end.
     calibration: Vec<RfmSummary>,
     /// With a holdout period: each calibration customer's summary, holdout purchases and
     /// holdout length (time units).
-    holdout: Vec<(RfmSummary, u32, f64)>,
+    holdout: Vec<HoldoutCustomer>,
 }
 
 impl Split {
@@ -619,6 +632,16 @@ pub fn fit(
     let holdout = settings
         .holdout_end
         .map(|_| holdout_metrics(&frequency, &split.holdout));
+    let diagnostics = diagnostics::diagnose(
+        &frequency,
+        &split.calibration,
+        settings
+            .holdout_end
+            .map(|end| (split.holdout.as_slice(), end)),
+        histories,
+        settings.calibration_end,
+        settings.time_unit,
+    );
     Ok(FitResult {
         frequency,
         log_likelihood,
@@ -626,6 +649,7 @@ pub fn fit(
         customer_count: split.calibration.len() as i64,
         holdout,
         selection,
+        diagnostics: Some(diagnostics),
     })
 }
 
@@ -683,10 +707,7 @@ fn fit_frequency(
 }
 
 /// How `frequency` predicted each customer's holdout purchases.
-fn holdout_metrics(
-    frequency: &FrequencyParameters,
-    holdout: &[(RfmSummary, u32, f64)],
-) -> HoldoutMetrics {
+fn holdout_metrics(frequency: &FrequencyParameters, holdout: &[HoldoutCustomer]) -> HoldoutMetrics {
     let pairs: Vec<(f64, u32)> = holdout
         .iter()
         .map(|(c, actual, duration)| {

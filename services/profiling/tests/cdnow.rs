@@ -160,6 +160,56 @@ fn mbg_nbd_matches_lifetimes_on_cdnow() {
     assert!(fit.report.log_likelihood >= reference.log_likelihood(&customers) - 1e-3);
 }
 
+/// Standard errors from the observed information, against lifetimes 0.11.3's `summary`
+/// (autograd Hessian) for BG/NBD and MBG/NBD on the CDNOW cohort.
+#[test]
+fn standard_errors_match_lifetimes_on_cdnow() {
+    use caravan_profiling::fitted_value_model::FrequencyParameters;
+    use caravan_profiling::fitted_value_model::diagnostics::parameter_estimates;
+    let Some(dir) = cdnow_dir(SUMMARY) else {
+        return;
+    };
+    let customers = load_summary(&dir);
+    let bg = fit_bg_nbd(&customers, &FitOptions::default())
+        .expect("fits")
+        .params;
+    let mbg = fit_mbg_nbd(&customers, &FitOptions::default())
+        .expect("fits")
+        .params;
+    let cases = [
+        (
+            FrequencyParameters::BgNbd {
+                r: bg.r,
+                alpha: bg.alpha,
+                a: bg.a,
+                b: bg.b,
+            },
+            [0.012_557, 0.378_221, 0.185_719, 0.705_345],
+        ),
+        (
+            FrequencyParameters::MbgNbd {
+                r: mbg.r,
+                alpha: mbg.alpha,
+                a: mbg.a,
+                b: mbg.b,
+            },
+            [0.083_264, 0.695_597, 0.154_785, 0.537_472],
+        ),
+    ];
+    for (params, lifetimes) in cases {
+        let estimates = parameter_estimates(&params, &customers);
+        for (estimate, want) in estimates.iter().zip(lifetimes) {
+            let se = estimate.standard_error.expect("an interior optimum");
+            eprintln!(
+                "{:?} {}: se {se:.6} (lifetimes {want})",
+                params.kind(),
+                estimate.name
+            );
+            assert_within(&format!("se({})", estimate.name), se, want, 0.002);
+        }
+    }
+}
+
 #[test]
 fn pareto_nbd_reproduces_fader_hardie_lee_2005() {
     let Some(dir) = cdnow_dir(SUMMARY) else {

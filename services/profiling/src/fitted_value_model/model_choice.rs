@@ -18,8 +18,8 @@ use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    FitSettings, FrequencyModelKind, FrequencyParameters, HoldoutMetrics, OrderHistory, Split,
-    fit_frequency, holdout_metrics, proto_date,
+    FitSettings, FrequencyModelKind, FrequencyParameters, HoldoutCustomer, HoldoutMetrics,
+    OrderHistory, Split, fit_frequency, holdout_metrics, proto_date,
 };
 use crate::value_model::{FitOptions, RfmSummary, ValueModelError};
 
@@ -220,7 +220,7 @@ fn inner_calibration_end(
 /// reported as such. A stop, or the whole budget running out, ends the choice.
 fn fit_candidates(
     calibration: &[RfmSummary],
-    holdout: Option<&[(RfmSummary, u32, f64)]>,
+    holdout: Option<&[HoldoutCustomer]>,
     options: &FitOptions,
     unit: super::ModelTimeUnit,
 ) -> Result<(Vec<Candidate>, Option<ValueModelError>), ValueModelError> {
