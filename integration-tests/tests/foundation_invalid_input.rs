@@ -80,6 +80,21 @@ async fn invalid_merchants_are_rejected_field_by_field_and_store_nothing() -> Re
         .expect_err("base currency is immutable");
     ensure!(violated_fields(&immutable) == ["update_mask"]);
 
+    let unknown_zone = client
+        .update_merchant(pb::UpdateMerchantRequest {
+            merchant: Some(pb::Merchant {
+                name: "merchants/acme".to_owned(),
+                time_zone: "Europe/Atlantis".to_owned(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["time_zone".to_owned()],
+            }),
+        })
+        .await
+        .expect_err("not an IANA zone");
+    ensure!(violated_fields(&unknown_zone) == ["merchant.time_zone"]);
+
     let stored = client
         .get_merchant(pb::GetMerchantRequest {
             name: "merchants/acme".to_owned(),
@@ -87,6 +102,24 @@ async fn invalid_merchants_are_rejected_field_by_field_and_store_nothing() -> Re
         .await?
         .into_inner();
     ensure!(stored == good, "a rejected update changed the merchant");
+    ensure!(stored.time_zone == "UTC", "{stored:?}");
+    let zoned = client
+        .update_merchant(pb::UpdateMerchantRequest {
+            merchant: Some(pb::Merchant {
+                name: "merchants/acme".to_owned(),
+                time_zone: "America/Los_Angeles".to_owned(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["time_zone".to_owned()],
+            }),
+        })
+        .await?
+        .into_inner();
+    ensure!(
+        zoned.time_zone == "America/Los_Angeles" && zoned.display_name == good.display_name,
+        "{zoned:?}"
+    );
 
     let malformed = client
         .get_merchant(pb::GetMerchantRequest {

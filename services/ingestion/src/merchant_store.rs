@@ -9,7 +9,7 @@ use caravan_store::sea_orm::{
 use caravan_store::{UtcDateTime, is_unique_violation};
 
 use crate::error::IngestionError;
-use crate::merchant_rules::NewMerchant;
+use crate::merchant_rules::{MerchantUpdate, NewMerchant};
 
 pub async fn insert(
     db: &DatabaseConnection,
@@ -23,6 +23,7 @@ pub async fn insert(
         created_at: Set(now),
         updated_at: Set(now),
         identity_version: Set(0),
+        time_zone: Set(merchant.time_zone.map(|z| z.name().to_owned())),
     };
     match merchants::Entity::insert(row).exec(db).await {
         Ok(_) => get(db, merchant.id.as_str()).await,
@@ -40,14 +41,20 @@ pub async fn get(db: &DatabaseConnection, id: &str) -> Result<merchants::Model, 
         .ok_or_else(|| IngestionError::NotFound(format!("merchants/{id}")))
 }
 
-pub async fn update_display_name(
+/// Applies an update (the fields it sets) and returns the merchant as stored.
+pub async fn update(
     db: &DatabaseConnection,
     id: &str,
-    display_name: String,
+    update: MerchantUpdate,
 ) -> Result<merchants::Model, IngestionError> {
     let current = get(db, id).await?;
     let mut row: merchants::ActiveModel = current.into();
-    row.display_name = Set(display_name);
+    if let Some(display_name) = update.display_name {
+        row.display_name = Set(display_name);
+    }
+    if let Some(time_zone) = update.time_zone {
+        row.time_zone = Set(time_zone.map(|z| z.name().to_owned()));
+    }
     row.updated_at = Set(UtcDateTime::now());
     Ok(row.update(db).await?)
 }

@@ -2,7 +2,8 @@
 //! ([`iso`]), AIP-122 resource names ([`names`]), AIP-158 page tokens ([`paging`]) and the
 //! AIP-160 filter language with its limits ([`filter`]) and its equality subset
 //! ([`equality_filter`]), AIP-132 `order_by` ([`order_by`]), sums of money that cannot wrap ([`money`]), the
-//! process-wide stopping flag for long computations ([`shutdown`]).
+//! process-wide stopping flag for long computations ([`shutdown`]), a merchant's calendar
+//! ([`time_zone`]).
 
 pub mod equality_filter;
 pub mod filter;
@@ -14,3 +15,4 @@ pub mod order_by;
 pub mod paging;
 pub mod pii_mask;
 pub mod shutdown;
+pub mod time_zone;

@@ -18,6 +18,7 @@ async fn concurrent_read_modify_write_transactions_all_commit() {
         created_at: Set(now),
         updated_at: Set(now),
         identity_version: Set(0),
+        time_zone: Set(None),
     }
     .insert(&db)
     .await

@@ -30,7 +30,7 @@ use caravan_platform::settings::{DEVELOPMENT_IDENTITY_KEY, IngestionSettings};
 use crate::customer_directory::CustomerDirectory;
 use crate::error::IngestionError;
 use crate::identity_rules::IdentityHasher;
-use crate::merchant_rules::{check_display_name, check_new_merchant};
+use crate::merchant_rules::{check_merchant_update, check_new_merchant};
 use crate::merchant_store;
 
 /// The ingestion service's state: the store and its settings.
@@ -134,6 +134,9 @@ fn merchant_to_proto(row: merchants::Model) -> pb::Merchant {
         base_currency_code: row.base_currency,
         create_time: Some(to_timestamp(row.created_at.get())),
         update_time: Some(to_timestamp(row.updated_at.get())),
+        time_zone: caravan_core::time_zone::MerchantTimeZone::from_stored(row.time_zone.as_deref())
+            .name()
+            .to_owned(),
     }
 }
 
@@ -181,6 +184,7 @@ impl IngestionService for IngestionApi {
             &request.merchant_id,
             &merchant.display_name,
             &merchant.base_currency_code,
+            &merchant.time_zone,
         )
         .map_err(IngestionError::from)?;
         let row = merchant_store::insert(&self.db, new).await?;
@@ -208,26 +212,9 @@ impl IngestionService for IngestionApi {
             .ok_or_else(|| IngestionError::invalid("merchant", "is required"))?;
         let id = merchant_id_from_name(&merchant.name, "merchant.name")?;
         let paths = request.update_mask.map(|m| m.paths).unwrap_or_default();
-        if let Some(path) = paths.iter().find(|p| p.as_str() != "display_name") {
-            return Err(IngestionError::invalid(
-                "update_mask",
-                format!("{path:?} cannot be updated; only \"display_name\" is mutable"),
-            )
-            .into());
-        }
-        let mut violations = caravan_platform::FieldViolations::new();
-        check_display_name(
-            &merchant.display_name,
-            "merchant.display_name",
-            &mut violations,
-        );
-        violations.into_result().map_err(IngestionError::from)?;
-        let row = merchant_store::update_display_name(
-            &self.db,
-            &id,
-            merchant.display_name.trim().to_owned(),
-        )
-        .await?;
+        let update = check_merchant_update(&merchant.display_name, &merchant.time_zone, &paths)
+            .map_err(IngestionError::from)?;
+        let row = merchant_store::update(&self.db, &id, update).await?;
         Ok(Response::new(merchant_to_proto(row)))
     }
 

@@ -24,6 +24,9 @@ pub struct Model {
     /// Bumped by every merge and erasure of the merchant's customers (see the migration
     /// `m20261124_000013_identity_version`); 0 for a new merchant.
     pub identity_version: i64,
+    /// IANA time zone deciding the merchant's calendar days; NULL means UTC.
+    #[sea_orm(column_type = "String(StringLen::N(64))", nullable)]
+    pub time_zone: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -28,6 +28,7 @@ mod m20261207_000020_outbox_trace;
 mod m20261207_000021_failed_events;
 mod m20261207_000022_credit_notes;
 mod m20261207_000023_event_summaries;
+mod m20261208_000024_merchant_time_zone;
 mod schema;
 
 /// The Caravan migrator; records applied migrations in `seaql_migrations`.
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000021_failed_events::Migration),
             Box::new(m20261207_000022_credit_notes::Migration),
             Box::new(m20261207_000023_event_summaries::Migration),
+            Box::new(m20261208_000024_merchant_time_zone::Migration),
         ]
     }
 }

@@ -95,6 +95,7 @@ fn merchant() -> merchants::Model {
         created_at: at(1969, 7, 20, 20, 17, 40, 1),
         updated_at: at(2026, 1, 2, 3, 4, 5, 123_456),
         identity_version: 7,
+        time_zone: Some("America/Los_Angeles".to_owned()),
     }
 }
 
