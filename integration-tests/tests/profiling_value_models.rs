@@ -287,6 +287,8 @@ fn local_model(model: &pb::ValueModel) -> Result<FittedValueModel> {
         annual_discount_rate: model.annual_discount_rate,
         clv_horizon_months: model.clv_horizon_months,
         currency: "EUR".to_owned(),
+        time_zone: caravan_core::time_zone::MerchantTimeZone::parse(&model.time_zone)
+            .map_err(anyhow::Error::msg)?,
     })
 }
 
@@ -546,6 +548,21 @@ async fn fit_get_list_and_predict_on_ingested_orders() -> Result<()> {
         "{names:?}"
     );
 
+    // A model counts days in the merchant's time zone at fit time, and says which.
+    ensure!(bg.time_zone == "UTC", "{bg:?}");
+    env.ingestion
+        .client
+        .update_merchant(ing::UpdateMerchantRequest {
+            merchant: Some(ing::Merchant {
+                name: M.to_owned(),
+                time_zone: "Asia/Shanghai".to_owned(),
+                ..Default::default()
+            }),
+            update_mask: Some(prost_types::FieldMask {
+                paths: vec!["time_zone".to_owned()],
+            }),
+        })
+        .await?;
     let switched = env
         .client
         .fit_value_model(fit_request(
@@ -557,6 +574,7 @@ async fn fit_get_list_and_predict_on_ingested_orders() -> Result<()> {
         .into_inner();
     let switched = wait_until_done(&mut env.client, &switched.name).await?;
     ensure!(switched.current, "{switched:?}");
+    ensure!(switched.time_zone == "Asia/Shanghai", "{switched:?}");
     let all = list_all(&mut env.client).await?;
     let current: Vec<&str> = all
         .value_models

@@ -10,6 +10,7 @@
 //! not a repeat; times are whole days expressed in the model's time unit (a week = 7 days,
 //! a month = 30.4375 days). Amounts are minor units of the merchant's base currency.
 
+use caravan_core::time_zone::MerchantTimeZone;
 use caravan_platform::proto_time::to_timestamp;
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::profiling::v1 as pb;
@@ -153,6 +154,9 @@ pub struct FitSettings {
     /// How long the fit may run (`profiling.value_model_fit_budget_ms`); it also gives up
     /// when the process is asked to stop.
     pub budget: std::time::Duration,
+    /// The merchant's calendar: orders are purchases of its local days, and the
+    /// calibration and holdout ends end at its local midnight.
+    pub time_zone: MerchantTimeZone,
 }
 
 /// Fitted frequency parameters.
@@ -354,6 +358,10 @@ pub struct StoredParams {
     pub make_current: bool,
     pub currency: String,
     pub fit: Option<FitResult>,
+    /// The merchant's IANA time zone at fit time; `None` (models stored before zones were
+    /// kept) is UTC.
+    #[serde(default)]
+    pub time_zone: Option<String>,
 }
 
 /// Lifecycle of a model.
@@ -495,6 +503,9 @@ impl ValueModelRecord {
             diagnostics: fit
                 .and_then(|f| f.diagnostics.as_ref())
                 .map(Diagnostics::to_proto),
+            time_zone: MerchantTimeZone::from_stored(self.params.time_zone.as_deref())
+                .name()
+                .to_owned(),
             current: self.is_current,
             error_message: self.error_message.clone().unwrap_or_default(),
             create_time: Some(to_timestamp(self.created_at)),
@@ -513,6 +524,7 @@ impl ValueModelRecord {
             annual_discount_rate: self.params.annual_discount_rate,
             clv_horizon_months: self.params.clv_horizon_months,
             currency: self.params.currency.clone(),
+            time_zone: MerchantTimeZone::from_stored(self.params.time_zone.as_deref()),
         })
     }
 }
@@ -520,11 +532,12 @@ impl ValueModelRecord {
 /// One customer's order history for a fit: `(placed_at, amount in base minor units)`.
 pub type OrderHistory = Vec<(DateTime<Utc>, i64)>;
 
-fn transactions(orders: &[(DateTime<Utc>, i64)]) -> Vec<Transaction> {
+/// The orders as transactions on the merchant's local days.
+fn transactions(orders: &[(DateTime<Utc>, i64)], time_zone: MerchantTimeZone) -> Vec<Transaction> {
     orders
         .iter()
         .map(|(at, amount)| Transaction {
-            date: at.date_naive(),
+            date: time_zone.local_date(*at),
             amount: *amount as f64,
         })
         .collect()
@@ -549,6 +562,7 @@ impl Split {
         calibration_end: NaiveDate,
         holdout_end: Option<NaiveDate>,
         unit: ModelTimeUnit,
+        time_zone: MerchantTimeZone,
     ) -> Result<Self, ValueModelError> {
         let unit = unit.unit();
         let mut split = Split {
@@ -556,7 +570,7 @@ impl Split {
             holdout: Vec::new(),
         };
         for orders in histories {
-            let tx = transactions(orders);
+            let tx = transactions(orders, time_zone);
             match holdout_end {
                 Some(end) => {
                     if let Some(s) = summarize_calibration_holdout(&tx, calibration_end, end, unit)?
@@ -592,6 +606,7 @@ pub fn fit(
         settings.calibration_end,
         settings.holdout_end,
         settings.time_unit,
+        settings.time_zone,
     )?;
     if split.calibration.is_empty() {
         return Err(ValueModelError::NotEnoughData(format!(
@@ -641,6 +656,7 @@ pub fn fit(
         histories,
         settings.calibration_end,
         settings.time_unit,
+        settings.time_zone,
     );
     Ok(FitResult {
         frequency,
@@ -797,6 +813,9 @@ pub struct FittedValueModel {
     pub clv_horizon_months: i32,
     /// The merchant's base currency of the amounts.
     pub currency: String,
+    /// The calendar the model was fitted in: a prediction as of an instant counts the
+    /// customer's purchase days in it.
+    pub time_zone: MerchantTimeZone,
 }
 
 /// One customer's predicted value.
@@ -849,8 +868,12 @@ impl FittedValueModel {
             .filter(|(at, _)| *at <= as_of)
             .collect();
         let unit = self.time_unit.unit();
-        let customer = summarize(&transactions(&seen), as_of.date_naive(), unit)
-            .unwrap_or(RfmSummary::new(0, 0.0, 0.0));
+        let customer = summarize(
+            &transactions(&seen, self.time_zone),
+            self.time_zone.local_date(as_of),
+            unit,
+        )
+        .unwrap_or(RfmSummary::new(0, 0.0, 0.0));
         let horizon_days = horizon_days.max(0);
         let horizon = f64::from(horizon_days) / unit.days();
         let (p_alive, expected_purchases) = self.frequency.with_model(|m| {

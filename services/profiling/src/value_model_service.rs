@@ -27,9 +27,10 @@ pub async fn start_fit(
     db: &DatabaseConnection,
     merchant_id: &str,
     id: Option<String>,
-    settings: FitSettings,
+    mut settings: FitSettings,
 ) -> Result<ValueModelRecord, ProfilingError> {
-    let currency = store::merchant_currency(db, merchant_id).await?;
+    let (currency, time_zone) = store::merchant_currency_and_zone(db, merchant_id).await?;
+    settings.time_zone = time_zone;
     let now = Utc::now();
     let server_assigned = id.is_none();
     let mut record = ValueModelRecord {
@@ -48,6 +49,7 @@ pub async fn start_fit(
             make_current: settings.make_current,
             currency,
             fit: None,
+            time_zone: Some(time_zone.name().to_owned()),
         },
         error_message: None,
         created_at: caravan_store::UtcDateTime::new(now).get(),
@@ -311,12 +313,6 @@ pub struct PredictionQuery {
     pub allow_new_customers: bool,
 }
 
-/// The last instant of `day` (UTC): orders of that day count.
-fn end_of(day: NaiveDate) -> DateTime<Utc> {
-    day.and_hms_micro_opt(23, 59, 59, 999_999)
-        .map_or_else(Utc::now, |t| t.and_utc())
-}
-
 /// Predictions for the query's customers (in its order) with the named model or the
 /// merchant's current one; FAILED_PRECONDITION when there is none or the named one is not
 /// READY; NOT_FOUND for a customer the merchant does not know unless new customers are
@@ -357,7 +353,8 @@ pub async fn predict(
     }
     let orders = store::customer_orders(db, merchant_id, &unique).await?;
     let as_of = match query.as_of_date {
-        Some(day) => end_of(day),
+        // The day ends at the merchant's midnight, in the zone the model was fitted in.
+        Some(day) => model.time_zone.end_of_day(day),
         None => store::observation_end(db, merchant_id)
             .await?
             .unwrap_or_else(Utc::now),

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use caravan_core::time_zone::MerchantTimeZone;
 use caravan_store::entity::{merchants, orders, profiles, value_models};
 use caravan_store::sea_orm::sea_query::{Expr, ExprTrait};
 use caravan_store::sea_orm::{
@@ -54,15 +55,18 @@ fn params_json(params: &StoredParams) -> Result<serde_json::Value, ProfilingErro
     serde_json::to_value(params).map_err(|e| corrupt("(new)", e))
 }
 
-/// The merchant's base currency; NOT_FOUND when the merchant does not exist.
-pub async fn merchant_currency(
+/// The merchant's base currency and time zone; NOT_FOUND when the merchant does not exist.
+pub async fn merchant_currency_and_zone(
     db: &DatabaseConnection,
     merchant_id: &str,
-) -> Result<String, ProfilingError> {
+) -> Result<(String, MerchantTimeZone), ProfilingError> {
     merchants::Entity::find_by_id(merchant_id.to_owned())
         .one(db)
         .await?
-        .map(|m| m.base_currency)
+        .map(|m| {
+            let zone = MerchantTimeZone::from_stored(m.time_zone.as_deref());
+            (m.base_currency, zone)
+        })
         .ok_or_else(|| ProfilingError::NotFound(format!("merchants/{merchant_id}")))
 }
 

@@ -66,6 +66,8 @@ fn main() -> anyhow::Result<()> {
         clv_horizon_months: 12,
         make_current: false,
         budget: Duration::from_secs(args.budget_seconds),
+        // The purchase list holds local days already.
+        time_zone: caravan_core::time_zone::MerchantTimeZone::UTC,
     };
     for kind in FrequencyModelKind::CANDIDATES {
         let started = Instant::now();

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use caravan_core::time_zone::MerchantTimeZone;
 use caravan_proto::caravan::profiling::v1 as pb;
 use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -103,13 +104,21 @@ pub fn diagnose(
     histories: &[OrderHistory],
     calibration_end: NaiveDate,
     unit: ModelTimeUnit,
+    zone: MerchantTimeZone,
 ) -> Diagnostics {
     let mut diagnostics = Diagnostics {
         parameters: parameter_estimates(frequency, calibration),
         ..Diagnostics::default()
     };
     if let Some((holdout, holdout_end)) = holdout {
-        diagnostics.tracking = tracking(frequency, histories, calibration_end, holdout_end, unit);
+        diagnostics.tracking = tracking(
+            frequency,
+            histories,
+            calibration_end,
+            holdout_end,
+            unit,
+            zone,
+        );
         diagnostics.by_frequency = by_frequency(frequency, holdout);
     }
     diagnostics
@@ -254,6 +263,7 @@ fn tracking(
     calibration_end: NaiveDate,
     holdout_end: NaiveDate,
     unit: ModelTimeUnit,
+    zone: MerchantTimeZone,
 ) -> Vec<TrackingPoint> {
     // First purchase day → customers acquired that day; repeat purchase days, counted.
     let mut cohorts: BTreeMap<NaiveDate, u64> = BTreeMap::new();
@@ -261,7 +271,7 @@ fn tracking(
     for orders in histories {
         let mut days: Vec<NaiveDate> = orders
             .iter()
-            .map(|(at, _)| at.date_naive())
+            .map(|(at, _)| zone.local_date(*at))
             .filter(|d| *d <= holdout_end)
             .collect();
         days.sort_unstable();
@@ -366,7 +376,14 @@ mod tests {
             vec![(at(12), 1), (at(13), 1)],
         ];
         let day = |d: u64| NaiveDate::from_ymd_opt(2024, 1, 1).expect("date") + Days::new(d);
-        let points = tracking(&PAPER, &histories, day(9), day(21), ModelTimeUnit::Week);
+        let points = tracking(
+            &PAPER,
+            &histories,
+            day(9),
+            day(21),
+            ModelTimeUnit::Week,
+            MerchantTimeZone::UTC,
+        );
         let actual: Vec<(NaiveDate, u64)> = points.iter().map(|p| (p.date, p.actual)).collect();
         assert_eq!(actual, [(day(7), 1), (day(14), 2), (day(21), 3)]);
         let FrequencyParameters::BgNbd { r, alpha, a, b } = PAPER else {

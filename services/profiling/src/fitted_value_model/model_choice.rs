@@ -13,6 +13,7 @@
 //! log-likelihood on the calibration period: each has four parameters, so that is also the
 //! AIC choice.
 
+use caravan_core::time_zone::MerchantTimeZone;
 use caravan_proto::caravan::profiling::v1 as pb;
 use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
@@ -141,8 +142,15 @@ pub(super) fn choose(
             },
         });
     }
-    if let Some(inner_end) = inner_calibration_end(histories, settings.calibration_end) {
-        let inner = Split::of(histories, inner_end, Some(settings.calibration_end), unit)?;
+    let zone = settings.time_zone;
+    if let Some(inner_end) = inner_calibration_end(histories, settings.calibration_end, zone) {
+        let inner = Split::of(
+            histories,
+            inner_end,
+            Some(settings.calibration_end),
+            unit,
+            zone,
+        )?;
         let (mut candidates, first_error) =
             fit_candidates(&inner.calibration, Some(&inner.holdout), options, unit)?;
         match pick(
@@ -197,11 +205,12 @@ pub(super) fn choose(
 fn inner_calibration_end(
     histories: &[OrderHistory],
     calibration_end: NaiveDate,
+    zone: MerchantTimeZone,
 ) -> Option<NaiveDate> {
     let first = histories
         .iter()
         .flatten()
-        .map(|(at, _)| at.date_naive())
+        .map(|(at, _)| zone.local_date(*at))
         .filter(|d| *d <= calibration_end)
         .min()?;
     let days = u64::try_from((calibration_end - first).num_days()).ok()?;
@@ -442,11 +451,14 @@ mod tests {
         let end = NaiveDate::from_ymd_opt(2024, 1, 31).expect("date");
         let histories = vec![vec![(day(10), 100)], vec![(day(1), 100), (day(20), 5)]];
         assert_eq!(
-            inner_calibration_end(&histories, end),
+            inner_calibration_end(&histories, end, MerchantTimeZone::UTC),
             NaiveDate::from_ymd_opt(2024, 1, 21)
         );
         let short = vec![vec![(day(30), 100)]];
-        assert_eq!(inner_calibration_end(&short, end), None);
-        assert_eq!(inner_calibration_end(&[], end), None);
+        assert_eq!(
+            inner_calibration_end(&short, end, MerchantTimeZone::UTC),
+            None
+        );
+        assert_eq!(inner_calibration_end(&[], end, MerchantTimeZone::UTC), None);
     }
 }

@@ -43,6 +43,7 @@ fn model(annual_discount_rate: f64) -> FittedValueModel {
         annual_discount_rate,
         clv_horizon_months: 12,
         currency: "EUR".to_owned(),
+        time_zone: MerchantTimeZone::UTC,
     }
 }
 
@@ -210,6 +211,7 @@ fn settings(kind: FrequencyModelKind) -> FitSettings {
         clv_horizon_months: 12,
         make_current: false,
         budget: std::time::Duration::from_secs(600),
+        time_zone: MerchantTimeZone::UTC,
     }
 }
 
@@ -408,6 +410,7 @@ fn stored_params_round_trip_through_json_and_proto() {
         make_current: true,
         currency: "EUR".to_owned(),
         fit: Some(result.clone()),
+        time_zone: Some("Europe/London".to_owned()),
     };
     let json = serde_json::to_value(&params).expect("serialises");
     let back: StoredParams = serde_json::from_value(json).expect("parses");
@@ -502,4 +505,52 @@ fn a_degenerate_fit_fails_instead_of_predicting_nan() {
             .is_some_and(|e| e.contains("degenerate")),
         "{bg:?}"
     );
+}
+
+/// 21:30 in Los Angeles on 1 March is 05:30 UTC on 2 March: for a Los Angeles merchant that
+/// order and one on the morning of 2 March are two purchase days (one repeat purchase), for
+/// a UTC merchant they are one.
+#[test]
+fn a_late_evening_order_is_a_purchase_of_the_merchants_day() {
+    let la = MerchantTimeZone::parse("America/Los_Angeles").expect("zone");
+    let utc = |text: &str| {
+        chrono::DateTime::parse_from_rfc3339(text)
+            .expect("instant")
+            .with_timezone(&Utc)
+    };
+    let orders = [
+        (utc("2024-03-02T05:30:00Z"), 1_000),
+        (utc("2024-03-02T18:00:00Z"), 1_000),
+    ];
+    let as_of = utc("2024-06-01T00:00:00Z");
+    let in_utc = model(0.1).predict(&orders, as_of, 365);
+    let in_la = FittedValueModel {
+        time_zone: la,
+        ..model(0.1)
+    }
+    .predict(&orders, as_of, 365);
+    // BG/NBD: nobody drops out before a repeat purchase.
+    assert_eq!(in_utc.p_alive, 1.0, "one purchase day in UTC");
+    assert!(
+        in_la.p_alive < 1.0,
+        "two purchase days in Los Angeles: {in_la:?}"
+    );
+    // The same orders fitted: a calibration end on 1 March (local) takes the evening order
+    // in Los Angeles, not in UTC.
+    let histories = vec![
+        orders.to_vec(),
+        vec![
+            (utc("2024-02-01T12:00:00Z"), 500),
+            (utc("2024-02-20T12:00:00Z"), 500),
+        ],
+    ];
+    let day = NaiveDate::from_ymd_opt(2024, 3, 1).expect("date");
+    let cohort = |zone| {
+        Split::of(&histories, day, None, ModelTimeUnit::Week, zone)
+            .expect("split")
+            .calibration
+            .len()
+    };
+    assert_eq!(cohort(MerchantTimeZone::UTC), 1);
+    assert_eq!(cohort(la), 2);
 }

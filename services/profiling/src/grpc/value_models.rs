@@ -3,6 +3,7 @@
 
 use caravan_core::names::{parse_child_name, parse_merchant_name};
 use caravan_core::paging;
+use caravan_core::time_zone::MerchantTimeZone;
 use caravan_platform::FieldViolations;
 use caravan_proto::caravan::common::v1 as common;
 use caravan_proto::caravan::profiling::v1 as pb;
@@ -157,6 +158,8 @@ fn fit_request(
             clv_horizon_months: months,
             make_current: r.make_current,
             budget: DEFAULT_FIT_BUDGET,
+            // The merchant's: start_fit reads it with the merchant.
+            time_zone: MerchantTimeZone::UTC,
         },
     ))
 }
