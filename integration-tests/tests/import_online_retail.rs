@@ -12,7 +12,9 @@ use caravan_integration_tests::ServerProcess;
 use caravan_integration_tests::mysql::TestDatabase;
 use caravan_integration_tests::online_retail;
 use caravan_store::entity::{customers, events, order_lines, orders, products};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter,
+};
 
 const MERCHANT: &str = "uci-retail";
 
@@ -254,6 +256,16 @@ async fn importing_online_retail_gives_the_known_totals_and_reruns_as_duplicates
     expect_events(&first, EVENTS, 0)?;
     expect(&first, "events rejected", 0)?;
     check_reject_file(&import.rejects())?;
+    // The merchant the importer created counts its days in the file's zone (UK time).
+    let zone: Option<String> = store
+        .query_one_raw(sea_orm::Statement::from_string(
+            store.get_database_backend(),
+            "SELECT time_zone FROM merchants WHERE id = 'uci-retail'",
+        ))
+        .await?
+        .context("the merchant row")?
+        .try_get_by_index(0)?;
+    ensure!(zone.as_deref() == Some("Europe/London"), "{zone:?}");
     let after_first = count_store(&store).await?;
     ensure!(
         after_first == expected_store(),

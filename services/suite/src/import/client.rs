@@ -1,5 +1,6 @@
 //! The gRPC calls of an import, against a running ingestion service.
 
+use caravan_core::time_zone::MerchantTimeZone;
 use std::time::Duration;
 
 use caravan_platform::Secret;
@@ -42,17 +43,20 @@ pub async fn connect(target: &str, api_key: Option<&Secret>) -> Result<Client, I
     )
 }
 
-/// Creates the merchant; an existing one is fine.
+/// Creates the merchant (in `time_zone`, UTC when `None`); an existing one is fine, and
+/// keeps its zone.
 pub async fn ensure_merchant(
     client: &mut Client,
     merchant: &str,
     base_currency: &str,
+    time_zone: Option<MerchantTimeZone>,
 ) -> Result<bool, ImportError> {
     let request = CreateMerchantRequest {
         merchant_id: merchant.to_owned(),
         merchant: Some(Merchant {
             display_name: merchant.to_owned(),
             base_currency_code: base_currency.to_owned(),
+            time_zone: time_zone.map_or_else(String::new, |z| z.name().to_owned()),
             ..Merchant::default()
         }),
     };

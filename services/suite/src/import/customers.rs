@@ -55,7 +55,8 @@ pub async fn run(args: &CustomersArgs) -> Result<CustomersSummary, ImportError> 
     if !checkpoint.complete {
         let mut client = client::connect(&common.target, common.api_key()?.as_ref()).await?;
         if common.create_merchant {
-            client::ensure_merchant(&mut client, &common.merchant, &common.base_currency).await?;
+            client::ensure_merchant(&mut client, &common.merchant, &common.base_currency, None)
+                .await?;
         }
         let total = list.customers.len();
         let mut from = usize::try_from(checkpoint.next_index)

@@ -21,12 +21,12 @@ mod customers;
 pub mod error;
 mod events;
 mod input;
+mod local_time;
 mod online_retail;
 mod price;
 mod progress;
 mod rejects;
 mod retail;
-mod uk_time;
 
 pub use error::ImportError;
 
@@ -122,6 +122,11 @@ pub struct OnlineRetailArgs {
     /// Request messages per IngestEvents call; the checkpoint advances after each call.
     #[arg(long, default_value_t = 10)]
     pub batches_per_call: usize,
+    /// IANA time zone the file's InvoiceDate values are local times of (the UCI file's are
+    /// UK time); a merchant created with --create-merchant gets it as its time zone, which
+    /// decides its purchase days.
+    #[arg(long, default_value = "Europe/London", value_name = "ZONE")]
+    pub time_zone: String,
 }
 
 /// `caravan import customers`.

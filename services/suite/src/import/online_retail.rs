@@ -12,9 +12,10 @@ use std::path::Path;
 use super::country_names::{self, Country};
 use super::csv_lines::{self, Lines};
 use super::error::ImportError;
+use super::local_time;
 use super::price;
 use super::rejects::{Action, RejectLine};
-use super::uk_time;
+use caravan_core::time_zone::MerchantTimeZone;
 
 /// Online Retail prices are pounds sterling.
 pub const CURRENCY: &str = "GBP";
@@ -192,6 +193,7 @@ impl Dataset {
 pub fn parse(
     input: impl Read,
     path: &Path,
+    zone: MerchantTimeZone,
     mut on_row: impl FnMut(u64),
 ) -> Result<Dataset, ImportError> {
     let io_error = |e: std::io::Error| ImportError::io("read", path, e);
@@ -208,7 +210,7 @@ pub fn parse(
         None => Vec::new(),
     };
     let columns = column_positions(&header, path)?;
-    let mut aggregator = Aggregator::new(columns);
+    let mut aggregator = Aggregator::new(columns, zone);
     for read in lines {
         match read.map_err(io_error)? {
             csv_lines::Line::Record { line, fields } => aggregator.push(line, &fields),
@@ -302,6 +304,8 @@ struct Last {
 #[derive(Default)]
 struct Aggregator {
     columns: [usize; 8],
+    /// The zone of the file's local times.
+    zone: MerchantTimeZone,
     totals: FileTotals,
     last: Last,
     all_invoices: FastSet<String>,
@@ -323,9 +327,10 @@ struct Aggregator {
 }
 
 impl Aggregator {
-    fn new(columns: [usize; 8]) -> Self {
+    fn new(columns: [usize; 8], zone: MerchantTimeZone) -> Self {
         Self {
             columns,
+            zone,
             ..Self::default()
         }
     }
@@ -386,11 +391,12 @@ impl Aggregator {
         }
     }
 
-    /// InvoiceDate as UTC seconds; consecutive rows mostly share it.
+    /// InvoiceDate (a local time of the file's zone) as UTC seconds; consecutive rows mostly
+    /// share it.
     fn utc(&mut self, date: &str) -> Option<i64> {
         if self.last.date != date {
             self.last.date = date.to_owned();
-            self.last.date_utc = uk_time::parse_uk_local(date);
+            self.last.date_utc = local_time::parse_local(date, self.zone);
         }
         self.last.date_utc
     }

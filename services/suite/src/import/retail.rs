@@ -1,5 +1,6 @@
 //! `caravan import online-retail`: parse, send the catalogue and customers, stream events.
 
+use caravan_core::time_zone::MerchantTimeZone;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
@@ -55,7 +56,9 @@ pub async fn run(args: &OnlineRetailArgs) -> Result<RetailSummary, ImportError> 
     };
     let progress = Progress::new();
 
-    let data = read(&common.file, progress)?;
+    let zone = MerchantTimeZone::parse(&args.time_zone)
+        .map_err(|e| ImportError::Usage(format!("--time-zone: {e}")))?;
+    let data = read(&common.file, zone, progress)?;
     let mut rejects = RejectWriter::create(&common.rejects, "invoice_no", "stock_code")?;
     rejects.write_all(&data.rejects)?;
     rejects.write_all(&checkpoint.server_rejects)?;
@@ -64,7 +67,13 @@ pub async fn run(args: &OnlineRetailArgs) -> Result<RetailSummary, ImportError> 
     if !checkpoint.complete {
         let mut client = client::connect(&common.target, common.api_key()?.as_ref()).await?;
         if common.create_merchant {
-            client::ensure_merchant(&mut client, &common.merchant, &common.base_currency).await?;
+            client::ensure_merchant(
+                &mut client,
+                &common.merchant,
+                &common.base_currency,
+                Some(zone),
+            )
+            .await?;
         }
         if !checkpoint.setup_done {
             send_products(
@@ -114,9 +123,11 @@ pub async fn run(args: &OnlineRetailArgs) -> Result<RetailSummary, ImportError> 
     })
 }
 
-fn read(path: &Path, progress: Progress) -> Result<Dataset, ImportError> {
+fn read(path: &Path, zone: MerchantTimeZone, progress: Progress) -> Result<Dataset, ImportError> {
     let bar = progress.spinner("reading rows");
-    let data = online_retail::parse(input::open(path)?, path, |rows| bar.set_position(rows))?;
+    let data = online_retail::parse(input::open(path)?, path, zone, |rows| {
+        bar.set_position(rows);
+    })?;
     bar.finish();
     Ok(data)
 }

@@ -3,12 +3,16 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 
+fn london() -> MerchantTimeZone {
+    MerchantTimeZone::parse("Europe/London").expect("zone")
+}
+
 const HEADER: &str =
     "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n";
 
 fn parse_text(body: &str) -> Dataset {
     let text = format!("{HEADER}{body}");
-    parse(text.as_bytes(), Path::new("test.csv"), |_| {}).expect("parses")
+    parse(text.as_bytes(), Path::new("test.csv"), london(), |_| {}).expect("parses")
 }
 
 fn reasons(data: &Dataset) -> Vec<(u64, String)> {
@@ -162,7 +166,7 @@ fn products_and_customer_countries() {
 #[test]
 fn a_missing_column_is_an_error() {
     let text = "InvoiceNo,StockCode\n1,2\n";
-    let err = parse(text.as_bytes(), Path::new("x.csv"), |_| {}).expect_err("no columns");
+    let err = parse(text.as_bytes(), Path::new("x.csv"), london(), |_| {}).expect_err("no columns");
     assert!(err.to_string().contains("no Description column"), "{err}");
 }
 
@@ -179,7 +183,7 @@ fn the_real_file_matches_the_known_totals() {
     flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file))
         .read_to_end(&mut text)
         .expect("gunzip");
-    let data = parse(text.as_slice(), &path, |_| {}).expect("parses");
+    let data = parse(text.as_slice(), &path, london(), |_| {}).expect("parses");
 
     assert_eq!(
         data.totals,
@@ -292,7 +296,7 @@ fn malformed_lines_are_skipped_with_their_line_and_never_merged() {
     text.extend_from_slice(b"536370,22728,");
     text.extend(std::iter::repeat_n(b'A', 20 << 20));
     text.extend_from_slice(b",24,2010-12-01 08:45:00,3.75,12583,France\n");
-    let data = parse(text.as_slice(), Path::new("test.csv"), |_| {}).expect("parses");
+    let data = parse(text.as_slice(), Path::new("test.csv"), london(), |_| {}).expect("parses");
     let reasons: Vec<(u64, String)> = reasons(&data)
         .into_iter()
         .map(|(line, r)| (line, r.split(';').next().unwrap_or_default().to_owned()))
