@@ -493,10 +493,21 @@ async fn fit_get_list_and_predict_on_ingested_orders() -> Result<()> {
         "as of day 150: {value:?} vs {expected:?}"
     );
 
-    // make_current wrote the predictions into the existing profile rows.
-    let (frequent_alive, frequent_clv, currency) = profile_values(&env, "frequent").await?;
+    // make_current writes the predictions into the existing profile rows, batch by batch
+    // after the model is READY: wait for them.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let (frequent_alive, frequent_clv, currency) = loop {
+        let values = profile_values(&env, "frequent").await?;
+        if values.1.is_some() || Instant::now() > deadline {
+            break values;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let (lapsed_alive, _, _) = profile_values(&env, "lapsed").await?;
-    ensure!(currency.as_deref() == Some("EUR") && frequent_clv.is_some());
+    ensure!(
+        currency.as_deref() == Some("EUR") && frequent_clv.is_some(),
+        "{currency:?} {frequent_clv:?}"
+    );
     ensure!(frequent_alive.context("p_alive")? > lapsed_alive.context("p_alive")?);
 
     // A second model, server-assigned id, not current; then a third made current.

@@ -39,7 +39,9 @@ fn check_time_zone(
         .ok()
 }
 
-/// The fields an update mask names (all mutable ones when it is empty), checked.
+/// The fields an update mask names, checked. Without a mask (AIP-134), the fields the
+/// request fills in: so a client that only renames, or one built before `time_zone` existed,
+/// never resets the zone; going back to UTC takes the `time_zone` path with an empty value.
 pub fn check_merchant_update(
     display_name: &str,
     time_zone: &str,
@@ -54,7 +56,23 @@ pub fn check_merchant_update(
             );
         }
     }
-    let masked = |field: &str| paths.is_empty() || paths.iter().any(|p| p == field);
+    let filled = |field: &str| match field {
+        "display_name" => !display_name.is_empty(),
+        _ => !time_zone.is_empty(),
+    };
+    if paths.is_empty() && !filled("display_name") && !filled("time_zone") {
+        violations.add(
+            "update_mask",
+            "is empty and the merchant sets no field to update (display_name, time_zone)",
+        );
+    }
+    let masked = |field: &str| {
+        if paths.is_empty() {
+            filled(field)
+        } else {
+            paths.iter().any(|p| p == field)
+        }
+    };
     let mut update = MerchantUpdate {
         display_name: None,
         time_zone: None,
@@ -157,9 +175,26 @@ mod tests {
             zone_only.time_zone.map(|z| z.map(MerchantTimeZone::name)),
             Some(Some("America/Los_Angeles"))
         );
-        let back_to_utc = check_merchant_update("ACME", "", &[]).expect("valid");
+        // No mask: what is filled in. A rename keeps the zone.
+        let rename = check_merchant_update("ACME", "", &[]).expect("valid");
+        assert_eq!(rename.time_zone, None);
+        assert_eq!(rename.display_name.as_deref(), Some("ACME"));
+        let zone = check_merchant_update("", "Asia/Tokyo", &[]).expect("valid");
+        assert_eq!(
+            (
+                zone.display_name,
+                zone.time_zone.map(|z| z.map(MerchantTimeZone::name))
+            ),
+            (None, Some(Some("Asia/Tokyo")))
+        );
+        let nothing = check_merchant_update("", "", &[]).expect_err("nothing to update");
+        assert_eq!(
+            nothing.iter().map(|v| v.field.as_str()).collect::<Vec<_>>(),
+            ["update_mask"]
+        );
+        // Back to UTC: the path, with an empty value.
+        let back_to_utc = check_merchant_update("", "", &paths(&["time_zone"])).expect("valid");
         assert_eq!(back_to_utc.time_zone, Some(None));
-        assert_eq!(back_to_utc.display_name.as_deref(), Some("ACME"));
         let bad = check_merchant_update(
             "",
             "Mars/Olympus",

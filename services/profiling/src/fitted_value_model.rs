@@ -5,9 +5,9 @@
 //! no SQL, no tonic; the math lives in [`crate::value_model`].
 //!
 //! Conventions (as lifetimes' `summary_data_from_transaction_data` with `freq='D'`, and
-//! Fader, Hardie & Lee 2005): a customer's orders on the same UTC calendar day are one
-//! purchase (their amounts add up); the first purchase starts the customer's clock and is
-//! not a repeat; times are whole days expressed in the model's time unit (a week = 7 days,
+//! Fader, Hardie & Lee 2005): a customer's orders on the same calendar day of the
+//! merchant's time zone are one purchase (their amounts add up); the first purchase starts
+//! the customer's clock and is not a repeat; times are whole days expressed in the model's time unit (a week = 7 days,
 //! a month = 30.4375 days). Amounts are minor units of the merchant's base currency.
 
 use caravan_core::time_zone::MerchantTimeZone;
@@ -657,6 +657,7 @@ pub fn fit(
         settings.calibration_end,
         settings.time_unit,
         settings.time_zone,
+        &options.optimizer.interrupt,
     );
     Ok(FitResult {
         frequency,

@@ -31,6 +31,13 @@ pub async fn start_fit(
 ) -> Result<ValueModelRecord, ProfilingError> {
     let (currency, time_zone) = store::merchant_currency_and_zone(db, merchant_id).await?;
     settings.time_zone = time_zone;
+    check_not_future(
+        time_zone,
+        [
+            ("calibration_end_date", Some(settings.calibration_end)),
+            ("holdout_end_date", settings.holdout_end),
+        ],
+    )?;
     let now = Utc::now();
     let server_assigned = id.is_none();
     let mut record = ValueModelRecord {
@@ -298,6 +305,28 @@ async fn write_profiles(
     Ok(written)
 }
 
+/// INVALID_ARGUMENT for each date after today in `zone` (the merchant's calendar): such a
+/// day has not ended, so its purchases are not all known.
+fn check_not_future<const N: usize>(
+    zone: caravan_core::time_zone::MerchantTimeZone,
+    dates: [(&str, Option<NaiveDate>); N],
+) -> Result<(), ProfilingError> {
+    let today = zone.local_date(Utc::now());
+    let mut violations = caravan_platform::FieldViolations::new();
+    for (field, date) in dates {
+        if let Some(d) = date.filter(|d| *d > today) {
+            violations.add(
+                field,
+                format!(
+                    "{d} is in the future: today is {today} in the merchant's time zone ({})",
+                    zone.name()
+                ),
+            );
+        }
+    }
+    Ok(violations.into_result()?)
+}
+
 /// What PredictCustomerValue asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PredictionQuery {
@@ -351,6 +380,7 @@ pub async fn predict(
             )));
         }
     }
+    check_not_future(model.time_zone, [("as_of_date", query.as_of_date)])?;
     let orders = store::customer_orders(db, merchant_id, &unique).await?;
     let as_of = match query.as_of_date {
         // The day ends at the merchant's midnight, in the zone the model was fitted in.

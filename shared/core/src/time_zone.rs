@@ -37,6 +37,12 @@ impl MerchantTimeZone {
         name.and_then(|n| Self::parse(n).ok()).unwrap_or_default()
     }
 
+    /// The latest calendar date any zone is in at `now` (UTC+14): a date after it is in
+    /// the future for every merchant, whatever its zone.
+    pub fn latest_date_anywhere(now: DateTime<Utc>) -> NaiveDate {
+        (now + chrono::Duration::hours(14)).date_naive()
+    }
+
     pub fn name(self) -> &'static str {
         self.0.name()
     }
@@ -57,7 +63,8 @@ impl MerchantTimeZone {
     /// forward at 00:00) the day starts at the first instant after the gap.
     pub fn start_of_day(self, day: NaiveDate) -> DateTime<Utc> {
         let midnight = day.and_hms_opt(0, 0, 0).unwrap_or_default();
-        for minutes in (0..=180).step_by(30) {
+        // Gaps are at most a day long (Samoa skipped 30 December 2011).
+        for minutes in (0..=48 * 60).step_by(30) {
             let local = midnight + chrono::Duration::minutes(minutes);
             if let Some(at) = self.0.from_local_datetime(&local).earliest() {
                 return at.with_timezone(&Utc);
@@ -74,11 +81,14 @@ impl MerchantTimeZone {
             chrono::LocalResult::Single(at) => at.with_timezone(&Utc),
             chrono::LocalResult::Ambiguous(earlier, _) => earlier.with_timezone(&Utc),
             chrono::LocalResult::None => {
-                let before = local - chrono::Duration::hours(3);
-                let offset = self
-                    .0
-                    .from_local_datetime(&before)
-                    .earliest()
+                // The offset in force before the gap: the first valid local time going back
+                // (gaps are at most a day long).
+                let offset = (1..=48)
+                    .filter_map(|hours| {
+                        let before = local - chrono::Duration::hours(hours);
+                        self.0.from_local_datetime(&before).earliest()
+                    })
+                    .next()
                     .map_or(0, |at| chrono::Offset::fix(at.offset()).local_minus_utc());
                 (local - chrono::Duration::seconds(i64::from(offset))).and_utc()
             }
@@ -148,6 +158,25 @@ mod tests {
         let autumn = NaiveDate::from_ymd_opt(2011, 10, 30).expect("date");
         let length = london.end_of_day(autumn) - london.start_of_day(autumn);
         assert_eq!(length.num_minutes(), 25 * 60 - 1);
+    }
+
+    /// Samoa moved across the date line: 30 December 2011 did not exist in Apia.
+    #[test]
+    fn a_day_that_does_not_exist_starts_after_the_gap() {
+        let apia = MerchantTimeZone::parse("Pacific/Apia").expect("zone");
+        let skipped = NaiveDate::from_ymd_opt(2011, 12, 30).expect("date");
+        let next = NaiveDate::from_ymd_opt(2011, 12, 31).expect("date");
+        // 31 December 00:00 at UTC+14 is 30 December 10:00 UTC.
+        assert_eq!(apia.start_of_day(next), utc("2011-12-30T10:00:00Z"));
+        assert_eq!(apia.start_of_day(skipped), apia.start_of_day(next));
+        let local = chrono::NaiveDateTime::parse_from_str("2011-12-30 12:00", "%Y-%m-%d %H:%M")
+            .expect("local time");
+        // Read with the offset before the gap (UTC−10).
+        assert_eq!(apia.from_local(local), utc("2011-12-30T22:00:00Z"));
+        assert_eq!(
+            MerchantTimeZone::latest_date_anywhere(utc("2024-03-01T10:00:00Z")),
+            NaiveDate::from_ymd_opt(2024, 3, 2).expect("date")
+        );
     }
 
     #[test]

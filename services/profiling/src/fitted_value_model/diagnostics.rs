@@ -13,6 +13,7 @@ use chrono::{Days, NaiveDate};
 use serde::{Deserialize, Serialize};
 
 use super::{FrequencyParameters, HoldoutCustomer, ModelTimeUnit, OrderHistory, proto_date};
+use crate::value_model::optimizer::Interrupt;
 use crate::value_model::{BgNbdParams, MbgNbdParams, ParetoNbdParams, RfmSummary};
 
 /// Calibration frequencies get a group each up to this one; larger ones share its group.
@@ -96,7 +97,10 @@ impl Diagnostics {
 
 /// Diagnoses `frequency`, fitted on `calibration`. With `holdout` (each calibration
 /// customer's summary, holdout purchases and holdout length) and its end date, also the
-/// tracking series over `histories` and the conditional expectations by frequency.
+/// tracking series over `histories` and the conditional expectations by frequency. The
+/// standard errors take 33 likelihood evaluations: they are left out (`None`) when
+/// `interrupt` fires first, so the diagnostics never hold a fit past its budget.
+#[allow(clippy::too_many_arguments)]
 pub fn diagnose(
     frequency: &FrequencyParameters,
     calibration: &[RfmSummary],
@@ -105,9 +109,10 @@ pub fn diagnose(
     calibration_end: NaiveDate,
     unit: ModelTimeUnit,
     zone: MerchantTimeZone,
+    interrupt: &Interrupt,
 ) -> Diagnostics {
     let mut diagnostics = Diagnostics {
-        parameters: parameter_estimates(frequency, calibration),
+        parameters: parameter_estimates_until(frequency, calibration, interrupt),
         ..Diagnostics::default()
     };
     if let Some((holdout, holdout_end)) = holdout {
@@ -173,13 +178,30 @@ fn log_likelihood(frequency: &FrequencyParameters, customers: &[RfmSummary]) -> 
 }
 
 /// Standard errors from the observed information: the Hessian of the total log-likelihood
-/// in the parameters, by central differences with steps of 10⁻⁴ of each value.
+/// in the parameters, by central differences with steps of 10⁻⁴ of each value. None when
+/// the information matrix is not positive definite (an estimate on a boundary).
 pub fn parameter_estimates(
     frequency: &FrequencyParameters,
     calibration: &[RfmSummary],
 ) -> Vec<ParameterEstimate> {
+    parameter_estimates_until(frequency, calibration, &Interrupt::default())
+}
+
+/// [`parameter_estimates`], without standard errors when `interrupt` fires before the
+/// Hessian is complete.
+pub fn parameter_estimates_until(
+    frequency: &FrequencyParameters,
+    calibration: &[RfmSummary],
+    interrupt: &Interrupt,
+) -> Vec<ParameterEstimate> {
     let theta = frequency.values();
-    let ll = |v: [f64; 4]| log_likelihood(&with_values(frequency, v), calibration);
+    // NaN once interrupted: the Hessian, and so every standard error, is then unknown.
+    let ll = |v: [f64; 4]| {
+        if interrupt.check().is_some() {
+            return f64::NAN;
+        }
+        log_likelihood(&with_values(frequency, v), calibration)
+    };
     let h: Vec<f64> = theta.iter().map(|t| 1e-4 * t.abs().max(1e-12)).collect();
     let mut hessian = [[0.0_f64; 4]; 4];
     let f0 = ll(theta);
@@ -201,7 +223,9 @@ pub fn parameter_estimates(
         }
     }
     let information = hessian.map(|row| row.map(|v| -v));
-    let covariance = invert(information);
+    let covariance = is_positive_definite(&information)
+        .then(|| invert(information))
+        .flatten();
     names(frequency)
         .iter()
         .enumerate()
@@ -214,6 +238,26 @@ pub fn parameter_estimates(
                 .map(f64::sqrt),
         })
         .collect()
+}
+
+/// Whether a symmetric 4×4 matrix is positive definite: its Cholesky factorisation exists.
+fn is_positive_definite(m: &[[f64; 4]; 4]) -> bool {
+    let mut l = [[0.0_f64; 4]; 4];
+    for i in 0..4 {
+        for j in 0..=i {
+            let sum: f64 = (0..j).map(|k| l[i][k] * l[j][k]).sum();
+            if i == j {
+                let d = m[i][i] - sum;
+                if !(d.is_finite() && d > 0.0) {
+                    return false;
+                }
+                l[i][i] = d.sqrt();
+            } else {
+                l[i][j] = (m[i][j] - sum) / l[j][j];
+            }
+        }
+    }
+    true
 }
 
 /// The inverse of a 4×4 matrix by Gauss–Jordan elimination with partial pivoting; `None`
@@ -442,6 +486,17 @@ mod tests {
         let mut singular = m;
         singular[3] = singular[2];
         assert!(invert(singular).is_none());
+        assert!(is_positive_definite(&m));
+        // Invertible, and its inverse has a positive diagonal, but indefinite: no standard
+        // errors from it.
+        let indefinite = [
+            [1.0, 2.0, 0.0, 0.0],
+            [2.0, 1.0, 0.0, 0.0],
+            [0.0, 0.0, 1.0, 0.0],
+            [0.0, 0.0, 0.0, 1.0],
+        ];
+        assert!(invert(indefinite).is_some_and(|i| i[2][2] > 0.0));
+        assert!(!is_positive_definite(&indefinite));
         assert!(invert([[f64::NAN; 4]; 4]).is_none());
     }
 }

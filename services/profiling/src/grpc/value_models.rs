@@ -169,7 +169,9 @@ pub async fn fit(
     api: &ProfilingApi,
     request: pb::FitValueModelRequest,
 ) -> RpcResult<pb::ValueModel> {
-    let (merchant_id, id, mut settings) = fit_request(&request, Utc::now().date_naive())?;
+    // The merchant's own today is checked by start_fit, which knows its zone.
+    let latest = MerchantTimeZone::latest_date_anywhere(Utc::now());
+    let (merchant_id, id, mut settings) = fit_request(&request, latest)?;
     settings.budget = api.fit_budget;
     let record = value_model_service::start_fit(&api.db, &merchant_id, id, settings).await?;
     Ok(Response::new(record.to_proto()))
@@ -317,7 +319,8 @@ pub async fn predict(
     api: &ProfilingApi,
     request: pb::PredictCustomerValueRequest,
 ) -> RpcResult<pb::PredictCustomerValueResponse> {
-    let query = predict_request(&request, Utc::now().date_naive())?;
+    // The model's own today is checked by the prediction, which knows its zone.
+    let query = predict_request(&request, MerchantTimeZone::latest_date_anywhere(Utc::now()))?;
     let (model, predictions) = value_model_service::predict(&api.db, &query).await?;
     Ok(Response::new(pb::PredictCustomerValueResponse {
         predictions: request

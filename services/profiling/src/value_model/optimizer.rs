@@ -107,11 +107,16 @@ where
     let mut best_value = eval(&best_x);
     let mut restarts = 0usize;
     let mut converged;
+    // Set only when an interrupt cut a run short: a run that finished and an interrupt
+    // noticed between runs leave a complete result.
+    let mut interrupted;
     loop {
-        let (x, value, run_converged) = run(&mut eval, &best_x, best_value, options, &|| {
-            evaluations.get()
-        });
+        let (x, value, run_converged, run_interrupted) =
+            run(&mut eval, &best_x, best_value, options, &|| {
+                evaluations.get()
+            });
         converged = run_converged;
+        interrupted = run_interrupted;
         let improvement = best_value - value;
         if value <= best_value {
             best_x = x;
@@ -135,22 +140,22 @@ where
         evaluations,
         restarts,
         converged,
-        interrupted: options.interrupt.check(),
+        interrupted,
     }
 }
 
 /// One Nelder–Mead run from `start` (whose value is known). Returns (best x, best value,
-/// converged).
+/// converged, the interrupt that cut it short).
 fn run(
     f: &mut dyn FnMut(&[f64]) -> f64,
     start: &[f64],
     start_value: f64,
     options: &NelderMeadOptions,
     used: &dyn Fn() -> usize,
-) -> (Vec<f64>, f64, bool) {
+) -> (Vec<f64>, f64, bool, Option<Interrupted>) {
     let n = start.len();
     if n == 0 {
-        return (Vec::new(), start_value, true);
+        return (Vec::new(), start_value, true, None);
     }
     let mut simplex: Vec<(Vec<f64>, f64)> = Vec::with_capacity(n + 1);
     simplex.push((start.to_vec(), start_value));
@@ -161,6 +166,7 @@ fn run(
         simplex.push((x, v));
     }
     let mut converged = false;
+    let mut interrupted = None;
     // The best value and the evaluation count when it last improved by more than f_tolerance.
     let (mut record, mut record_at) = (start_value, used());
     loop {
@@ -183,7 +189,11 @@ fn run(
             break;
         }
         let stalled = used() - record_at >= options.stall_evaluations;
-        if stalled || used() >= options.max_evaluations || options.interrupt.check().is_some() {
+        if stalled || used() >= options.max_evaluations {
+            break;
+        }
+        if let Some(why) = options.interrupt.check() {
+            interrupted = Some(why);
             break;
         }
         // Centroid of all but the worst vertex.
@@ -243,7 +253,7 @@ fn run(
     }
     simplex.sort_by(|a, b| a.1.total_cmp(&b.1));
     let (x, v) = simplex.swap_remove(0);
-    (x, v, converged)
+    (x, v, converged, interrupted)
 }
 
 #[cfg(test)]
