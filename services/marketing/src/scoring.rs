@@ -50,6 +50,23 @@ pub struct ResponseRate {
     pub observed: bool,
 }
 
+/// The order value a conversion is worth, and where it comes from: the value model's
+/// expected order value (Gamma-Gamma) when there is one, else the observed average.
+fn order_value_factor(c: &CustomerFacts, v: f64) -> Factor {
+    let from_model = c.predictive.is_some_and(|p| p.expected_order_value > 0.0);
+    Factor {
+        name: "order_value",
+        value: v,
+        effect: 0.0,
+        prior: false,
+        description: if from_model {
+            format!("the value model's expected order value, {v:.0} minor units (Gamma-Gamma)")
+        } else {
+            format!("observed average order value, {v:.0} minor units (no value model with spend)")
+        },
+    }
+}
+
 /// Purchase probability within the horizon without any strategy.
 pub fn baseline_probability(c: &CustomerFacts, priors: &Priors) -> (f64, bool) {
     match c.predictive {
@@ -453,12 +470,15 @@ pub fn score(
             value: p0,
             effect: 0.0,
             prior: !p0_observed,
-            description: if p0_observed {
-                "from the value model's expected purchases".to_owned()
-            } else {
-                "no value model: prior baseline rate".to_owned()
+            description: match c.predictive {
+                Some(p) if p0_observed => format!(
+                    "from the value model: {:.3} expected purchases in {} days, P(alive) {:.2}",
+                    p.expected_purchases, p.horizon_days, p.probability_alive
+                ),
+                _ => "no value model: prior baseline rate".to_owned(),
             },
         },
+        order_value_factor(c, v),
     ];
     if let Some(f) = kind.repurchase_factor {
         factors.push(Factor {
@@ -603,6 +623,51 @@ mod tests {
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-9
+    }
+
+    /// Every score says which value-model figures it rests on: the expected purchases
+    /// behind the baseline and the expected order value behind the revenue, or that it fell
+    /// back to observed values.
+    #[test]
+    fn factors_name_the_value_models_figures() {
+        let priors = Priors::default();
+        let strategy = spec(
+            Params::FreeShipping {
+                min_spend: 0,
+                country_codes: vec![],
+                assumed_shipping_cost: Some(500),
+            },
+            CostModel::default(),
+        );
+        let factor = |c: &CustomerFacts, name: &str| {
+            score(&strategy, c, &priors, PRIOR_RATE)
+                .factors
+                .into_iter()
+                .find(|f| f.name == name)
+                .expect("factor present")
+        };
+        let modelled = customer();
+        let value = factor(&modelled, "order_value");
+        assert!(close(value.value, 10_000.0), "{value:?}");
+        assert!(
+            value.description.contains("expected order value"),
+            "{value:?}"
+        );
+        let baseline = factor(&modelled, "baseline_purchase_probability");
+        assert!(
+            baseline
+                .description
+                .contains("0.500 expected purchases in 30 days"),
+            "{baseline:?}"
+        );
+        let observed = CustomerFacts {
+            predictive: None,
+            ..customer()
+        };
+        let value = factor(&observed, "order_value");
+        assert!(close(value.value, 9_000.0), "{value:?}");
+        assert!(value.description.contains("observed average"), "{value:?}");
+        assert!(factor(&observed, "baseline_purchase_probability").prior);
     }
 
     #[test]
