@@ -9,7 +9,7 @@
 //! in the posterior of p (`b + shift`), its prior normaliser B(a, b) unchanged, and the
 //! "dropped out after the last purchase" branch present for x = 0 too.
 
-use super::special_functions::{hyp2f1, ln_gamma, log_add_exp};
+use super::special_functions::{hyp2f1, inverse_one_plus_exp, ln_gamma, log_add_exp};
 use super::{FitOptions, FitReport, RfmSummary, ValueModelError};
 
 /// Which purchases give the customer a chance to drop out.
@@ -100,13 +100,7 @@ impl BetaGeometric {
         let b_post = self.b + self.shift();
         let ln_odds = self.a.ln() - (b_post + xf - 1.0).ln()
             + (self.r + xf) * ((self.alpha + age).ln() - (self.alpha + t_x).ln());
-        // 1 / (1 + e^ln_odds), stable for large odds.
-        if ln_odds > 0.0 {
-            let e = (-ln_odds).exp();
-            e / (1.0 + e)
-        } else {
-            1.0 / (1.0 + ln_odds.exp())
-        }
+        inverse_one_plus_exp(ln_odds)
     }
 
     /// E[Y(t) | x, t_x, T], expected purchases in (T, T+t]:

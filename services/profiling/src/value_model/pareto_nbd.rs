@@ -20,7 +20,9 @@
 //! α = 10.578, s = 0.606, β = 11.669, LL = −9595.0.
 
 use super::optimizer::Interrupt;
-use super::special_functions::{ln_gamma, ln_hyp2f1_a_b_a1, log_add_exp, log_sub_exp};
+use super::special_functions::{
+    inverse_one_plus_exp, ln_gamma, ln_hyp2f1_a_b_a1, log_add_exp, log_sub_exp,
+};
 use super::{FitOptions, FitReport, PurchaseModel, RfmSummary, ValueModelError};
 
 /// Rows of a likelihood evaluation between two interrupt checks.
@@ -128,12 +130,7 @@ impl ParetoNbdParams {
         if ln_odds == f64::NEG_INFINITY {
             return 1.0;
         }
-        if ln_odds > 0.0 {
-            let e = (-ln_odds).exp();
-            e / (1.0 + e)
-        } else {
-            1.0 / (1.0 + ln_odds.exp())
-        }
+        inverse_one_plus_exp(ln_odds)
     }
 
     /// E[Y(t) | x, t_x, T], expected purchases in (T, T+t] (Fader & Hardie 2005 note, eq. 22;

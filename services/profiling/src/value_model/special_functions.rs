@@ -172,6 +172,17 @@ pub fn ln_hyp2f1_positive(a: f64, b: f64, c: f64, z: f64) -> f64 {
     ln_scale + sum.ln()
 }
 
+/// 1 / (1 + e^ln_odds): a probability from log-odds against it, stable for large odds
+/// either way (P(alive) = 1 / (1 + odds of having dropped out)).
+pub fn inverse_one_plus_exp(ln_odds: f64) -> f64 {
+    if ln_odds > 0.0 {
+        let e = (-ln_odds).exp();
+        e / (1.0 + e)
+    } else {
+        1.0 / (1.0 + ln_odds.exp())
+    }
+}
+
 /// ln ₂F₁(a, b; a + 1; z) for a > 0, 0 < b ≤ a + 1 and 0 ≤ z < 1: the form in the
 /// Pareto/NBD likelihood (an incomplete beta function in disguise).
 ///
